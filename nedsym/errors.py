@@ -1,0 +1,89 @@
+"""Exception types raised by nedsym.
+
+Every error nedsym raises on purpose derives from :class:`NedsymError`, so a
+caller can catch them all at once. Messages name the field, symbol or option
+at fault and say what would have been valid.
+"""
+
+from __future__ import annotations
+
+
+class NedsymError(Exception):
+    """Base class of every error nedsym raises on purpose."""
+
+
+class DeclarationError(NedsymError, ValueError):
+    """A coordinate, field, parameter or energy was declared inconsistently."""
+
+
+class ParseError(NedsymError, ValueError):
+    """A formula string could not be parsed.
+
+    Attributes
+    ----------
+    text: the whole formula.
+    position: 0-based character offset of the offending token (or ``None``).
+    token: the offending token (or ``None``).
+    """
+
+    def __init__(self, message: str, text: str = "", position: int | None = None,
+                 token: str | None = None):
+        self.text = text
+        self.position = position
+        self.token = token
+        if text and position is not None:
+            caret = " " * position + "^"
+            message = f"{message}\n    {text}\n    {caret}"
+        super().__init__(message)
+
+
+class FieldError(NedsymError, ValueError):
+    """A field is missing from, or inconsistent with, the expression it is used in."""
+
+
+class CoordinateError(NedsymError, ValueError):
+    """Coordinates do not match (e.g. a field's arguments differ from the energy's)."""
+
+
+class NonDifferentiableError(NedsymError, ValueError):
+    """The density contains a term that cannot be differentiated (e.g. ``Abs``)."""
+
+
+class MetricError(NedsymError, ValueError):
+    """An unknown or inconsistent gradient-flow metric or mobility."""
+
+
+class DiscretizationError(NedsymError, ValueError):
+    """A grid, stencil or boundary condition is invalid for the requested discretization."""
+
+
+class BoundaryConditionError(DiscretizationError):
+    """A boundary condition is unknown or inconsistent with the grid or field."""
+
+
+class CodegenError(NedsymError, RuntimeError):
+    """Generating or compiling a kernel failed, or it disagrees with the reference."""
+
+
+class BackendUnavailableError(NedsymError, RuntimeError):
+    """A requested kernel backend cannot run on this machine."""
+
+
+class SolverError(NedsymError, RuntimeError):
+    """A time stepper or solver failed."""
+
+
+class BlowUpError(SolverError):
+    """The state became NaN/Inf during time stepping."""
+
+
+class QuadratureError(NedsymError, ValueError):
+    """A quadrature rule, domain or sample size is invalid."""
+
+
+class VerificationError(NedsymError, AssertionError):
+    """A finite-difference check of a derived quantity failed."""
+
+
+class ConfigError(NedsymError, ValueError):
+    """A problem file or command-line option is invalid."""
