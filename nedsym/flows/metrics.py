@@ -3,15 +3,14 @@ r"""Metrics that turn a variational derivative into an evolution.
 With chemical potentials :math:`\mu_i = \delta E/\delta u_i` and a symmetric
 positive semi-definite mobility matrix :math:`M`:
 
-================  ==================================================  ==========================================
-metric            evolution                                          dissipation  :math:`dE/dt`
-================  ==================================================  ==========================================
-``L2``            :math:`\partial_t u = -M\mu`                         :math:`-\int \mu^T M \mu`
-``H-1``           :math:`\partial_t u = \nabla\cdot(M\nabla\mu)`       :math:`-\int \nabla\mu^T M \nabla\mu`
-``Wasserstein``   :math:`\partial_t\rho = \nabla\cdot(M(\rho)\nabla\mu)`, default :math:`M=\rho`  as H-1
-``L2-conserved``  :math:`\partial_t u = -M(\mu - \lambda)`,            :math:`-\int M(\mu-\lambda)^2`
-                  :math:`\lambda = \langle M\mu\rangle/\langle M\rangle`
-================  ==================================================  ==========================================
+- ``L2``: :math:`\partial_t u = -M\mu`; dissipation :math:`-\int \mu^T M \mu`.
+- ``H-1``: :math:`\partial_t u = \nabla\cdot(M\nabla\mu)`;
+  dissipation :math:`-\int \nabla\mu^T M \nabla\mu`.
+- ``Wasserstein``: :math:`\partial_t\rho = \nabla\cdot(M(\rho)\nabla\mu)`, default
+  :math:`M = \rho`; dissipation as H-1.
+- ``L2-conserved``: :math:`\partial_t u = -M(\mu - \lambda)` with
+  :math:`\lambda = \langle M\mu\rangle/\langle M\rangle`; dissipation
+  :math:`-\int M(\mu-\lambda)^2`.
 
 Each metric is a small class with ``rhs`` and ``dissipation_density``; the
 string names map onto them through :func:`resolve_metric`.
@@ -135,7 +134,8 @@ METRIC_NAMES = {
 
 
 def resolve_metric(metric) -> Metric:
-    """A :class:`Metric` from a name (``"L2"``, ``"H-1"``, ``"W2"``, ``"L2-conserved"``) or instance."""
+    """A :class:`Metric` from a name (``"L2"``, ``"H-1"``, ``"W2"``, ``"L2-conserved"``)
+    or an instance."""
     if isinstance(metric, Metric):
         return metric
     if isinstance(metric, type) and issubclass(metric, Metric):
