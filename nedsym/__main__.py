@@ -1,0 +1,5 @@
+import sys
+
+from nedsym.cli import main
+
+sys.exit(main())

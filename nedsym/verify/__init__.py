@@ -1,0 +1,7 @@
+"""Finite-difference and oracle checks of everything nedsym derives."""
+
+from nedsym.verify.oracle import OracleReport, against_sympy, equivalent
+from nedsym.verify.taylor import TaylorResult, convergence_rates, taylor_test
+
+__all__ = ["taylor_test", "TaylorResult", "convergence_rates", "against_sympy", "equivalent",
+           "OracleReport"]

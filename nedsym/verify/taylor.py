@@ -1,0 +1,194 @@
+r"""Taylor tests: does a derived gradient really differentiate the energy?
+
+For a smooth energy, :math:`E(u_0 + h v) = E(u_0) + h \langle \delta E/\delta u, v\rangle + O(h^2)`.
+The remainder
+
+.. math::  r_1(h) = |E(u_0 + h v) - E(u_0) - h\langle \delta E/\delta u, v\rangle|
+
+must shrink at rate 2 as :math:`h \to 0` when the derivative is right, and
+only at rate 1 when it is wrong; :math:`r_0(h) = |E(u_0 + hv) - E(u_0)|`
+shrinks at rate 1 either way. Rates are reported, not only pass/fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from nedsym.errors import VerificationError
+from nedsym.symbolic.declare import field_components, field_name
+from nedsym.symbolic.energy import Energy
+from nedsym.symbolic.variational import jet
+from nedsym.verify.spectral import PeriodicSampler, lambdify_density
+
+__all__ = ["TaylorResult", "taylor_test", "convergence_rates"]
+
+
+def convergence_rates(hs: Sequence[float], errors: Sequence[float]) -> np.ndarray:
+    """Observed orders ``log(e_k/e_{k+1}) / log(h_k/h_{k+1})``."""
+    hs, errors = np.asarray(hs, float), np.asarray(errors, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(errors[:-1] / errors[1:]) / np.log(hs[:-1] / hs[1:])
+
+
+@dataclass
+class TaylorResult:
+    """Remainders and observed rates of a Taylor test."""
+
+    hs: np.ndarray
+    remainder0: np.ndarray
+    remainder1: np.ndarray
+    energy: float
+    floor: float
+
+    @property
+    def rates0(self) -> np.ndarray:
+        return convergence_rates(self.hs, self.remainder0)
+
+    @property
+    def rates(self) -> np.ndarray:
+        """Observed rates of the first-order remainder (→ 2 when δE/δu is right)."""
+        return convergence_rates(self.hs, self.remainder1)
+
+    def _usable(self) -> np.ndarray:
+        """Rates computed from remainders well above the round-off floor."""
+        ok = self.remainder1 > 100 * self.floor
+        return ok[:-1] & ok[1:]
+
+    @property
+    def rate(self) -> float:
+        """The rate over the usable range (NaN if round-off swamps every step)."""
+        use = self._usable()
+        return float(np.median(self.rates[use])) if use.any() else float("nan")
+
+    def passed(self, expected: float = 2.0, tol: float = 0.2) -> bool:
+        use = self._usable()
+        if not use.any():  # gradient exact to round-off at every h: nothing left to converge
+            return bool(np.all(self.remainder1 <= 100 * self.floor))
+        return bool(np.all(self.rates[use] >= expected - tol))
+
+    def assert_ok(self, expected: float = 2.0, tol: float = 0.2) -> None:
+        if not self.passed(expected, tol):
+            raise VerificationError(f"Taylor test failed (expected rate {expected}):\n{self}")
+
+    def __str__(self) -> str:
+        rows = [f"Taylor test, E(u0) = {self.energy:.6g} (round-off floor {self.floor:.1e})",
+                "       h      |E(u+hv)-E(u)|  rate   |... - h<dE,v>|  rate"]
+        r0, r1 = self.rates0, self.rates
+        for k, h in enumerate(self.hs):
+            a = f"{r0[k - 1]:5.2f}" if k else "     "
+            b = f"{r1[k - 1]:5.2f}" if k else "     "
+            rows.append(f"  {h:9.3e}   {self.remainder0[k]:11.4e}  {a}   "
+                        f"{self.remainder1[k]:11.4e}  {b}")
+        rows.append(f"  observed rate {self.rate:.3f} (expected 2): "
+                    f"{'PASS' if self.passed() else 'FAIL'}")
+        return "\n".join(rows)
+
+
+def _as_component_dict(E: Energy, value, what: str, default_zero: bool) -> dict:
+    comps = E.components
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            ks = field_components(k) if not isinstance(k, str) else [
+                c for c in comps if field_name(c) == k]
+            if not ks:
+                raise VerificationError(f"{what}: {k} is not a field of the energy")
+            if isinstance(v, sp.MatrixBase):
+                out.update(dict(zip(ks, list(v), strict=True)))
+            else:
+                for c in ks:
+                    out[c] = v
+        missing = [field_name(c) for c in comps if c not in out]
+        if missing and not default_zero:
+            raise VerificationError(f"{what}: no value for fields {missing}")
+        return {c: out.get(c, 0) for c in comps}
+    if isinstance(value, sp.MatrixBase):
+        value = list(value)
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(comps):
+            raise VerificationError(f"{what}: {len(value)} values for {len(comps)} fields")
+        return dict(zip(comps, value, strict=True))
+    if len(comps) != 1:
+        raise VerificationError(
+            f"{what}: the energy has fields {[field_name(c) for c in comps]}; "
+            "pass a dict {field: value}")
+    return {comps[0]: value}
+
+
+def taylor_test(E: Energy, u=None, u0=None, v=None, *, bounds=None, n: int | None = None,
+                h0: float = 0.05, steps: int = 6, params: Mapping | None = None,
+                gradient: Mapping | None = None) -> TaylorResult:
+    r"""Check :math:`\delta E/\delta u` against the energy itself on a periodic box.
+
+    ``u0``: the base state (sympy expressions in the coordinates, callables or
+    arrays; a dict ``{field: value}`` for several fields). ``v``: the direction
+    (same forms; fields not given are not perturbed). ``u``: the field(s) to
+    perturb when ``v`` is a single value. The domain is the periodic box
+    ``bounds`` (default :math:`[0, 2\pi]^d`) with ``n`` points per axis; give
+    smooth periodic ``u0`` and ``v`` so that boundary terms vanish.
+    ``gradient``: a claimed ``{field: δE/δfield}`` to check instead of the
+    derived one (e.g. a hand-derived formula).
+
+    Example
+    -------
+    >>> r = taylor_test(E, u, u0=sp.sin(x)*sp.cos(y), v=sp.cos(2*x + y))
+    >>> r.rate   # ≈ 2
+    """
+    if u0 is None or v is None:
+        raise VerificationError("taylor_test needs a base state u0 and a direction v")
+    if u is not None and not isinstance(v, Mapping):
+        comps = field_components(u)
+        v = {c: vv for c, vv in zip(comps, list(v) if isinstance(v, (list, tuple, sp.MatrixBase))
+                                    else [v] * len(comps), strict=True)}
+    base = _as_component_dict(E, u0, "u0", default_zero=False)
+    direction = _as_component_dict(E, v, "v", default_zero=True)
+    d = len(E.coords)
+    grid = PeriodicSampler(E.coords, bounds, n or {1: 256, 2: 64}.get(d, 24))
+    pvals = E.param_values(**(params or {}))
+
+    occ = {}  # occurrence (u or a derivative) -> (component, multi-index)
+    for c in E.components:
+        for idx, o in jet(E.density, c).items():
+            occ[o] = (c, idx)
+    occ_list = list(occ)
+    density_fn = lambdify_density(E.density, E.coords, occ_list, pvals)
+    grads = {c: E.variational_derivative(c) for c in E.components}
+    if gradient is not None:
+        grads.update(_as_component_dict(E, gradient, "gradient", default_zero=True))
+    grad_occ = {}
+    for c in E.components:
+        for g in grads.values():
+            for idx, o in jet(g, c).items():
+                grad_occ[o] = (c, idx)
+    grad_list = list(grad_occ)
+    grad_fns = {c: lambdify_density(g, E.coords, grad_list, pvals) for c, g in grads.items()}
+
+    U0 = {c: grid.sample(val, f"u0[{field_name(c)}]") for c, val in base.items()}
+    V = {c: grid.sample(val, f"v[{field_name(c)}]") for c, val in direction.items()}
+
+    def values(state, table, keys):
+        return [np.broadcast_to(grid.derivative(state[table[o][0]], table[o][1]),
+                                grid.mesh[0].shape) for o in keys]
+
+    def energy(state) -> float:
+        dens = density_fn(*grid.mesh, *values(state, occ, occ_list))
+        return grid.integrate(np.broadcast_to(dens, grid.mesh[0].shape))
+
+    E0 = energy(U0)
+    gvals = values(U0, grad_occ, grad_list)
+    dE = sum(grid.integrate(np.broadcast_to(grad_fns[c](*grid.mesh, *gvals), grid.mesh[0].shape)
+                            * V[c]) for c in E.components)
+    hs = h0 / 2.0 ** np.arange(steps)
+    r0, r1 = [], []
+    for h in hs:
+        Eh = energy({c: U0[c] + h * V[c] for c in E.components})
+        r0.append(abs(Eh - E0))
+        r1.append(abs(Eh - E0 - h * dE))
+    scale = max(abs(E0), float(np.sum(np.abs(density_fn(*grid.mesh, *values(U0, occ, occ_list))))
+                               * grid.cell), 1e-300)
+    return TaylorResult(hs=hs, remainder0=np.array(r0), remainder1=np.array(r1), energy=E0,
+                        floor=np.finfo(float).eps * scale)
