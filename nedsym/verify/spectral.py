@@ -29,11 +29,11 @@ class PeriodicSampler:
             raise VerificationError(f"bounds has {len(bounds)} entries for {d} coordinates")
         self.bounds = [(float(a), float(b)) for a, b in bounds]
         self.n = (int(n),) * d if np.isscalar(n) else tuple(int(k) for k in n)
-        self.axes = [a + (b - a) * np.arange(k) / k for (a, b), k in zip(self.bounds, self.n)]
+        pairs = list(zip(self.bounds, self.n, strict=True))
+        self.axes = [a + (b - a) * np.arange(k) / k for (a, b), k in pairs]
         self.mesh = np.meshgrid(*self.axes, indexing="ij")
-        self.cell = float(np.prod([(b - a) / k for (a, b), k in zip(self.bounds, self.n)]))
-        self._k = [2j * np.pi * np.fft.fftfreq(k, d=(b - a) / k)
-                   for (a, b), k in zip(self.bounds, self.n)]
+        self.cell = float(np.prod([(b - a) / k for (a, b), k in pairs]))
+        self._k = [2j * np.pi * np.fft.fftfreq(k, d=(b - a) / k) for (a, b), k in pairs]
 
     def sample(self, value, name: str = "field") -> np.ndarray:
         """Values of a sympy expression in the coordinates, a callable or an array."""
