@@ -110,12 +110,12 @@ class KernelPrinter(StrPrinter):
             return self._call("sqrt", [base])
         if exp == -sp.S.Half:
             return f"{self.literal(1.0)}/{self._call('sqrt', [base])}"
-        b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Pow"], strict=True)
+        b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Pow"], strict=False)
         e = self.parenthesize(exp, sp.printing.precedence.PRECEDENCE["Pow"], strict=True)
         return f"{b}**{e}"
 
     def _print_Mod(self, expr):
-        a, b = (self.parenthesize(x, sp.printing.precedence.PRECEDENCE["Mul"], strict=True)
+        a, b = (self.parenthesize(x, sp.printing.precedence.PRECEDENCE["Mul"], strict=False)
                 for x in expr.args)
         return f"({a} % {b})"
 

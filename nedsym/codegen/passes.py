@@ -1,0 +1,129 @@
+"""Optimization passes run when a kernel IR is built (pure functions of expressions).
+
+* :func:`optimize`: ``sympy.cse`` over all outputs together (no extra
+  optimizations, ``order="none"``: linear-ish in the expression size),
+* every non-atomic base of an integer power gets its own temporary, so the
+  printers' ``x*x*x`` expansion never repeats a subexpression,
+* loop-invariant subexpressions (scalars and means only) move out of the
+  point loop; invariant factors of a product become one hoisted temporary, so
+  ``A/h**2`` costs a multiplication per point, not a division.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+__all__ = ["optimize"]
+
+Assignment = tuple[sp.Symbol, sp.Expr]
+
+
+def optimize(exprs, scalars, fields, means):
+    """cse over all outputs, power-base temporaries, loop-invariant hoisting.
+
+    Returns ``(invariants, pointwise assignments, results)``; see
+    :class:`nedsym.codegen.ir.KernelIR`.
+
+    Example
+    -------
+    >>> x, y = sp.symbols("x y", real=True)
+    >>> inv, pts, res = optimize([y*(x + 1)**2], ["y"], [], [])
+    >>> pts, res
+    ([(tmp0, x + 1)], [tmp0**2*y])
+    """
+    taken = {*scalars, *fields, *(str(s) for s, _ in means)}
+    taken |= {s.name for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol)}
+    temps = sp.numbered_symbols("tmp", real=True, exclude=[sp.Symbol(n) for n in taken])
+    temps = (s for s in temps if s.name not in taken)
+    repl, reduced = sp.cse(exprs, symbols=temps, optimizations=None, order="none")
+    assignments, results = _hoist_power_bases(repl, reduced, temps)
+    invariant_ok = {sp.Symbol(s, real=True) for s in scalars} | {s for s, _ in means}
+    invariants, pointwise = [], []
+    for s, e in assignments:
+        if e.free_symbols <= invariant_ok and not e.has(sp.Indexed):
+            invariants.append((s, e))
+            invariant_ok.add(s)
+        else:
+            pointwise.append((s, e))
+    hoist = _InvariantHoister(invariant_ok, temps, invariants)
+    pointwise = [(s, hoist(e)) for s, e in pointwise]
+    results = [hoist(e) for e in results]
+    return invariants, pointwise, results
+
+
+class _InvariantHoister:
+    """Move loop-invariant subexpressions of pointwise expressions into temporaries.
+
+    A maximal invariant subtree, or the invariant factors (terms) of a product
+    (sum), become one hoisted temporary: ``A/h0**2 -> A*tmp`` with
+    ``tmp = h0**(-2)`` computed once, so no division by a constant runs per point.
+    """
+
+    def __init__(self, invariant_symbols, temps, invariants):
+        self.ok, self.temps, self.invariants = invariant_symbols, temps, invariants
+        self.memo: dict = {}
+        self.made: dict = {}
+
+    def invariant(self, e) -> bool:
+        if e in self.memo:
+            return self.memo[e]
+        if isinstance(e, sp.Indexed):
+            r = False
+        elif isinstance(e, sp.Symbol):
+            r = e in self.ok
+        elif e.is_Atom:
+            r = True
+        else:
+            r = all(self.invariant(a) for a in e.args)
+        self.memo[e] = r
+        return r
+
+    def temp(self, e):
+        if e.is_Atom:
+            return e
+        if e not in self.made:
+            s = next(self.temps)
+            self.made[e] = s
+            self.invariants.append((s, e))
+            self.ok.add(s)
+        return self.made[e]
+
+    def __call__(self, e):
+        if self.invariant(e):
+            return self.temp(e)
+        if isinstance(e, sp.Indexed) or e.is_Atom:
+            return e
+        if e.is_Mul or e.is_Add:
+            inv = [a for a in e.args if self.invariant(a)]
+            rest = [self(a) for a in e.args if not self.invariant(a)]
+            if inv and not (len(inv) == 1 and inv[0].is_Number):
+                rest.append(self.temp(e.func(*inv)))
+            else:
+                rest += inv
+            return e.func(*rest)
+        args = tuple(self(a) for a in e.args)
+        return e.func(*args) if args != e.args else e
+
+
+def _hoist_power_bases(assignments, results, temps):
+    """Give each non-atomic base of an integer power its own temporary."""
+    seen: dict[sp.Expr, sp.Symbol] = {}
+    out: list[Assignment] = []
+
+    def visit(e):
+        if e.is_Atom or isinstance(e, sp.Indexed):
+            return e
+        args = tuple(visit(a) for a in e.args)
+        if args != e.args:
+            e = e.func(*args)
+        if (e.is_Pow and e.exp.is_Integer and abs(int(e.exp)) >= 2
+                and not (e.base.is_Atom or isinstance(e.base, sp.Indexed))):
+            if e.base not in seen:
+                seen[e.base] = next(temps)
+                out.append((seen[e.base], e.base))
+            e = sp.Pow(seen[e.base], e.exp, evaluate=False)
+        return e
+
+    for s, e in assignments:
+        out.append((s, visit(e)))
+    return out, [visit(e) for e in results]
