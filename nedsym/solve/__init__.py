@@ -1,0 +1,34 @@
+"""Time integration: steppers, the integration controller, trackers, checkpoints, results.
+
+Steppers see only callables: ``rhs(t, y, out)`` writes :math:`\\dot y` into ``out``.
+"""
+
+from nedsym.solve.checkpoint import load_checkpoint, save_checkpoint
+from nedsym.solve.result import Result
+from nedsym.solve.solver import STEPPERS, integrate, make_stepper
+from nedsym.solve.spectral import SemiImplicitSpectral, fourier_wavenumbers, linear_multiplier
+from nedsym.solve.steppers import (
+    RK4,
+    BogackiShampine32,
+    DormandPrince45,
+    EmbeddedRK,
+    ExplicitEuler,
+    Stepper,
+)
+from nedsym.solve.trackers import (
+    CheckpointTracker,
+    EnergyTracker,
+    ProgressTracker,
+    ResidualTracker,
+    RunState,
+    SnapshotTracker,
+    Tracker,
+)
+
+__all__ = [
+    "integrate", "make_stepper", "STEPPERS", "Result",
+    "Stepper", "ExplicitEuler", "RK4", "EmbeddedRK", "DormandPrince45", "BogackiShampine32",
+    "SemiImplicitSpectral", "fourier_wavenumbers", "linear_multiplier",
+    "Tracker", "RunState", "EnergyTracker", "ResidualTracker", "SnapshotTracker",
+    "ProgressTracker", "CheckpointTracker", "save_checkpoint", "load_checkpoint",
+]

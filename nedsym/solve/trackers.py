@@ -1,0 +1,264 @@
+"""Trackers: what the integration loop records or does between steps.
+
+A tracker sees the :class:`RunState` after every accepted step (``handle``), once at the start
+and once at the end. Its ``state_dict`` goes into checkpoints so that a resumed run continues
+its histories exactly. Trackers may ask the controller to step exactly onto given times
+(``stop_times``) and may stop the run by setting ``state.stop_reason``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nedsym.errors import BlowUpError
+
+__all__ = ["RunState", "Tracker", "EnergyTracker", "ResidualTracker", "SnapshotTracker",
+           "ProgressTracker", "CheckpointTracker", "check_finite"]
+
+
+@dataclass
+class RunState:
+    """Everything the controller knows about a run in progress."""
+
+    t: float
+    y: np.ndarray
+    t0: float
+    t_end: float
+    step: int = 0
+    dt: float = float("nan")        # proposed size of the next step
+    dt_last: float = float("nan")   # size of the last accepted step
+    rejected: int = 0
+    dt_history: list[float] = field(default_factory=list)
+    y_prev: np.ndarray | None = None
+    stop_reason: str | None = None
+
+
+class Tracker:
+    """Base class; override what you need."""
+
+    name = "tracker"
+
+    def start(self, state: RunState, resumed: bool) -> None:
+        """Called before the first step (``resumed``: state came from a checkpoint)."""
+
+    def handle(self, state: RunState) -> None:
+        """Called after every accepted step."""
+
+    def finalize(self, state: RunState) -> None:
+        """Called once when the loop ends (also on interruption)."""
+
+    def stop_times(self) -> Sequence[float]:
+        """Times the controller must step exactly onto."""
+        return ()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        pass
+
+
+class EnergyTracker(Tracker):
+    """Record :math:`E(y)` at the start, every ``every`` steps and at the end.
+
+    Example
+    -------
+    >>> tr = EnergyTracker(lambda y: float((y ** 2).sum()))
+    >>> tr.start(RunState(t=0.0, y=np.ones(2), t0=0.0, t_end=1.0), resumed=False)
+    >>> tr.values
+    [2.0]
+    """
+
+    name = "energy"
+
+    def __init__(self, energy: Callable[[np.ndarray], float], every: int = 1) -> None:
+        self.energy, self.every = energy, max(1, int(every))
+        self.times: list[float] = []
+        self.values: list[float] = []
+
+    def _record(self, state: RunState) -> None:
+        self.times.append(state.t)
+        self.values.append(float(self.energy(state.y)))
+
+    def start(self, state, resumed):
+        if not resumed:
+            self._record(state)
+
+    def handle(self, state):
+        if state.step % self.every == 0:
+            self._record(state)
+
+    def finalize(self, state):
+        if not self.times or self.times[-1] != state.t:
+            self._record(state)
+
+    @property
+    def latest(self) -> float | None:
+        return self.values[-1] if self.values else None
+
+    def state_dict(self):
+        return {"times": np.array(self.times, float), "values": np.array(self.values, float)}
+
+    def load_state_dict(self, state):
+        self.times = state["times"].tolist()
+        self.values = state["values"].tolist()
+
+
+class ResidualTracker(Tracker):
+    """Record a residual norm and stop at steady state (norm < ``steady_tol``).
+
+    ``residual(t, y) -> float``; by default the max-norm of
+    :math:`(y_{n+1} - y_n)/\\Delta t`, an estimate of :math:`\\|\\partial_t y\\|_\\infty`.
+    """
+
+    name = "residual"
+
+    def __init__(self, residual: Callable[[float, np.ndarray], float] | None = None,
+                 every: int = 1, steady_tol: float | None = None) -> None:
+        self.residual, self.every, self.steady_tol = residual, max(1, int(every)), steady_tol
+        self.times: list[float] = []
+        self.values: list[float] = []
+
+    def handle(self, state):
+        if state.step % self.every:
+            return
+        if self.residual is not None:
+            r = float(self.residual(state.t, state.y))
+        else:
+            r = float(np.max(np.abs(state.y - state.y_prev))) / state.dt_last
+        self.times.append(state.t)
+        self.values.append(r)
+        if self.steady_tol is not None and r < self.steady_tol:
+            state.stop_reason = "steady"
+
+    def state_dict(self):
+        return {"times": np.array(self.times, float), "values": np.array(self.values, float)}
+
+    def load_state_dict(self, state):
+        self.times = state["times"].tolist()
+        self.values = state["values"].tolist()
+
+
+class SnapshotTracker(Tracker):
+    """Keep copies of the state at ``times`` (stepped onto exactly), or at start and end."""
+
+    name = "snapshots"
+
+    def __init__(self, times: Sequence[float] | None = None) -> None:
+        self.requested = None if times is None else sorted(float(t) for t in times)
+        self.times: list[float] = []
+        self.fields: list[np.ndarray] = []
+
+    def stop_times(self):
+        return self.requested or ()
+
+    def _record(self, state: RunState) -> None:
+        self.times.append(state.t)
+        self.fields.append(state.y.copy())
+
+    def _due(self, t: float) -> bool:
+        return any(tr == t for tr in self.requested or ()) and t not in self.times
+
+    def start(self, state, resumed):
+        if not resumed and (self.requested is None or self._due(state.t)):
+            self._record(state)
+
+    def handle(self, state):
+        if self.requested is not None and self._due(state.t):
+            self._record(state)
+
+    def finalize(self, state):
+        if self.requested is None and (not self.times or self.times[-1] != state.t):
+            self._record(state)
+
+    def state_dict(self):
+        return {"times": np.array(self.times, float),
+                "fields": np.array(self.fields) if self.fields else np.zeros((0,))}
+
+    def load_state_dict(self, state):
+        self.times = state["times"].tolist()
+        self.fields = [np.array(f) for f in state["fields"]] if len(self.times) else []
+
+
+class ProgressTracker(Tracker):
+    """A tqdm progress bar on stderr showing t, dt, energy and ETA (silent when disabled)."""
+
+    name = "progress"
+
+    def __init__(self, enabled: bool = True, energy: EnergyTracker | None = None,
+                 refresh_seconds: float = 0.2) -> None:
+        self.enabled, self.energy, self.refresh = enabled, energy, refresh_seconds
+        self.bar: Any = None
+        self._last = 0.0
+
+    def start(self, state, resumed):
+        if not self.enabled:
+            return
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=state.t_end - state.t0, initial=state.t - state.t0,
+                        file=sys.stderr, unit="t", dynamic_ncols=True,
+                        bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}"
+                                   "{postfix}]")
+
+    def handle(self, state):
+        if self.bar is None:
+            return
+        now = time.perf_counter()
+        if now - self._last < self.refresh:
+            return
+        self._last = now
+        self.bar.n = state.t - state.t0
+        post = {"dt": f"{state.dt_last:.3g}", "step": state.step}
+        if self.energy is not None and self.energy.latest is not None:
+            post["E"] = f"{self.energy.latest:.6g}"
+        self.bar.set_postfix(post, refresh=True)
+
+    def finalize(self, state):
+        if self.bar is not None:
+            self.bar.n = state.t - state.t0
+            self.bar.refresh()
+            self.bar.close()
+            self.bar = None
+
+
+class CheckpointTracker(Tracker):
+    """Call ``write()`` every ``every_steps`` steps and/or every ``every_seconds`` seconds."""
+
+    name = "checkpoint"
+
+    def __init__(self, write: Callable[[], None], every_steps: int | None = None,
+                 every_seconds: float | None = None) -> None:
+        self.write, self.every_steps, self.every_seconds = write, every_steps, every_seconds
+        self._last = time.perf_counter()
+
+    def handle(self, state):
+        due = bool(self.every_steps) and state.step % int(self.every_steps) == 0
+        now = time.perf_counter()
+        if self.every_seconds is not None and now - self._last >= self.every_seconds:
+            due = True
+        if due:
+            self.write()
+            self._last = now
+
+
+def check_finite(y_new: np.ndarray, state: RunState, dt: float,
+                 stable_dt: float | None) -> None:
+    """Raise :class:`BlowUpError` if ``y_new`` has NaN/Inf, naming step, time, dt and advice."""
+    if np.isfinite(np.sum(y_new)) and np.isfinite(y_new).all():
+        return
+    where = (f"the state became NaN/Inf at step {state.step + 1} "
+             f"(t={state.t:.6g} -> {state.t + dt:.6g}, dt={dt:.3g})")
+    if stable_dt is not None and np.isfinite(stable_dt):
+        advice = (f"; the estimated stable dt is {stable_dt:.3g}: reduce dt below "
+                  f"{stable_dt:.3g}, or use stepper='semi-implicit'")
+    else:
+        advice = ("; reduce dt (halve it until the run is stable), use an adaptive stepper "
+                  "('rk45'), or use stepper='semi-implicit' for stiff linear parts")
+    raise BlowUpError(where + advice)
