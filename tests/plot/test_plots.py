@@ -1,0 +1,80 @@
+"""Plot functions build figures with the expected artists (Agg, no display)."""
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.image import AxesImage
+
+from nedsym.discretize import Grid
+from nedsym.errors import NedsymError
+from nedsym.plot import plot_energy, plot_field, plot_residual, plot_snapshots
+from nedsym.solve import Result
+
+matplotlib.use("Agg")
+
+
+def _images(ax):
+    return [a for a in ax.get_children() if isinstance(a, AxesImage)]
+
+
+def test_field_1d_line_matches_data():
+    g = Grid(16, [(0, 2)])
+    y = np.sin(g.axes[0])[None]
+    fig = plot_field(y, g, title="u")
+    (line,) = fig.axes[0].lines
+    np.testing.assert_allclose(line.get_xdata(), g.axes[0])
+    np.testing.assert_allclose(line.get_ydata(), y[0])
+    assert fig.axes[0].get_title() == "u" and fig.axes[0].get_xlabel() == "x"
+
+
+def test_field_2d_image_with_colorbar_and_extent(tmp_path):
+    g = Grid((8, 4), [(0, 1), (0, 2)])
+    X, Y = g.mesh()
+    path = tmp_path / "f.png"
+    fig = plot_field(np.stack([X, Y]), g, field=1, save=path)
+    assert len(fig.axes) == 2   # image axes + colorbar axes
+    (im,) = _images(fig.axes[0])
+    np.testing.assert_allclose(im.get_array(), Y.T)
+    assert im.get_extent() == [0.0, 1.0, 0.0, 2.0]
+    assert path.stat().st_size > 1000
+
+
+def test_field_3d_mid_plane_slices():
+    g = Grid((4, 6, 8), [(0, 1)] * 3)
+    X, Y, Z = g.mesh()
+    fig = plot_field((X + 10 * Y + 100 * Z)[None], g, title="slices")
+    assert len([ax for ax in fig.axes if _images(ax)]) == 3 and len(fig.axes) == 6  # + colorbars
+    slices = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in slices] == ["z = 0.562", "y = 0.583", "x = 0.625"]
+    assert fig._suptitle.get_text() == "slices"
+    assert _images(slices[0])[0].get_array().shape == (6, 4)
+
+
+def test_snapshots_and_errors():
+    g = Grid((5, 5))
+    res = Result(fields=np.random.default_rng(0).normal(size=(6, 1, 5, 5)),
+                 times=np.linspace(0, 1, 6), final=np.zeros((1, 5, 5)))
+    fig = plot_snapshots(res, g)
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titled == ["t = 0", "t = 0.2", "t = 0.6", "t = 1"]
+    clims = {_images(ax)[0].get_clim() for ax in fig.axes if ax.get_title()}
+    assert len(clims) == 1
+    with pytest.raises(NedsymError, match="does not match grid"):
+        plot_field(np.zeros((1, 4, 4)), g)
+
+
+def test_energy_and_residual_histories():
+    res = Result(fields=np.zeros((1, 1, 2)), times=np.zeros(1), final=np.zeros((1, 2)),
+                 energy=np.array([3.0, 2.0, 1.5, 1.25]), energy_times=np.arange(4.0),
+                 residual=np.array([1.0, 1e-2, 1e-4]), residual_times=np.arange(3.0))
+    fig = plot_energy(res)
+    assert fig.axes[0].get_yscale() == "log"
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), res.energy)
+    rel = plot_energy(res, subtract_min=True)
+    np.testing.assert_allclose(rel.axes[0].lines[0].get_ydata(), [1.75, 0.75, 0.25])
+    lin = plot_energy((np.arange(2.0), np.array([1.0, -1.0])))
+    assert lin.axes[0].get_yscale() == "linear"
+    fig = plot_residual(res, tol=1e-3)
+    assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].lines) == 2
+    with pytest.raises(NedsymError, match="no energy history"):
+        plot_energy(Result(fields=np.zeros((1, 1)), times=np.zeros(1), final=np.zeros(1)))
