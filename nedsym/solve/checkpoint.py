@@ -36,8 +36,6 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, stepper: Stepper,
         "dt_history": np.asarray(state.dt_history, dtype=np.float64),
         "meta": np.array(json.dumps({"stepper": stepper.name, "version": __version__})),
     }
-    if state.y_prev is not None:
-        data["y_prev"] = state.y_prev
     for k, v in stepper.state_dict().items():
         data[f"stepper/{k}"] = np.float64(v)
     for tr in trackers:
@@ -71,8 +69,6 @@ def restore(data: dict[str, Any], state: RunState, stepper: Stepper, trackers: l
     state.step, state.rejected = int(data["step"]), int(data["rejected"])
     state.dt, state.dt_last = float(data["dt"]), float(data["dt_last"])
     state.dt_history = data["dt_history"].tolist()
-    if "y_prev" in data and state.y_prev is not None:
-        state.y_prev[...] = data["y_prev"]
     stepper.load_state_dict({k[len("stepper/"):]: float(v) for k, v in data.items()
                              if k.startswith("stepper/")})
     for tr in trackers:
