@@ -6,5 +6,25 @@ every derivation against finite differences.
 """
 
 from nedsym._version import __version__
+from nedsym.flows import L2, ConservedL2, GradientFlow, Hminus1, Wasserstein
+from nedsym.symbolic import (
+    Energy,
+    Field,
+    Mean,
+    Param,
+    coords,
+    div,
+    dot,
+    grad,
+    hessian,
+    lap,
+    norm,
+    variational_derivative,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "coords", "Field", "Param", "Energy", "grad", "div", "lap", "hessian", "dot", "norm",
+    "Mean", "variational_derivative",
+    "GradientFlow", "L2", "Hminus1", "Wasserstein", "ConservedL2",
+]

@@ -1,0 +1,41 @@
+"""Property-based tests: random polynomial densities against sympy's
+euler_equations and against the Taylor test."""
+
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nedsym as ns
+from nedsym.verify import against_sympy, taylor_test
+
+x, y = ns.coords("x y")
+u = ns.Field("u", (x, y))
+JET = [u, u.diff(x), u.diff(y), u.diff(x, 2), u.diff(x, y)]
+
+monomial = st.tuples(st.integers(-3, 3).filter(bool),
+                     st.lists(st.integers(0, 2), min_size=len(JET), max_size=len(JET)))
+
+
+def _density(monos):
+    return sp.Add(*[c * sp.Mul(*[j**k for j, k in zip(JET, ks, strict=True)])
+                    for c, ks in monos])
+
+
+densities = st.lists(monomial, min_size=1, max_size=5).map(_density).filter(
+    lambda d: d.has(u) and not d.is_number)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(densities)
+def test_random_polynomials_match_sympy(density):
+    assert against_sympy(ns.Energy(density, [u])).ok
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(densities, st.integers(1, 3))
+def test_random_polynomials_pass_taylor(density, k):
+    E = ns.Energy(density, [u])
+    u0 = sp.sin(x + k) * sp.cos(y) / 2 + sp.Rational(1, 3)
+    v = sp.cos(k * x - y) + sp.sin(y)
+    r = taylor_test(E, u, u0=u0, v=v, n=32, h0=0.01)
+    assert r.passed(), str(r)
