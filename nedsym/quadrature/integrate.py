@@ -74,7 +74,7 @@ def make_evaluator(f: Integrand, dim: int, has_normals: bool, coords=None,
         if not has_normals:
             raise QuadratureError("a vector integrand F is integrated as the flux F.n and needs "
                                   "a boundary domain (domain.boundary())")
-        normals = tuple(sp.Dummy(f"n{j}") for j in range(dim))
+        normals = tuple(sp.Symbol(f"_nedsym_normal_{j}") for j in range(dim))  # stable key
         coords = resolve_coords(sp.Add(*comps), dim, coords, params)
         expr = sp.Add(*[c * nj for c, nj in zip(comps, normals, strict=True)])
     else:
