@@ -94,6 +94,18 @@ class GradientFlow:
                     f"mobility of field {field_name(self.fields[i])} is {m}; it must be positive")
         return sp.ImmutableMatrix(M)
 
+    # -- next stage ---------------------------------------------------------------
+    def discretize(self, grid, backend: str = "numba", gradient: str = "continuous",
+                   accuracy: int = 2, params: dict | None = None, check: bool = True):
+        """A :class:`~nedsym.simulation.Simulation` of this flow on ``grid``.
+
+        (Imported here lazily: ``flows`` itself never depends on later stages.)
+        """
+        from nedsym.simulation import Simulation
+
+        return Simulation(self, grid, backend=backend, gradient=gradient, accuracy=accuracy,
+                          params=params, check=check)
+
     # -- presentation -----------------------------------------------------------
     def _mobility_text(self) -> str:
         M = self.mobility

@@ -1,0 +1,305 @@
+r"""Lowering a symbolic flow to stencil expressions at one generic grid point.
+
+Everything here is symbolic work at a *generic* interior point ``(i, j, k)``:
+grid values are ``Indexed(IndexedBase(field), i + a, j + b)``; the cost does
+not depend on the grid size. The result, :class:`LoweredFlow`, holds plain
+sympy expressions that :mod:`nedsym.codegen` turns into kernels.
+
+Two routes to the discrete right-hand side (DESIGN §2.3):
+
+* ``"continuous"`` (derive, then discretize): every derivative in
+  :math:`\partial_t u = F[u]` becomes a central finite-difference stencil of
+  the requested accuracy.
+* ``"discrete"`` (discretize, then derive): the energy density becomes
+  :math:`L_h(i)` (odd-order derivatives on staggered, compact stencils so that
+  :math:`|\nabla u|^2` yields the compact Laplacian), the discrete energy is
+  :math:`E_h = \sum_i L_h(i)\,dV`, and
+  :math:`\partial E_h/\partial u_p / dV = \sum_o \partial L_h/\partial u_{i+o}\big|_{i \to p-o}`
+  (the sum over the stencil's shifts). This is the exact gradient of
+  :math:`E_h` on periodic grids, so explicit Euler with a small step decreases
+  :math:`E_h` at every step. The metric is applied discretely in conservative
+  form (L², conserved L², H⁻¹ / Wasserstein with face-averaged mobility).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from nedsym.discretize.stencils import central_stencil, fd_weights_exact
+from nedsym.errors import DiscretizationError
+from nedsym.flows.gradient import GradientFlow
+from nedsym.flows.metrics import L2, ConservedL2, Hminus1
+from nedsym.symbolic.declare import field_name, is_field
+from nedsym.symbolic.operators import Mean as SymbolicMean
+
+__all__ = ["LoweredFlow", "lower_flow", "index_symbols", "coordinate_symbols",
+           "linear_part", "GRADIENT_ROUTES"]
+
+GRADIENT_ROUTES = ("continuous", "discrete")
+
+
+def index_symbols(ndim: int) -> tuple[sp.Symbol, ...]:
+    """The generic point ``i, j, k`` (same names as the kernel IR uses)."""
+    return tuple(sp.Symbol(n, integer=True) for n in ("i", "j", "k")[:ndim])
+
+
+def coordinate_symbols(ndim: int) -> tuple[sp.Symbol, ...]:
+    """Cell-centre coordinate symbols ``x0, x1, x2`` at the generic point."""
+    return tuple(sp.Symbol(f"x{k}", real=True) for k in range(ndim))
+
+
+class MeanOf(sp.Function):
+    """Interior mean of a lowered expression (the kernel IR's ``Mean``)."""
+
+    nargs = 1
+
+
+@dataclass
+class LoweredFlow:
+    """A flow lowered to one generic grid point.
+
+    ``rhs[f]`` is ∂t f; ``energy`` the discrete energy density (sum it and
+    multiply by the cell volume); ``linear[f]`` the constant-coefficient,
+    even-order linear part of the continuous right-hand side as
+    ``{per-axis orders: coefficient}`` and ``nonlinear[f] = rhs[f] - linear``
+    (lowered), for semi-implicit spectral stepping.
+    """
+
+    fields: tuple[str, ...]
+    ndim: int
+    halo: int
+    rhs: dict[str, sp.Expr]
+    energy: sp.Expr
+    scalars: tuple[str, ...]
+    params: dict[str, float]
+    linear: dict[str, dict[tuple[int, ...], float]] = field(default_factory=dict)
+    nonlinear: dict[str, sp.Expr] = field(default_factory=dict)
+    gradient: str = "continuous"
+    accuracy: int = 2
+    uses_mean: bool = False
+
+
+class _Lowerer:
+    """Replaces fields, derivatives, coordinates and parameters at the generic point."""
+
+    def __init__(self, coords, components, accuracy: int, staggered: bool, params=()):
+        self.coords = tuple(coords)
+        self.params = {p: sp.Symbol(p.name, real=True) for p in params}
+        self.ndim = len(self.coords)
+        self.idx = index_symbols(self.ndim)
+        self.xs = coordinate_symbols(self.ndim)
+        self.h = tuple(sp.Symbol(f"h{k}", positive=True) for k in range(self.ndim))
+        self.bases = {c: sp.IndexedBase(field_name(c)) for c in components}
+        self.accuracy = accuracy
+        self.staggered = staggered
+
+    def at(self, comp, offsets) -> sp.Indexed:
+        return self.bases[comp][tuple(i + o for i, o in zip(self.idx, offsets, strict=True))]
+
+    def _axis_stencil(self, m: int) -> list[tuple[int, sp.Rational]]:
+        if m == 0:
+            return [(0, sp.Integer(1))]
+        if self.staggered and m % 2 == 1:
+            n = m + self.accuracy - 1  # even number of half-integer points about i + 1/2
+            half = [Fraction(2 * q - n + 1, 2) for q in range(n)]
+            w = fd_weights_exact(m, half)
+            return [(int(p + Fraction(1, 2)), sp.Rational(x.numerator, x.denominator))
+                    for p, x in zip(half, w, strict=True) if x != 0]
+        offsets, _ = central_stencil(m, self.accuracy)
+        w = fd_weights_exact(m, [int(o) for o in offsets])
+        return [(int(o), sp.Rational(x.numerator, x.denominator))
+                for o, x in zip(offsets, w, strict=True) if x != 0]
+
+    def derivative(self, d: sp.Derivative) -> sp.Expr:
+        orders = [0] * self.ndim
+        for var, count in d.variable_count:
+            if var not in self.coords:
+                raise DiscretizationError(f"{d} differentiates in {var}, not a grid axis")
+            orders[self.coords.index(var)] += int(count)
+        terms = [((), sp.Integer(1))]
+        for m in orders:
+            terms = [(o + (a,), w * b) for o, w in terms for a, b in self._axis_stencil(m)]
+        scale = sp.Mul(*[hk ** m for hk, m in zip(self.h, orders, strict=True)])
+        return sp.Add(*[w * self.at(d.expr, o) for o, w in terms]) / scale
+
+    def __call__(self, expr) -> sp.Expr:
+        expr = sp.sympify(expr)
+        repl = {}
+        for d in expr.atoms(sp.Derivative):
+            if not is_field(d.expr) or d.expr not in self.bases:
+                raise DiscretizationError(f"cannot discretize {d}: not a derivative of a field")
+            repl[d] = self.derivative(d)
+        for f in expr.atoms(AppliedUndef):
+            if f not in self.bases:
+                raise DiscretizationError(f"{f} is not a field of this flow")
+            repl[f] = self.at(f, (0,) * self.ndim)
+        for m in expr.atoms(SymbolicMean):
+            repl[m] = MeanOf(self(m.args[0]))
+        out = expr.xreplace(repl)
+        out = out.xreplace(dict(zip(self.coords, self.xs, strict=True)))
+        # parameters become plain symbols named like them (the kernel's scalar arguments)
+        return out.xreplace(self.params)
+
+
+def shift(expr: sp.Expr, offsets, idx, xs, h) -> sp.Expr:
+    """``expr`` evaluated at ``i + offsets`` (indices and cell-centre coordinates)."""
+    sub = {i: i + o for i, o in zip(idx, offsets, strict=True) if o}
+    if not sub:
+        return expr
+    repl = {a: a.func(a.base, *[ix.xreplace(sub) for ix in a.indices])
+            for a in expr.atoms(sp.Indexed)}
+    repl.update({x: x + o * hk for x, o, hk in zip(xs, offsets, h, strict=True) if o})
+    return expr.xreplace(repl)
+
+
+def _offsets(a: sp.Indexed, idx) -> tuple[int, ...]:
+    return tuple(int(ix - i) for ix, i in zip(a.indices, idx, strict=True))
+
+
+def halo_of(exprs) -> int:
+    idx_all = set()
+    r = 0
+    for e in exprs:
+        for a in sp.sympify(e).atoms(sp.Indexed):
+            for ix in a.indices:
+                free = [s for s in ix.free_symbols]
+                idx_all.update(free)
+                r = max(r, abs(int(ix - free[0])) if free else 0)
+    return r
+
+
+def discrete_gradient(Lh: sp.Expr, base: sp.IndexedBase, low: _Lowerer) -> sp.Expr:
+    r""":math:`\sum_o \partial L_h/\partial u_{i+o}` shifted by :math:`-o`."""
+    terms = []
+    for a in sorted((a for a in Lh.atoms(sp.Indexed) if a.base == base), key=sp.default_sort_key):
+        o = _offsets(a, low.idx)
+        terms.append(shift(sp.diff(Lh, a), tuple(-v for v in o), low.idx, low.xs, low.h))
+    return sp.Add(*terms)
+
+
+def _face_divergence(mu, M, low: _Lowerer) -> sp.Expr:
+    r"""Conservative :math:`\nabla_h\cdot(M \nabla_h \mu)` with face-averaged M."""
+    out = []
+    for k in range(low.ndim):
+        e = tuple(1 if q == k else 0 for q in range(low.ndim))
+        me = tuple(-v for v in e)
+        up = (M + shift(M, e, low.idx, low.xs, low.h)) / 2 * (shift(mu, e, low.idx, low.xs,
+                                                                    low.h) - mu)
+        dn = (M + shift(M, me, low.idx, low.xs, low.h)) / 2 * (mu - shift(mu, me, low.idx,
+                                                                        low.xs, low.h))
+        out.append((up - dn) / low.h[k] ** 2)
+    return sp.Add(*out)
+
+
+def _discrete_rhs(flow: GradientFlow, low: _Lowerer, Lh: sp.Expr) -> dict:
+    comps = flow.fields
+    G = [discrete_gradient(Lh, low.bases[c], low) for c in comps]
+    M = [[low(flow.mobility[i, j]) for j in range(len(comps))] for i in range(len(comps))]
+    metric = flow.metric
+    out = {}
+    for i, c in enumerate(comps):
+        if isinstance(metric, ConservedL2):
+            if M[i][i].atoms(sp.Indexed):
+                raise DiscretizationError(
+                    "gradient='discrete' with 'L2-conserved' needs a constant mobility")
+            out[c] = -M[i][i] * (G[i] - MeanOf(G[i]))
+        elif isinstance(metric, Hminus1):  # includes Wasserstein
+            out[c] = sp.Add(*[_face_divergence(G[j], M[i][j], low) for j in range(len(comps))
+                              if M[i][j] != 0])
+        elif isinstance(metric, L2):
+            out[c] = -sp.Add(*[M[i][j] * G[j] for j in range(len(comps))])
+        else:
+            raise DiscretizationError(
+                f"gradient='discrete' does not know metric {metric}; use gradient='continuous'")
+    return out
+
+
+def linear_part(expr: sp.Expr, comp, coords, params: dict) -> dict[tuple[int, ...], sp.Expr]:
+    """Constant-coefficient linear terms of ``expr`` in ``comp`` with even per-axis orders.
+
+    Returns ``{per-axis orders: coefficient}`` (symbolic), e.g.
+    ``{(2, 0): eps**2, (0, 2): eps**2, (0, 0): 1}`` for Allen–Cahn. Terms whose
+    Fourier symbol would be complex (odd orders) stay out; ``params`` must give
+    every parameter a value (coefficients must be numbers once substituted).
+    """
+    out: dict[tuple[int, ...], sp.Expr] = {}
+    expr = sp.expand(expr)
+    pvals = dict(params)
+    for term in sp.Add.make_args(expr):
+        jets = [a for a in term.atoms(sp.Derivative) if a.expr == comp] + \
+            ([comp] if term.has(comp) else [])
+        if not jets:
+            continue
+        for j in jets:
+            coeff, rest = term.as_independent(j, as_Add=False)
+            if rest != j:
+                continue
+            if coeff.atoms(AppliedUndef) or coeff.atoms(sp.Derivative) or \
+                    coeff.free_symbols & set(coords) or coeff.has(SymbolicMean):
+                break
+            orders = [0] * len(coords)
+            if isinstance(j, sp.Derivative):
+                for var, n in j.variable_count:
+                    orders[list(coords).index(var)] += int(n)
+            if any(m % 2 for m in orders):
+                break
+            if not coeff.xreplace(pvals).is_number:
+                break
+            key = tuple(orders)
+            out[key] = out.get(key, sp.S.Zero) + coeff
+            break
+    return {k: v for k, v in out.items() if v != 0}
+
+
+def lower_flow(flow: GradientFlow, ndim: int, accuracy: int = 2,
+               gradient: str = "continuous", params: dict | None = None) -> LoweredFlow:
+    """Lower ``flow`` to stencil expressions at a generic point of an ``ndim``-D grid."""
+    if gradient not in GRADIENT_ROUTES:
+        raise DiscretizationError(
+            f"unknown gradient route {gradient!r}; valid: {list(GRADIENT_ROUTES)}")
+    if accuracy not in (2, 4, 6):
+        raise DiscretizationError(f"accuracy must be 2, 4 or 6, got {accuracy!r}")
+    E = flow.energy
+    if len(E.coords) != ndim:
+        raise DiscretizationError(
+            f"the energy has {len(E.coords)} coordinates {E.coords} but the grid has {ndim} axes")
+    for c in flow.fields:
+        if tuple(c.args) != tuple(E.coords):
+            raise DiscretizationError(
+                f"field {field_name(c)} depends on {c.args}; on a grid every field must depend "
+                f"on all coordinates {E.coords}")
+    if E.boundary is not None:
+        raise DiscretizationError(
+            "energies with a boundary part are not discretized on grids yet; "
+            "give the boundary condition through Grid(bc=...)")
+    pvals = E.param_values(**(params or {}))
+    central = _Lowerer(E.coords, flow.fields, accuracy, staggered=False, params=pvals)
+    staggered = _Lowerer(E.coords, flow.fields, accuracy, staggered=True, params=pvals)
+    Lh = staggered(E.density)
+    if gradient == "discrete":
+        rhs = _discrete_rhs(flow, staggered, Lh)
+    else:
+        rhs = {c: central(r) for c, r in flow.rhs.items()}
+    linear, nonlinear = {}, {}
+    for c in flow.fields:
+        lin = linear_part(flow.rhs[c], c, E.coords, pvals)
+        linear[field_name(c)] = {k: float(v.xreplace(pvals)) for k, v in lin.items()}
+        lin_expr = sp.Add(*[v * (sp.diff(c, *[x for x, m in zip(E.coords, k, strict=True)
+                                                for _ in range(m)]) if any(k) else c)
+                            for k, v in lin.items()])
+        nonlinear[field_name(c)] = central(sp.expand(flow.rhs[c]) - lin_expr)
+    names = tuple(field_name(c) for c in flow.fields)
+    rhs_named = {field_name(c): e for c, e in rhs.items()}
+    halo = max(halo_of(list(rhs_named.values()) + [Lh] + list(nonlinear.values())), 1)
+    param_names = tuple(sorted(s.name for s in pvals))
+    scalars = param_names + tuple(f"h{k}" for k in range(ndim)) + \
+        tuple(f"lo{k}" for k in range(ndim)) + ("t",)
+    uses_mean = any(e.has(MeanOf) for e in rhs_named.values())
+    return LoweredFlow(fields=names, ndim=ndim, halo=halo, rhs=rhs_named, energy=Lh,
+                       scalars=scalars, params={s.name: v for s, v in pvals.items()},
+                       linear=linear, nonlinear=nonlinear, gradient=gradient,
+                       accuracy=accuracy, uses_mean=uses_mean)
