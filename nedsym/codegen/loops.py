@@ -1,12 +1,15 @@
-"""Compiled fixed-step time loops built from a map kernel's IR.
+"""Compiled fixed-step time loops built from a map kernel's IR (numba).
 
 :func:`make_euler_loop` generates ``run_euler(yp, ybuf, nsteps, dt, kinds,
-values, *scalars)``: per step it fills the halo of the current buffer with the
-halo filler, evaluates the map kernel fused with the explicit Euler update
+values, *scalars)``: per step it fills the halo of the current buffer, evaluates
+the map kernel fused with the explicit Euler update
 :math:`y^{n+1} = y^n + \\Delta t\\,F(y^n)` into the other buffer, and swaps;
-no allocation per step. Halo filling follows the contract of
-``nedsym.discretize.halo``: ``fill(yp, halo, kinds, values)`` with
-``kinds: int64[nfields, ndim, 2]``, ``values: float64[nfields, ndim, 2]``.
+no allocation per step. :func:`make_rk4_loop` generates the classical RK4
+``run_rk4(yp, s1, s2, acc, nsteps, dt, kinds, values, *scalars)``.
+
+Halo filling follows the contract of ``nedsym.discretize.halo``:
+``fill(yp, halo, kinds, values)``, ``kinds: int64[nfields, ndim, 2]``,
+``values: float64[nfields, ndim, 2]``. The final state is in ``yp``, halo filled.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from nedsym.codegen.ir import KernelIR
 from nedsym.codegen.printers import NumbaPrinter
 from nedsym.errors import CodegenError
 
-__all__ = ["CompiledLoop", "make_euler_loop"]
+__all__ = ["CompiledLoop", "make_euler_loop", "make_rk4_loop"]
 
 
 def _default_filler(ndim: int) -> Callable:
@@ -40,15 +43,20 @@ def _filler_id(fill: Callable) -> str:
 
 
 class CompiledLoop:
-    """A compiled time loop: ``loop(yp, ybuf, nsteps, dt, kinds, values, *scalars)``.
+    """A compiled time loop; ``method`` is ``"euler"`` or ``"rk4"``.
 
-    ``yp`` (padded state) holds the final state, halo filled; ``ybuf`` is a
-    scratch array of the same shape. Attributes: ``ir``, ``path``, ``function``.
+    Call it with the generated signature (``loop(yp, *work, nsteps, dt, kinds,
+    values, *scalars)``, ``work = loop.workspace(yp)``), or use :meth:`advance`,
+    which keeps the work arrays. ``yp`` holds the final state, halo filled.
+    Attributes: ``ir``, ``method``, ``path``, ``function``, ``fill``.
     """
 
-    def __init__(self, ir: KernelIR, function, source: str, path: str, fill, check: bool):
-        self.ir, self._fn, self._source, self.path, self.fill = ir, function, source, path, fill
+    def __init__(self, ir: KernelIR, method: str, function, source: str, path: str, fill,
+                 check: bool):
+        self.ir, self.method, self._fn, self._source = ir, method, function, source
+        self.path, self.fill = path, fill
         self._check_pending = check
+        self._work: tuple = ()
 
     @property
     def function(self):
@@ -58,31 +66,84 @@ class CompiledLoop:
         """The generated module source."""
         return self._source
 
-    def __call__(self, yp, ybuf, nsteps, dt, kinds, values, *scalars):
+    def workspace(self, yp: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The scratch arrays the generated function takes after ``yp``."""
+        if self.method == "euler":
+            return (np.empty_like(yp),)
+        interior = (yp.shape[0],) + tuple(n - 2 * self.ir.halo for n in yp.shape[1:])
+        return np.empty_like(yp), np.empty_like(yp), np.empty(interior, yp.dtype)
+
+    def advance(self, yp, nsteps: int, dt: float, kinds, values, *scalars) -> None:
+        """Take ``nsteps`` steps in place on ``yp``, reusing work arrays between calls."""
+        if not self._work or self._work[0].shape != yp.shape:
+            self._work = self.workspace(yp)
+        self(yp, *self._work, nsteps, dt, kinds, values, *scalars)
+
+    def __call__(self, yp, *args):
+        nwork = 1 if self.method == "euler" else 3
+        nsteps, dt, kinds, values, *scalars = args[nwork:]
         if self._check_pending and nsteps > 0:
             self._check_pending = False
             self.check_against_reference(yp.shape, dt, kinds, values, scalars)
-        return self._fn(yp, ybuf, nsteps, dt, kinds, values, *scalars)
+        return self._fn(yp, *args)
 
     def check_against_reference(self, padded_shape, dt, kinds, values, scalars, nsteps=2):
         """Run ``nsteps`` steps from a random state here and with numpy; raise on mismatch."""
-        ref = compile_kernel(self.ir, "numpy")
         y0 = random_state(padded_shape)
         y = y0.copy()
-        self._fn(y, np.empty_like(y), nsteps, dt, kinds, values, *scalars)
-        expected = y0.copy()
+        self._fn(y, *self.workspace(y), nsteps, dt, kinds, values, *scalars)
+        expected = _reference_steps(self, y0.copy(), nsteps, dt, kinds, values, list(scalars))
         interior = (slice(None),) + (slice(self.ir.halo, -self.ir.halo or None),) * self.ir.ndim
-        out = np.empty(expected[interior].shape)
-        args = list(scalars)
-        t_at = self.ir.scalars.index("t") if "t" in self.ir.scalars else None
-        for _ in range(nsteps):
-            self.fill(expected, self.ir.halo, kinds, values)
-            ref(expected, out, *args)
-            expected[interior] += dt * out
-            if t_at is not None:
-                args[t_at] += dt
         compare_outputs(y[interior], expected[interior], CHECK_RTOL["float64"],
-                        f"Euler loop of {self.ir.name}")
+                        f"{self.method} loop of {self.ir.name}")
+
+
+def _reference_steps(loop: CompiledLoop, y, nsteps, dt, kinds, values, scalars):
+    """The same time loop with the numpy reference kernel (test oracle)."""
+    ir = loop.ir
+    ref = compile_kernel(ir, "numpy")
+    interior = (slice(None),) + (slice(ir.halo, -ir.halo or None),) * ir.ndim
+    t_at = ir.scalars.index("t") if "t" in ir.scalars else None
+
+    def rhs(state, t_shift):
+        args = list(scalars)
+        if t_at is not None:
+            args[t_at] += t_shift
+        loop.fill(state, ir.halo, kinds, values)
+        out = np.empty(state[interior].shape)
+        ref(state, out, *args)
+        return out
+
+    for _ in range(nsteps):
+        if loop.method == "euler":
+            y[interior] += dt * rhs(y, 0.0)
+        else:
+            stage = y.copy()
+            k1 = rhs(y, 0.0)
+            stage[interior] = y[interior] + 0.5 * dt * k1
+            k2 = rhs(stage, 0.5 * dt)
+            stage[interior] = y[interior] + 0.5 * dt * k2
+            k3 = rhs(stage, 0.5 * dt)
+            stage[interior] = y[interior] + dt * k3
+            k4 = rhs(stage, dt)
+            y[interior] += dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        if t_at is not None:
+            scalars[t_at] += dt
+    return y
+
+
+def _make_loop(ir: KernelIR, method: str, fill, check: bool) -> CompiledLoop:
+    require_backend("numba")
+    if ir.kind != "map":
+        raise CodegenError(f"a time loop needs a map kernel, {ir.name} is a {ir.kind} kernel")
+    if fill is None:
+        fill = _default_filler(ir.ndim)
+    name = f"{ir.name}_{method}"
+    printer = NumbaPrinter(ir)
+    source = printer.euler_source(name) if method == "euler" else printer.rk4_source(name)
+    module = load_source(source, name, {"backend": "numba", "fill": _filler_id(fill)})
+    module._fill = fill
+    return CompiledLoop(ir, method, getattr(module, name), source, module.__file__, fill, check)
 
 
 def make_euler_loop(ir: KernelIR, fill: Callable | None = None, check: bool = True) -> CompiledLoop:
@@ -90,20 +151,28 @@ def make_euler_loop(ir: KernelIR, fill: Callable | None = None, check: bool = Tr
 
     ``fill``: njit halo filler ``fill(yp, halo, kinds, values)``; defaults to
     ``nedsym.discretize.halo.halo_filler(ir.ndim)``. A scalar named ``t`` is
-    the start time and advances by ``dt`` each step.
+    the start time and advances by ``dt`` each step. ``check``: on the first
+    call, compare two steps from a random state with the numpy reference.
 
     Example
     -------
-    >>> loop = make_euler_loop(ir)                        # doctest: +SKIP
+    >>> loop = make_euler_loop(ir)                                   # doctest: +SKIP
     >>> loop(yp, np.empty_like(yp), 100, 1e-4, kinds, values, eps, h0, h1)  # doctest: +SKIP
+    >>> loop.advance(yp, 100, 1e-4, kinds, values, eps, h0, h1)     # doctest: +SKIP
     """
-    require_backend("numba")
-    if ir.kind != "map":
-        raise CodegenError(f"an Euler loop needs a map kernel, {ir.name} is a {ir.kind} kernel")
-    if fill is None:
-        fill = _default_filler(ir.ndim)
-    name = f"{ir.name}_euler"
-    source = NumbaPrinter(ir).euler_source(name)
-    module = load_source(source, name, {"backend": "numba", "fill": _filler_id(fill)})
-    module._fill = fill
-    return CompiledLoop(ir, getattr(module, name), source, module.__file__, fill, check)
+    return _make_loop(ir, "euler", fill, check)
+
+
+def make_rk4_loop(ir: KernelIR, fill: Callable | None = None, check: bool = True) -> CompiledLoop:
+    """Generate and compile (numba) a classical RK4 loop for the map kernel ``ir``.
+
+    Signature of the generated function: ``(yp, s1, s2, acc, nsteps, dt, kinds,
+    values, *scalars)`` with ``s1, s2`` like ``yp`` and ``acc`` of interior shape
+    (``loop.workspace(yp)`` makes them); otherwise as :func:`make_euler_loop`.
+
+    Example
+    -------
+    >>> loop = make_rk4_loop(ir)                                     # doctest: +SKIP
+    >>> loop.advance(yp, 100, 1e-3, kinds, values, eps, h0, h1)     # doctest: +SKIP
+    """
+    return _make_loop(ir, "rk4", fill, check)

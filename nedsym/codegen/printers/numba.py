@@ -151,6 +151,74 @@ class NumbaPrinter(KernelPrinter):
         lines += ["    " + b for b in body]
         return "\n".join(lines) + "\n"
 
+    def _stage(self, read: str, writes: list[str]) -> list[str]:
+        """Fill the halo of ``read``, then one fused loop nest; ``writes[f]`` is a format
+        string with ``{idx}`` (padded interior index), ``{ii}`` (interior index) and ``{F}``."""
+        ir = self.ir
+        self.state = read
+        idx = ", ".join(f"{_INDEX[k]} + {ir.halo}" if ir.halo else _INDEX[k]
+                        for k in range(ir.ndim))
+        ii = ", ".join(_INDEX[: ir.ndim])
+        point = self._pointwise()
+        point += [w.format(idx=idx, ii=ii, F=self._print(e), f=f)
+                  for f, (w, e) in enumerate(zip(writes, ir.results, strict=True))]
+        lines = [f"_fill({read}, {ir.halo}, kinds, values)"] + self._prologue()
+        lines += self._nest(point)
+        self.state = "yp"
+        return lines
+
+    def rk4_source(self, name: str) -> str:
+        """Source of a compiled classical RK4 loop (four fused stage nests per step).
+
+        ``name(yp, s1, s2, acc, nsteps, dt, kinds, values, *scalars)``: ``s1, s2``
+        padded stage states like ``yp``, ``acc`` of shape ``(nfields, *interior)``;
+        stage ``m`` reads one stage buffer and writes the next (never in place,
+        since stencils read neighbours); the last stage updates ``yp`` in place
+        (it reads ``yp`` only at the same point). A scalar ``t`` advances per stage.
+        """
+        ir = self.ir
+        if ir.kind != "map":
+            raise ValueError("an RK4 loop needs a map kernel")
+        dt = self._cast("dt")
+        half, sixth, two = (self.literal(v) for v in (0.5, 1 / 6, 2.0))
+        y = "yp[{f}, {idx}]"
+        stages = [
+            ("yp", ["acc[{f}, {ii}] = _k = {F}\n" + "s1[{f}, {idx}] = " + y
+                    + f" + {half}*{dt}*_k"]),
+            ("s1", ["_k = {F}\nacc[{f}, {ii}] += " + two + "*_k\n" + "s2[{f}, {idx}] = " + y
+                    + f" + {half}*{dt}*_k"]),
+            ("s2", ["_k = {F}\nacc[{f}, {ii}] += " + two + "*_k\n" + "s1[{f}, {idx}] = " + y
+                    + f" + {dt}*_k"]),
+            ("s1", ["yp[{f}, {idx}] = " + y + f" + {sixth}*{dt}*(acc[{{f}}, {{ii}}] + {{F}})"]),
+        ]
+        t_at = ["", "t = _t0 + 0.5*dt", "", "t = _t0 + dt"] if "t" in ir.scalars else [""] * 4
+        inner = ["_t0 = t"] if "t" in ir.scalars else []
+        for (read, w), tline in zip(stages, t_at, strict=True):
+            if tline:
+                inner.append(tline)
+            writes = w * len(ir.fields)
+            body = self._stage(read, writes)
+            inner += [ln for b in body for ln in self._split_multi(b)]
+        if "t" in ir.scalars:
+            inner.append("t = _t0 + dt")
+        lines = self._header("classical RK4 loop") + [
+            "",
+            "_fill = None  # halo filler, set by nedsym.codegen.loops before the first call",
+            "", "",
+            f"@njit({JIT_OPTIONS})",
+            f"def {name}(yp, s1, s2, acc, nsteps, dt, kinds, values{self.scalar_args()}):",
+            "    for _step in range(nsteps):",
+        ]
+        lines += ["        " + b for b in inner]
+        lines.append(f"    _fill(yp, {ir.halo}, kinds, values)")
+        return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _split_multi(line: str) -> list[str]:
+        """A generated line holding several statements (``\\n``) at one indentation."""
+        ind = line[: len(line) - len(line.lstrip())]
+        return [ind + part for part in line.strip().split("\n")]
+
     def euler_source(self, name: str) -> str:
         """Source of a compiled explicit Euler loop (fused map + update, double-buffered).
 
