@@ -82,13 +82,22 @@ def load_source(source: str, stem: str, options: Mapping[str, object]) -> Module
     modname = f"{stem}_{cache_key(source, options)}"
     path = folder / f"{modname}.py"
     if not path.exists():
+        # write a temporary file, then hard-link it into place: the link fails if a
+        # concurrent process got there first, so the file is never rewritten
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(source)
-        if not path.exists():
-            os.replace(tmp, path)
-        else:
-            os.unlink(tmp)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(source)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            except OSError:  # no hard links on this file system
+                if not path.exists():
+                    os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     fullname = modname
     if fullname in sys.modules and getattr(sys.modules[fullname], "__file__", None) == str(path):
         return sys.modules[fullname]
