@@ -36,8 +36,10 @@ def convergence(d: int, exponents: range, reps: int, max_gauss: int) -> dict:
         ns, errs = [], []
         for e in exponents:
             n = 2**e
-            vals = [integrate(expr, box, rule, n, seed=1000 * e + r, repeats=1, coords=xs).value
-                    for r in range(reps)]
+            vals = [
+                integrate(expr, box, rule, n, seed=1000 * e + r, repeats=1, coords=xs).value
+                for r in range(reps)
+            ]
             ns.append(n)
             errs.append(float(np.sqrt(np.mean((np.array(vals) - exact) ** 2))))
         out[rule] = (ns, errs)
@@ -87,8 +89,12 @@ def throughput(d: int, n: int, reps: int, kind: str = "cos") -> dict:
     for _ in range(reps):
         float(w @ f(*cols))
     numpy_pps = n * reps / (time.perf_counter() - t)
-    return {"compiled": compiled, "numpy": numpy_pps, "compile_s": compile_s,
-            "lambdify_s": lambdify_s}
+    return {
+        "compiled": compiled,
+        "numpy": numpy_pps,
+        "compile_s": compile_s,
+        "lambdify_s": lambdify_s,
+    }
 
 
 def plot(results: dict, path: str) -> None:
@@ -122,21 +128,30 @@ def main() -> None:
     exps = range(6, 12) if args.quick else range(6, 17)
     reps = 4 if args.quick else 16
     gmax = 2**12 if args.quick else 2**17
-    print(f"machine: {platform.machine()}, {platform.processor() or '?'}, "
-          f"python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or '?'}, "
+        f"python {platform.python_version()}"
+    )
     results = {d: convergence(d, exps, reps, gmax) for d in (2, 5, 10)}
-    print(f"\nerror vs n: log-log slopes (n = 2^{exps.start}..2^{exps.stop - 1}, "
-          f"RMS over {reps} seeds)")
+    print(
+        f"\nerror vs n: log-log slopes (n = 2^{exps.start}..2^{exps.stop - 1}, "
+        f"RMS over {reps} seeds)"
+    )
     print("(gauss converges spectrally; its column is the first n with error < 1e-10)")
-    print(f"{'d':>3} {'mc':>8} {'sobol':>8} {'halton':>8} {'gauss n':>8}   "
-          f"errors at n=2^{exps.stop - 1}: mc / sobol / halton")
+    print(
+        f"{'d':>3} {'mc':>8} {'sobol':>8} {'halton':>8} {'gauss n':>8}   "
+        f"errors at n=2^{exps.stop - 1}: mc / sobol / halton"
+    )
     for d, res in results.items():
         s = [slope(*res[r]) for r in ("mc", "sobol", "halton")]
         reached = [n for n, e in zip(*res["gauss"], strict=True) if e < 1e-10]
         last = [res[r][1][-1] for r in ("mc", "sobol", "halton")]
-        print(f"{d:>3} " + " ".join(f"{v:8.2f}" for v in s)
-              + f" {reached[0] if reached else '>' + str(res['gauss'][0][-1]):>8}   "
-              + " / ".join(f"{v:.2e}" for v in last))
+        print(
+            f"{d:>3} "
+            + " ".join(f"{v:8.2f}" for v in s)
+            + f" {reached[0] if reached else '>' + str(res['gauss'][0][-1]):>8}   "
+            + " / ".join(f"{v:.2e}" for v in last)
+        )
     for d, res in results.items():
         ns, errs = res["gauss"]
         pairs = list(zip(ns, errs, strict=True))[-4:]
@@ -144,15 +159,21 @@ def main() -> None:
     plot(results, args.png)
     print(f"\nplot written to {args.png}")
     n = 200_000 if args.quick else 2_000_000
-    print(f"\nthroughput of integrand + weighted sum, n = {n} points "
-          f"(compiled: numba parallel, {numba.get_num_threads()} threads)")
-    print(f"{'integrand':>10} {'d':>3} {'compiled pts/s':>15} {'lambdify pts/s':>15} "
-          f"{'ratio':>7} {'compile s':>10}")
+    print(
+        f"\nthroughput of integrand + weighted sum, n = {n} points "
+        f"(compiled: numba parallel, {numba.get_num_threads()} threads)"
+    )
+    print(
+        f"{'integrand':>10} {'d':>3} {'compiled pts/s':>15} {'lambdify pts/s':>15} "
+        f"{'ratio':>7} {'compile s':>10}"
+    )
     for kind in ("cos", "energy"):
         for d in (2, 5, 10):
             t = throughput(d, n, 3 if args.quick else 10, kind)
-            print(f"{kind:>10} {d:>3} {t['compiled']:15.3e} {t['numpy']:15.3e} "
-                  f"{t['compiled'] / t['numpy']:7.1f} {t['compile_s']:10.2f}")
+            print(
+                f"{kind:>10} {d:>3} {t['compiled']:15.3e} {t['numpy']:15.3e} "
+                f"{t['compiled'] / t['numpy']:7.1f} {t['compile_s']:10.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -36,19 +36,29 @@ def study(max_exp: int = 14, seeds: int = 8):
         res = {}
         for rule in ("mc", "sobol"):
             ns = [2**e for e in range(4, max_exp + 1)]
-            errs = [np.sqrt(np.mean([(integrate(f, domain, rule, n, seed=s, repeats=1).value
-                                      - exact) ** 2 for s in range(seeds)])) for n in ns]
+            errs = [
+                np.sqrt(
+                    np.mean(
+                        [
+                            (integrate(f, domain, rule, n, seed=s, repeats=1).value - exact) ** 2
+                            for s in range(seeds)
+                        ]
+                    )
+                )
+                for n in ns
+            ]
             res[rule] = (ns, errs)
         k = domain.product_dim
         ms = [m for m in range(1, 64) if m**k <= 2**max_exp]
-        res["gauss"] = ([m**k for m in ms],
-                        [abs(integrate(f, domain, "gauss", m**k).value - exact) for m in ms])
+        res["gauss"] = (
+            [m**k for m in ms],
+            [abs(integrate(f, domain, "gauss", m**k).value - exact) for m in ms],
+        )
         out[name] = res
     return out
 
 
-def main(out: str = "quadrature_convergence_example.png", max_exp: int = 14,
-         seeds: int = 8) -> str:
+def main(out: str = "quadrature_convergence_example.png", max_exp: int = 14, seeds: int = 8) -> str:
     results = study(max_exp, seeds)
     fig, axes = plt.subplots(1, len(results), figsize=(9, 3.6), sharey=True)
     for ax, (name, res) in zip(axes, results.items(), strict=True):

@@ -20,7 +20,22 @@ from nedsym.quadrature.rules import RULES
 from nedsym.quadrature.sampler import Sampler
 
 __all__ = [
-    "AdaptiveSampler", "Annulus", "Ball", "BoundaryDomain", "Box", "BoxFace", "Domain",
-    "ImplicitDomain", "IntegralEstimate", "Points", "RULES", "Sampler", "Simplex", "Sphere",
-    "compile_integrand", "integrate", "integrate_density", "integrate_points",
+    "AdaptiveSampler",
+    "Annulus",
+    "Ball",
+    "BoundaryDomain",
+    "Box",
+    "BoxFace",
+    "Domain",
+    "ImplicitDomain",
+    "IntegralEstimate",
+    "Points",
+    "RULES",
+    "Sampler",
+    "Simplex",
+    "Sphere",
+    "compile_integrand",
+    "integrate",
+    "integrate_density",
+    "integrate_points",
 ]

@@ -45,13 +45,22 @@ class AdaptiveSampler:
     True
     """
 
-    def __init__(self, domain: Domain, n: int = 1024, pool: int | None = None,
-                 rule: str | Rule = "mc", p: float = 2.0, mix: float = 0.1,
-                 seed: SeedLike = None):
+    def __init__(
+        self,
+        domain: Domain,
+        n: int = 1024,
+        pool: int | None = None,
+        rule: str | Rule = "mc",
+        p: float = 2.0,
+        mix: float = 0.1,
+        seed: SeedLike = None,
+    ):
         check_n(n)
         if not 0 < mix <= 1:
-            raise QuadratureError(f"mix (the uniform share) must be in (0, 1]; got {mix}; "
-                                  "mix=0 can give zero probability where the integrand is not 0")
+            raise QuadratureError(
+                f"mix (the uniform share) must be in (0, 1]; got {mix}; "
+                "mix=0 can give zero probability where the integrand is not 0"
+            )
         if p <= 0:
             raise QuadratureError(f"residual exponent p must be positive; got {p}")
         self.n, self.p, self.mix = int(n), float(p), float(mix)
@@ -66,8 +75,13 @@ class AdaptiveSampler:
         """The rule of the candidate pool."""
         return self.pool_sampler.rule
 
-    def draw(self, residual: Callable[[np.ndarray], np.ndarray] | None = None, *,
-             pool: Points | None = None, values: np.ndarray | None = None) -> Points:
+    def draw(
+        self,
+        residual: Callable[[np.ndarray], np.ndarray] | None = None,
+        *,
+        pool: Points | None = None,
+        values: np.ndarray | None = None,
+    ) -> Points:
         """Importance-sampled points: from a fresh pool and a ``residual`` callable, or from a
         given ``pool`` with residual ``values`` on it; no residual gives uniform resampling."""
         if pool is None:
@@ -80,8 +94,9 @@ class AdaptiveSampler:
             values = np.ones(pool.n) if residual is None else residual(pool.x)
         rho = np.abs(np.asarray(values, dtype=float)) ** self.p
         if rho.shape != (pool.n,) or not np.all(np.isfinite(rho)):
-            raise QuadratureError(f"residual values must be finite with shape ({pool.n},); "
-                                  f"got shape {rho.shape}")
+            raise QuadratureError(
+                f"residual values must be finite with shape ({pool.n},); got shape {rho.shape}"
+            )
         v = pool.w
         total_v, total_r = v.sum(), (v * rho).sum()
         pi = v / total_v

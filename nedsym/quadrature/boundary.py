@@ -64,16 +64,19 @@ class BoundaryDomain(Domain):
         """Total surface measure."""
         return self.measure
 
-    def points(self, n: int | Sequence[int], rule: str | Rule = "mc",
-               seed: SeedLike = None) -> Points:
+    def points(
+        self, n: int | Sequence[int], rule: str | Rule = "mc", seed: SeedLike = None
+    ) -> Points:
         """Points on every piece, ``n`` split by area; see :meth:`Domain.points`."""
         rule = get_rule(rule)
         check_n(n)
         if not isinstance(n, (int, np.integer)):
             raise QuadratureError(f"a boundary takes an integer total n; got {n!r}")
         if n < len(self.pieces):
-            raise QuadratureError(f"the {self.name} has {len(self.pieces)} pieces; n must be at "
-                                  f"least {len(self.pieces)}, got n={n}")
+            raise QuadratureError(
+                f"the {self.name} has {len(self.pieces)} pieces; n must be at "
+                f"least {len(self.pieces)}, got n={n}"
+            )
         rng = as_generator(seed)
         counts = allocate(int(n), [p.measure for p in self.pieces])
         parts = [p.points(c, rule, rng) for p, c in zip(self.pieces, counts, strict=True)]

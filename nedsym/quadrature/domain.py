@@ -69,11 +69,14 @@ class Domain:
         return self.measure
 
     def _no_product_message(self) -> str:
-        return (f"rule cannot serve {type(self).__name__}: product rules (gauss, midpoint) need "
-                f"a smooth parameterization it lacks; use mc, lhs, sobol or halton")
+        return (
+            f"rule cannot serve {type(self).__name__}: product rules (gauss, midpoint) need "
+            f"a smooth parameterization it lacks; use mc, lhs, sobol or halton"
+        )
 
-    def points(self, n: int | Sequence[int], rule: str | Rule = "mc",
-               seed: SeedLike = None) -> Points:
+    def points(
+        self, n: int | Sequence[int], rule: str | Rule = "mc", seed: SeedLike = None
+    ) -> Points:
         r"""Quadrature points and weights of ``rule`` on this domain.
 
         :math:`\int_\Omega f\,dx \approx \sum_i w_i f(x_i)`; ``n`` is the number of points

@@ -32,8 +32,10 @@ def sphere_area(d: int, radius: float = 1.0) -> float:
 def _center(center: Sequence[float], name: str) -> np.ndarray:
     c = np.asarray(center, dtype=float).ravel()
     if c.size < 2:
-        raise QuadratureError(f"{name} needs a center with at least 2 coordinates (use Box "
-                              f"for intervals); got {list(c)}")
+        raise QuadratureError(
+            f"{name} needs a center with at least 2 coordinates (use Box "
+            f"for intervals); got {list(c)}"
+        )
     return c
 
 
@@ -55,8 +57,9 @@ class Box(Domain):
     def __init__(self, bounds: Sequence[tuple[float, float]]):
         b = np.asarray(bounds, dtype=float)
         if b.ndim != 2 or b.shape[1] != 2 or b.shape[0] == 0 or np.any(b[:, 1] <= b[:, 0]):
-            raise QuadratureError(f"Box bounds must be a list of (low, high) with low < high; "
-                                  f"got {bounds!r}")
+            raise QuadratureError(
+                f"Box bounds must be a list of (low, high) with low < high; got {bounds!r}"
+            )
         self.bounds = b
         self.lo, self.hi = b[:, 0], b[:, 1]
         self.dim = self.param_dim = self.product_dim = b.shape[0]
@@ -181,8 +184,9 @@ class Annulus(Domain):
         self.r_in = float(r_in)
         self.r_out = _positive(r_out, "outer radius")
         if not 0 <= self.r_in < self.r_out:
-            raise QuadratureError(f"Annulus needs 0 <= r_in < r_out; got r_in={r_in}, "
-                                  f"r_out={r_out}")
+            raise QuadratureError(
+                f"Annulus needs 0 <= r_in < r_out; got r_in={r_in}, r_out={r_out}"
+            )
         self.dim = d = self.center.size
         self.param_dim = sphere_param_dim(d) + 1
         self.product_dim = d
@@ -263,8 +267,10 @@ class Simplex(Domain):
             raise QuadratureError(f"Simplex vertices must be an array (k+1, d); got {vertices!r}")
         k, d = v.shape[0] - 1, v.shape[1]
         if _normal is None and k != d:
-            raise QuadratureError(f"dimension mismatch: a simplex in {d} dimensions needs {d + 1} "
-                                  f"vertices; got {k + 1}")
+            raise QuadratureError(
+                f"dimension mismatch: a simplex in {d} dimensions needs {d + 1} "
+                f"vertices; got {k + 1}"
+            )
         self.vertices, self.dim, self.k = v, d, k
         self.param_dim = self.product_dim = k
         self.edges = (v[1:] - v[0]).T  # (d, k)
@@ -306,8 +312,11 @@ class Simplex(Domain):
         facets = []
         for i in range(self.k + 1):
             f = np.delete(self.vertices, i, axis=0)
-            normal = np.linalg.svd((f[1:] - f[0]).reshape(-1, self.dim))[2][-1] \
-                if self.dim > 1 else np.ones(1)
+            normal = (
+                np.linalg.svd((f[1:] - f[0]).reshape(-1, self.dim))[2][-1]
+                if self.dim > 1
+                else np.ones(1)
+            )
             if normal @ (self.vertices[i] - f[0]) > 0:
                 normal = -normal
             facets.append(Simplex(f, _normal=normal))

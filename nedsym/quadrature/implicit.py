@@ -40,11 +40,18 @@ class ImplicitDomain(Domain):
     True
     """
 
-    def __init__(self, levelset: sp.Expr | Callable[[np.ndarray], np.ndarray],
-                 bounding_box: Box | Sequence[tuple[float, float]], *,
-                 coords: str | Sequence[sp.Symbol] | None = None,
-                 params: Mapping[sp.Symbol, float] | None = None, volume: float | None = None,
-                 pilot: int = 2**14, seed: SeedLike = 0, min_acceptance: float = 1e-4):
+    def __init__(
+        self,
+        levelset: sp.Expr | Callable[[np.ndarray], np.ndarray],
+        bounding_box: Box | Sequence[tuple[float, float]],
+        *,
+        coords: str | Sequence[sp.Symbol] | None = None,
+        params: Mapping[sp.Symbol, float] | None = None,
+        volume: float | None = None,
+        pilot: int = 2**14,
+        seed: SeedLike = 0,
+        min_acceptance: float = 1e-4,
+    ):
         self.box = bounding_box if isinstance(bounding_box, Box) else Box(bounding_box)
         self.dim = self.param_dim = self.box.dim
         self.product_dim = self.box.dim
@@ -60,7 +67,8 @@ class ImplicitDomain(Domain):
                 f"ImplicitDomain: acceptance rate {self.acceptance_rate:.2e} ({int(inside.sum())}"
                 f" of {pilot} pilot points in {self.box!r} have levelset < 0), below "
                 f"{min_acceptance:g}; check the sign convention (inside where levelset < 0) and "
-                f"that the bounding box encloses the domain")
+                f"that the bounding box encloses the domain"
+            )
         a = self.acceptance_rate
         if volume is not None:
             self.measure, self.volume_stderr = float(volume), 0.0
@@ -81,8 +89,10 @@ class ImplicitDomain(Domain):
     def _inside(self, x: np.ndarray) -> np.ndarray:
         phi = np.asarray(self._phi(x), dtype=float)
         if phi.shape != (x.shape[0],):
-            raise QuadratureError(f"levelset returned shape {phi.shape} for points of shape "
-                                  f"{x.shape}; expected ({x.shape[0]},)")
+            raise QuadratureError(
+                f"levelset returned shape {phi.shape} for points of shape "
+                f"{x.shape}; expected ({x.shape[0]},)"
+            )
         return phi < 0
 
     def __repr__(self) -> str:
@@ -90,14 +100,17 @@ class ImplicitDomain(Domain):
 
     def report(self) -> str:
         """A one-line summary: acceptance rate and volume (with its error)."""
-        return (f"{self!r}: acceptance rate {self.acceptance_rate:.4f} over {self.pilot} pilot "
-                f"points; volume {self.measure:.6g} ± {self.volume_stderr:.2g}")
+        return (
+            f"{self!r}: acceptance rate {self.acceptance_rate:.4f} over {self.pilot} pilot "
+            f"points; volume {self.measure:.6g} ± {self.volume_stderr:.2g}"
+        )
 
     def contains(self, x, tol=0.0):
         return self._inside(x) & self.box.contains(x, 1e-9)
 
-    def points(self, n: int | Sequence[int], rule: str | Rule = "mc",
-               seed: SeedLike = None) -> Points:
+    def points(
+        self, n: int | Sequence[int], rule: str | Rule = "mc", seed: SeedLike = None
+    ) -> Points:
         """``n`` points inside by rejection; see the class docstring."""
         rule = get_rule(rule)
         check_n(n)

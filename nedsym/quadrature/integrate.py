@@ -36,13 +36,17 @@ def _wants_normals(f: Callable) -> bool:
         sig = inspect.signature(f)
     except (TypeError, ValueError):
         return False
-    required = [p for p in sig.parameters.values()
-                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    required = [
+        p
+        for p in sig.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
     return len(required) >= 2
 
 
-def make_evaluator(f: Integrand, dim: int, has_normals: bool, coords=None,
-                   params: Mapping | None = None) -> Callable[[Points], tuple[float, float]]:
+def make_evaluator(
+    f: Integrand, dim: int, has_normals: bool, coords=None, params: Mapping | None = None
+) -> Callable[[Points], tuple[float, float]]:
     r"""A function ``points -> (sum_i w_i f_i, sample variance of n w_i f_i)``.
 
     ``f``: a sympy expression (compiled once), a sequence of ``dim`` sympy expressions
@@ -53,27 +57,36 @@ def make_evaluator(f: Integrand, dim: int, has_normals: bool, coords=None,
     if callable(f) and not isinstance(f, sp.Basic):
         with_normals = _wants_normals(f)
         if with_normals and not has_normals:
-            raise QuadratureError("the integrand takes (x, normals) but the domain has no normals;"
-                                  " integrate over domain.boundary()")
+            raise QuadratureError(
+                "the integrand takes (x, normals) but the domain has no normals;"
+                " integrate over domain.boundary()"
+            )
 
         def evaluate_callable(pts: Points) -> tuple[float, float]:
             vals = np.asarray(f(pts.x, pts.normals) if with_normals else f(pts.x), dtype=float)
             if vals.shape != (pts.n,):
-                raise QuadratureError(f"the integrand returned shape {vals.shape} for points of "
-                                      f"shape {pts.x.shape}; expected ({pts.n},)")
+                raise QuadratureError(
+                    f"the integrand returned shape {vals.shape} for points of "
+                    f"shape {pts.x.shape}; expected ({pts.n},)"
+                )
             y = pts.n * pts.w * vals
             return float(pts.w @ vals), float(np.var(y, ddof=1)) if pts.n > 1 else np.nan
+
         return evaluate_callable
 
     normals: tuple = ()
     if isinstance(f, (list, tuple, sp.MatrixBase)):
         comps = [sp.sympify(c) for c in (list(f) if not isinstance(f, sp.MatrixBase) else f)]
         if len(comps) != dim:
-            raise QuadratureError(f"dimension mismatch: vector integrand has {len(comps)} "
-                                  f"components but the domain is {dim}-dimensional")
+            raise QuadratureError(
+                f"dimension mismatch: vector integrand has {len(comps)} "
+                f"components but the domain is {dim}-dimensional"
+            )
         if not has_normals:
-            raise QuadratureError("a vector integrand F is integrated as the flux F.n and needs "
-                                  "a boundary domain (domain.boundary())")
+            raise QuadratureError(
+                "a vector integrand F is integrated as the flux F.n and needs "
+                "a boundary domain (domain.boundary())"
+            )
         normals = tuple(sp.Symbol(f"_nedsym_normal_{j}") for j in range(dim))  # stable key
         coords = resolve_coords(sp.Add(*comps), dim, coords, params)
         expr = sp.Add(*[c * nj for c, nj in zip(comps, normals, strict=True)])
@@ -89,6 +102,7 @@ def make_evaluator(f: Integrand, dim: int, has_normals: bool, coords=None,
         total = s1 + pts.n * shift
         var_z = (s2 - s1 * s1 / pts.n) / (pts.n - 1) if pts.n > 1 else np.nan
         return total, max(var_z, 0.0) * pts.n**2
+
     return evaluate_kernel
 
 
@@ -103,11 +117,19 @@ def _interval(value: float, se: float, dof: int, confidence: float):
     return (float(value - h), float(value + h))
 
 
-def integrate(f: Integrand, domain: Domain, rule: str = "mc", n: int | Sequence[int] = 1024,
-              seed: SeedLike = None, repeats: int | None = None, *,
-              coords: str | Sequence[sp.Symbol] | None = None,
-              params: Mapping[sp.Symbol | str, float] | None = None,
-              confidence: float = 0.95, a_posteriori: bool = False) -> IntegralEstimate:
+def integrate(
+    f: Integrand,
+    domain: Domain,
+    rule: str = "mc",
+    n: int | Sequence[int] = 1024,
+    seed: SeedLike = None,
+    repeats: int | None = None,
+    *,
+    coords: str | Sequence[sp.Symbol] | None = None,
+    params: Mapping[sp.Symbol | str, float] | None = None,
+    confidence: float = 0.95,
+    a_posteriori: bool = False,
+) -> IntegralEstimate:
     r"""Estimate :math:`\int_\Omega f\,dx` (or :math:`\oint F\cdot n\,ds` on a boundary).
 
     ``f``: sympy expression in coordinate symbols (``coords``; default: its free symbols
@@ -136,8 +158,10 @@ def integrate(f: Integrand, domain: Domain, rule: str = "mc", n: int | Sequence[
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
         raise QuadratureError(f"repeats must be a positive integer; got repeats={repeats!r}")
     if not r.randomized and repeats != 1:
-        raise QuadratureError(f"repeats={repeats} applies to randomized rules; {r.name!r} is "
-                              f"deterministic (use a_posteriori=True for an error estimate)")
+        raise QuadratureError(
+            f"repeats={repeats} applies to randomized rules; {r.name!r} is "
+            f"deterministic (use a_posteriori=True for an error estimate)"
+        )
     evaluate = make_evaluator(f, domain.dim, domain.has_normals, coords, params)
     rng = as_generator(seed)
     totals, variances, n_pts = [], [], 0
@@ -161,8 +185,9 @@ def integrate(f: Integrand, domain: Domain, rule: str = "mc", n: int | Sequence[
         fine_value, _ = evaluate(fine)
         err = abs(fine_value - value)
         n_pts += fine.n
-    return IntegralEstimate(value, se, ci, per_rep, repeats, n_pts, r.name, confidence, err,
-                            np.asarray(totals))
+    return IntegralEstimate(
+        value, se, ci, per_rep, repeats, n_pts, r.name, confidence, err, np.asarray(totals)
+    )
 
 
 def _refined(n, domain: Domain):
@@ -174,8 +199,15 @@ def _refined(n, domain: Domain):
     return tuple(2 * m for m in per_axis(n, k))
 
 
-def integrate_points(f: Integrand, points: Points, *, coords=None, params=None,
-                     confidence: float = 0.95, rule: str = "points") -> IntegralEstimate:
+def integrate_points(
+    f: Integrand,
+    points: Points,
+    *,
+    coords=None,
+    params=None,
+    confidence: float = 0.95,
+    rule: str = "points",
+) -> IntegralEstimate:
     r""":math:`\sum_i w_i f(x_i)` on given points, with the i.i.d. standard error of
     :math:`Y_i = n w_i f(x_i)` (valid for Monte Carlo and importance-sampled points).
 
@@ -192,9 +224,15 @@ def integrate_points(f: Integrand, points: Points, *, coords=None, params=None,
     return IntegralEstimate(total, se, ci, points.n, 1, points.n, rule, confidence)
 
 
-def integrate_density(density: Callable[[np.ndarray], np.ndarray], domain, rule: str = "mc",
-                      n: int = 1024, seed: SeedLike = None, repeats: int | None = None,
-                      **kwargs) -> IntegralEstimate:
+def integrate_density(
+    density: Callable[[np.ndarray], np.ndarray],
+    domain,
+    rule: str = "mc",
+    n: int = 1024,
+    seed: SeedLike = None,
+    repeats: int | None = None,
+    **kwargs,
+) -> IntegralEstimate:
     r"""Hook for energies: :math:`E = \int_\Omega \rho(x)\,dx` for a density callable.
 
     ``density`` maps points ``(n, d)`` to values ``(n,)`` (e.g. the Lagrangian of an

@@ -65,8 +65,9 @@ class Points:
         normals = None
         if all(p.normals is not None for p in parts):
             normals = np.concatenate([p.normals for p in parts])
-        return Points(np.concatenate([p.x for p in parts]),
-                      np.concatenate([p.w for p in parts]), normals)
+        return Points(
+            np.concatenate([p.x for p in parts]), np.concatenate([p.w for p in parts]), normals
+        )
 
 
 @dataclass(frozen=True)

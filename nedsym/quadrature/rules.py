@@ -141,8 +141,9 @@ def _nodes_1d(rule: Rule, m: int, periodic: bool) -> tuple[np.ndarray, np.ndarra
     return (np.arange(m) + 0.5) / m, np.full(m, 1.0 / m)
 
 
-def product_unit(rule: Rule, k: int, n: int | Sequence[int],
-                 periodic: Sequence[bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def product_unit(
+    rule: Rule, k: int, n: int | Sequence[int], periodic: Sequence[bool] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     r"""Tensor grid on :math:`[0,1]^k` and its weights (summing to 1).
 
     Gauss–Legendre with ``m`` nodes integrates polynomials of degree :math:`\le 2m-1`

@@ -31,8 +31,9 @@ class Sampler:
     True
     """
 
-    def __init__(self, domain: Domain, rule: str | Rule = "mc", n: int = 1024,
-                 seed: SeedLike = None):
+    def __init__(
+        self, domain: Domain, rule: str | Rule = "mc", n: int = 1024, seed: SeedLike = None
+    ):
         check_n(n)
         self.domain = domain
         self.rule = get_rule(rule)
@@ -62,14 +63,20 @@ class Sampler:
 
     def state(self) -> dict[str, Any]:
         """A picklable snapshot: generator state, step count, rule and ``n``."""
-        return {"bit_generator": self.rng.bit_generator.state, "step": self.step,
-                "rule": self.rule.name, "n": self.n}
+        return {
+            "bit_generator": self.rng.bit_generator.state,
+            "step": self.step,
+            "rule": self.rule.name,
+            "n": self.n,
+        }
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a snapshot from :meth:`state`; the following draws repeat exactly."""
         if state.get("rule") != self.rule.name or state.get("n") != self.n:
-            raise QuadratureError(f"sampler state is for rule={state.get('rule')!r}, "
-                                  f"n={state.get('n')}; this sampler has rule="
-                                  f"{self.rule.name!r}, n={self.n}")
+            raise QuadratureError(
+                f"sampler state is for rule={state.get('rule')!r}, "
+                f"n={state.get('n')}; this sampler has rule="
+                f"{self.rule.name!r}, n={self.n}"
+            )
         self.rng.bit_generator.state = state["bit_generator"]
         self.step = int(state["step"])

@@ -15,8 +15,12 @@ def _div(F, cs):
     return sum(sp.diff(f, c) for f, c in zip(F, cs, strict=True))
 
 
-DOMAINS_2D = [Box([(0, 1), (0, 2)]), Ball((0.3, 0.1), 1.0), Annulus((0, 0.5), 0.5, 1.5),
-              Simplex([(0, 0), (2, 0), (0.5, 1)])]
+DOMAINS_2D = [
+    Box([(0, 1), (0, 2)]),
+    Ball((0.3, 0.1), 1.0),
+    Annulus((0, 0.5), 0.5, 1.5),
+    Simplex([(0, 0), (2, 0), (0.5, 1)]),
+]
 
 
 @pytest.mark.parametrize("domain", DOMAINS_2D, ids=repr)
@@ -26,10 +30,16 @@ def test_divergence_theorem_2d_gauss(domain):
     assert flux == pytest.approx(vol, rel=1e-10, abs=1e-10)
 
 
-@pytest.mark.parametrize("domain", [Box([(0, 1), (0, 2), (-1, 1)]), Ball((0, 0, 0.2), 1.0),
-                                    Annulus((0, 0, 0), 0.5, 1.0),
-                                    Simplex([(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)])],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "domain",
+    [
+        Box([(0, 1), (0, 2), (-1, 1)]),
+        Ball((0, 0, 0.2), 1.0),
+        Annulus((0, 0, 0), 0.5, 1.0),
+        Simplex([(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)]),
+    ],
+    ids=repr,
+)
 def test_divergence_theorem_3d(domain):
     vol = integrate(_div(F3, (x, y, z)), domain, "gauss", 12**3).value
     flux = integrate(F3, domain.boundary(), "gauss", 6 * 12**2).value

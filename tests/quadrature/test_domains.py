@@ -49,8 +49,16 @@ def test_exact_measures():
     assert Sphere((0, 0), 1).area == pytest.approx(2 * pi)
 
 
-@pytest.mark.parametrize("domain", [Ball((0.2, 0.1), 1.0), Simplex([(0, 0), (2, 0), (0, 1)]),
-                                    Annulus((0, 0), 0.5, 1.5), Ball((0, 0, 0), 1.0)], ids=repr)
+@pytest.mark.parametrize(
+    "domain",
+    [
+        Ball((0.2, 0.1), 1.0),
+        Simplex([(0, 0), (2, 0), (0, 1)]),
+        Annulus((0, 0), 0.5, 1.5),
+        Ball((0, 0, 0), 1.0),
+    ],
+    ids=repr,
+)
 def test_monte_carlo_volume_within_4_standard_errors(domain):
     lo = np.min(domain.points(512, "sobol", seed=0).x, axis=0) - 0.6
     hi = np.max(domain.points(512, "sobol", seed=0).x, axis=0) + 0.6
@@ -73,8 +81,9 @@ def test_gauss_exact_polynomials_on_box_per_axis():
 def test_gauss_exact_polynomials_on_ball_annulus_simplex():
     f = x**2 * y**2
     assert integrate(f, Ball((0, 0), 1), "gauss", 36).value == pytest.approx(pi / 24, rel=1e-12)
-    assert integrate(f, Annulus((0, 0), 1, 2), "gauss", 36).value == \
-        pytest.approx(pi / 24 * (2**6 - 1), rel=1e-12)
+    assert integrate(f, Annulus((0, 0), 1, 2), "gauss", 36).value == pytest.approx(
+        pi / 24 * (2**6 - 1), rel=1e-12
+    )
     tri = Simplex([(0, 0), (1, 0), (0, 1)])
     assert integrate(f, tri, "gauss", 16).value == pytest.approx(1 / 180, rel=1e-12)
 

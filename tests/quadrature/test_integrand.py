@@ -58,8 +58,11 @@ def test_resolve_coords():
     assert resolve_coords(x10 + x2, 2) == (x2, x10)  # natural order
     assert resolve_coords(x * a, 1, params=[a]) == (x,)
     assert resolve_coords(x, 2, coords="y x") == (y, x)
-    with pytest.raises(QuadratureError, match=r"free symbols \(x, y, z\) \(3\) but the domain "
-                                              r"is 2-dimensional"):
+    with pytest.raises(
+        QuadratureError,
+        match=r"free symbols \(x, y, z\) \(3\) but the domain "
+        r"is 2-dimensional",
+    ):
         resolve_coords(x * y * z, 2)
     with pytest.raises(QuadratureError, match="coords .* have 3 entries but the domain is 2"):
         resolve_coords(x, 2, coords="x y z")

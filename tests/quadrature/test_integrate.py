@@ -30,11 +30,15 @@ def test_reproducible_from_seed():
     assert one == two and one.value != other.value
 
 
-@pytest.mark.parametrize("rule, n, repeats", [("mc", 64, 1), ("lhs", 64, 1), ("sobol", 32, 8),
-                                              ("halton", 32, 8), ("mc", 16, 10)])
+@pytest.mark.parametrize(
+    "rule, n, repeats",
+    [("mc", 64, 1), ("lhs", 64, 1), ("sobol", 32, 8), ("halton", 32, 8), ("mc", 16, 10)],
+)
 def test_confidence_interval_coverage(rule, n, repeats):
-    hits = [integrate(smooth, UNIT2, rule, n, seed=s, repeats=repeats).contains(EXACT)
-            for s in range(200)]
+    hits = [
+        integrate(smooth, UNIT2, rule, n, seed=s, repeats=repeats).contains(EXACT)
+        for s in range(200)
+    ]
     coverage = np.mean(hits)
     if rule == "lhs":  # the i.i.d. standard error is conservative for Latin hypercubes
         assert coverage >= 0.88
@@ -43,8 +47,9 @@ def test_confidence_interval_coverage(rule, n, repeats):
 
 
 def test_monte_carlo_unbiased_over_seeds():
-    values = np.array([integrate(smooth, Ball((0, 0), 1), "mc", 32, seed=s).value
-                       for s in range(300)])
+    values = np.array(
+        [integrate(smooth, Ball((0, 0), 1), "mc", 32, seed=s).value for s in range(300)]
+    )
     exact = integrate(smooth, Ball((0, 0), 1), "gauss", 24**2).value
     se = values.std(ddof=1) / np.sqrt(len(values))
     assert abs(values.mean() - exact) < 4 * se
@@ -93,8 +98,9 @@ def test_error_messages():
         integrate(x * y * z, UNIT2, "mc", 8)
     with pytest.raises(QuadratureError, match=r"returned shape \(8, 2\).*expected \(8,\)"):
         integrate(lambda p: p, UNIT2, "mc", 8)
-    with pytest.raises(QuadratureError, match="vector integrand has 3 components but the "
-                                              "domain is 2-dimensional"):
+    with pytest.raises(
+        QuadratureError, match="vector integrand has 3 components but the domain is 2-dimensional"
+    ):
         integrate([x, y, x], UNIT2.boundary(), "mc", 8)
     with pytest.raises(QuadratureError, match="confidence"):
         integrate(smooth, UNIT2, "mc", 8, confidence=95)
