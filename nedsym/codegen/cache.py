@@ -30,12 +30,12 @@ _LOADED: set[str] = set()
 
 
 def cache_dir() -> Path:
-    """The cache folder (created on demand), honouring ``NEDSYM_CACHE_DIR``.
+    """The cache folder (created when a kernel is first written), honouring ``NEDSYM_CACHE_DIR``.
 
     Example
     -------
-    >>> cache_dir().name
-    'nedsym'
+    >>> isinstance(cache_dir(), Path)   # NEDSYM_CACHE_DIR=/tmp/k moves it to /tmp/k
+    True
     """
     env = os.environ.get("NEDSYM_CACHE_DIR")
     if env:
