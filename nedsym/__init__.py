@@ -6,6 +6,7 @@ every derivation against finite differences.
 """
 
 from nedsym._version import __version__
+from nedsym.discretize import Dirichlet, Grid, Natural, Neumann, Periodic
 from nedsym.flows import L2, ConservedL2, GradientFlow, Hminus1, Wasserstein
 from nedsym.symbolic import (
     Energy,
@@ -27,4 +28,5 @@ __all__ = [
     "coords", "Field", "Param", "Energy", "grad", "div", "lap", "hessian", "dot", "norm",
     "Mean", "variational_derivative",
     "GradientFlow", "L2", "Hminus1", "Wasserstein", "ConservedL2",
+    "Grid", "Periodic", "Neumann", "Dirichlet", "Natural",
 ]

@@ -1,4 +1,4 @@
-"""The ``nedsym`` command line: derive, verify (and, as they land, run, codegen, cache)."""
+"""The ``nedsym`` command line: derive, verify, run, cache."""
 
 from __future__ import annotations
 
@@ -127,6 +127,44 @@ def _cmd_verify(args) -> int:
     return 0 if ok else 1
 
 
+def _cmd_run(args) -> int:
+    from nedsym.problems import DEMOS, demo, load_problem
+    from nedsym.runner import run_problem
+
+    if args.list or not args.problem:
+        for name, spec in DEMOS.items():
+            print(f"  {name:16s} {spec['title']}")
+        if not args.list:
+            print("give a demo name or a problem.toml file, e.g. `nedsym run allen-cahn`")
+        return 0
+    spec = load_problem(args.problem) if args.problem.endswith(".toml") else demo(args.problem)
+    if args.n:
+        spec["grid"]["shape"] = [args.n] * len(spec["grid"]["shape"])
+    for key in ("t_end", "dt", "stepper", "gradient"):
+        value = getattr(args, key)
+        if value is not None:
+            spec[key] = value
+    run_problem(spec, out_dir=args.out, backend=args.backend,
+                progress=False if args.no_progress else None)
+    return 0
+
+
+def _cmd_cache(args) -> int:
+    from nedsym.codegen import cache_clear, cache_info
+
+    if args.action == "clear":
+        info = cache_info()
+        cache_clear()
+        print(f"removed {info['kernels']} cached kernels from {info['dir']}")
+        return 0
+    info = cache_info()
+    print(f"kernel cache: {info['dir']}")
+    for k, v in info.items():
+        if k != "dir":
+            print(f"  {k}: {v}")
+    return 0
+
+
 def _add_energy_args(p: argparse.ArgumentParser, default_energy: str | None = ALLEN_CAHN):
     p.add_argument("energy", nargs="?" if default_energy else None, default=default_energy,
                    help=f"energy density as a formula (default: Allen–Cahn, {ALLEN_CAHN!r}); "
@@ -167,6 +205,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_energy_args(v)
     v.add_argument("-n", type=int, default=None, help="grid points per axis (periodic box)")
     v.set_defaults(func=_cmd_verify)
+
+    r = sub.add_parser("run", help="run a built-in demo or a problem.toml (derive → kernels → "
+                                   "solve → figures)",
+                       description="Derive the flow, generate kernels, time-step, and write "
+                                   "PNG figures and a JSON summary. Demos: allen-cahn, "
+                                   "cahn-hilliard, swift-hohenberg, tv-denoise, heat.")
+    r.add_argument("problem", nargs="?", help="demo name or path to a problem .toml file")
+    r.add_argument("--list", action="store_true", help="list the built-in demos")
+    r.add_argument("--out", default="nedsym-out", help="output folder (default nedsym-out)")
+    r.add_argument("--backend", choices=["numba", "numpy"], default=None,
+                   help="kernel backend (default numba)")
+    r.add_argument("--n", type=int, help="grid points per axis (overrides the problem)")
+    r.add_argument("--t-end", dest="t_end", type=float, help="final time")
+    r.add_argument("--dt", type=float, help="time step")
+    r.add_argument("--stepper", help="euler | rk4 | rk45 | rk23 | semi-implicit | stabilized")
+    r.add_argument("--gradient", choices=["continuous", "discrete"],
+                   help="derive-then-discretize or exact discrete-energy gradient")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.set_defaults(func=_cmd_run)
+
+    c = sub.add_parser("cache", help="inspect or clear the generated-kernel cache",
+                       description="The generated kernels live in NEDSYM_CACHE_DIR "
+                                   "(default ~/.cache/nedsym).")
+    c.add_argument("action", choices=["info", "clear"], nargs="?", default="info")
+    c.set_defaults(func=_cmd_cache)
     return parser
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import product
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
@@ -86,8 +87,10 @@ class LoweredFlow:
 class _Lowerer:
     """Replaces fields, derivatives, coordinates and parameters at the generic point."""
 
-    def __init__(self, coords, components, accuracy: int, staggered: bool, params=()):
+    def __init__(self, coords, components, accuracy: int, staggered: bool, params=(),
+                 direction: tuple[int, ...] | None = None):
         self.coords = tuple(coords)
+        self.direction = direction or (1,) * len(self.coords)
         self.params = {p: sp.Symbol(p.name, real=True) for p in params}
         self.ndim = len(self.coords)
         self.idx = index_symbols(self.ndim)
@@ -100,14 +103,16 @@ class _Lowerer:
     def at(self, comp, offsets) -> sp.Indexed:
         return self.bases[comp][tuple(i + o for i, o in zip(self.idx, offsets, strict=True))]
 
-    def _axis_stencil(self, m: int) -> list[tuple[int, sp.Rational]]:
+    def _axis_stencil(self, m: int, axis: int) -> list[tuple[int, sp.Rational]]:
         if m == 0:
             return [(0, sp.Integer(1))]
         if self.staggered and m % 2 == 1:
-            n = m + self.accuracy - 1  # even number of half-integer points about i + 1/2
+            # even number of half-integer points about i + 1/2 (forward) or i - 1/2 (backward)
+            n = m + self.accuracy - 1
             half = [Fraction(2 * q - n + 1, 2) for q in range(n)]
             w = fd_weights_exact(m, half)
-            return [(int(p + Fraction(1, 2)), sp.Rational(x.numerator, x.denominator))
+            shift_ = Fraction(self.direction[axis], 2)
+            return [(int(p + shift_), sp.Rational(x.numerator, x.denominator))
                     for p, x in zip(half, w, strict=True) if x != 0]
         offsets, _ = central_stencil(m, self.accuracy)
         w = fd_weights_exact(m, [int(o) for o in offsets])
@@ -121,8 +126,8 @@ class _Lowerer:
                 raise DiscretizationError(f"{d} differentiates in {var}, not a grid axis")
             orders[self.coords.index(var)] += int(count)
         terms = [((), sp.Integer(1))]
-        for m in orders:
-            terms = [(o + (a,), w * b) for o, w in terms for a, b in self._axis_stencil(m)]
+        for axis, m in enumerate(orders):
+            terms = [(o + (a,), w * b) for o, w in terms for a, b in self._axis_stencil(m, axis)]
         scale = sp.Mul(*[hk ** m for hk, m in zip(self.h, orders, strict=True)])
         return sp.Add(*[w * self.at(d.expr, o) for o, w in terms]) / scale
 
@@ -170,6 +175,29 @@ def halo_of(exprs) -> int:
                 idx_all.update(free)
                 r = max(r, abs(int(ix - free[0])) if free else 0)
     return r
+
+
+def staggered_density(density, coords, fields, accuracy, pvals) -> sp.Expr:
+    r"""The discrete energy density: ``density`` with odd-order derivatives on
+    compact staggered stencils, averaged over forward/backward staggering on
+    every axis (:math:`2^d` variants), so that products such as
+    :math:`u\,u_x` stay second-order consistent. Only odd-order axes that occur
+    are varied."""
+    ndim = len(coords)
+    odd_axes = set()
+    for d in sp.sympify(density).atoms(sp.Derivative):
+        for var, n in d.variable_count:
+            if int(n) % 2 and var in coords:
+                odd_axes.add(list(coords).index(var))
+    variants = []
+    for signs in product((1, -1), repeat=len(odd_axes)):
+        direction = [1] * ndim
+        for axis, sgn in zip(sorted(odd_axes), signs, strict=True):
+            direction[axis] = sgn
+        low = _Lowerer(coords, fields, accuracy, staggered=True, params=pvals,
+                       direction=tuple(direction))
+        variants.append(low(density))
+    return sp.Add(*variants) / len(variants)
 
 
 def discrete_gradient(Lh: sp.Expr, base: sp.IndexedBase, low: _Lowerer) -> sp.Expr:
@@ -228,7 +256,7 @@ def linear_part(expr: sp.Expr, comp, coords, params: dict) -> dict[tuple[int, ..
     """
     out: dict[tuple[int, ...], sp.Expr] = {}
     expr = sp.expand(expr)
-    pvals = dict(params)
+    pvals = {s: sp.Float(v) for s, v in params.items()}
     for term in sp.Add.make_args(expr):
         jets = [a for a in term.atoms(sp.Derivative) if a.expr == comp] + \
             ([comp] if term.has(comp) else [])
@@ -255,6 +283,49 @@ def linear_part(expr: sp.Expr, comp, coords, params: dict) -> dict[tuple[int, ..
     return {k: v for k, v in out.items() if v != 0}
 
 
+def _jet(c, coords, orders):
+    """``D^orders c`` (``c`` itself for all-zero orders)."""
+    vars_ = [x for x, m in zip(coords, orders, strict=True) for _ in range(m)]
+    return sp.diff(c, *vars_) if vars_ else c
+
+
+def _minus_laplacian(orders):
+    """Orders of the term whose Laplacian gives ``orders`` (one axis lowered by 2)."""
+    for k, m in enumerate(orders):
+        if m >= 2:
+            return tuple(v - 2 if q == k else v for q, v in enumerate(orders))
+    return None
+
+
+def _constant_diagonal(M) -> bool:
+    return M.is_diagonal() and all(not M[i, i].atoms(AppliedUndef) and
+                                   not M[i, i].free_symbols - set(M[i, i].atoms(sp.Symbol))
+                                   for i in range(M.shape[0])) and \
+        all(not M[i, i].has(sp.Derivative) for i in range(M.shape[0]))
+
+
+def _is_exact_split(flow, c, mu_nl, pvals) -> bool:
+    """True if M Δ(μ - μ_nl) reproduces the extracted linear part (checked symbolically)."""
+    i = flow.fields.index(c)
+    m = flow.mobility[i, i]
+    coords = flow.coords
+    lin = sp.Add(*[sp.diff(m * (flow.potentials[c] - mu_nl), x, 2) for x in coords])
+    ref = linear_part(flow.rhs[c], c, coords, pvals)
+    ref_expr = sp.Add(*[v * _jet(c, coords, k) for k, v in ref.items()])
+    return sp.expand(lin - ref_expr) == 0
+
+
+def _flux_form_rhs(flow, low: _Lowerer, potentials) -> dict:
+    """``∇_h·(M_face ∇_h μ_h)`` with μ derived symbolically and lowered by ``low``."""
+    comps = flow.fields
+    mu = [low(potentials[c]) for c in comps]
+    out = {}
+    for i, c in enumerate(comps):
+        out[c] = sp.Add(*[_face_divergence(mu[j], low(flow.mobility[i, j]), low)
+                          for j in range(len(comps)) if flow.mobility[i, j] != 0])
+    return out
+
+
 def lower_flow(flow: GradientFlow, ndim: int, accuracy: int = 2,
                gradient: str = "continuous", params: dict | None = None) -> LoweredFlow:
     """Lower ``flow`` to stencil expressions at a generic point of an ``ndim``-D grid."""
@@ -279,19 +350,33 @@ def lower_flow(flow: GradientFlow, ndim: int, accuracy: int = 2,
     pvals = E.param_values(**(params or {}))
     central = _Lowerer(E.coords, flow.fields, accuracy, staggered=False, params=pvals)
     staggered = _Lowerer(E.coords, flow.fields, accuracy, staggered=True, params=pvals)
-    Lh = staggered(E.density)
+    Lh = staggered_density(E.density, E.coords, flow.fields, accuracy, pvals)
+    conservative = isinstance(flow.metric, Hminus1)
     if gradient == "discrete":
         rhs = _discrete_rhs(flow, staggered, Lh)
+    elif conservative:  # flux form: exact discrete mass conservation
+        rhs = _flux_form_rhs(flow, central, flow.potentials)
     else:
         rhs = {c: central(r) for c, r in flow.rhs.items()}
     linear, nonlinear = {}, {}
     for c in flow.fields:
         lin = linear_part(flow.rhs[c], c, E.coords, pvals)
-        linear[field_name(c)] = {k: float(v.xreplace(pvals)) for k, v in lin.items()}
-        lin_expr = sp.Add(*[v * (sp.diff(c, *[x for x, m in zip(E.coords, k, strict=True)
-                                                for _ in range(m)]) if any(k) else c)
-                            for k, v in lin.items()])
+        linear[field_name(c)] = {k: float(v.xreplace({s: sp.Float(x) for s, x in pvals.items()}))
+                                 for k, v in lin.items()}
+        lin_expr = sp.Add(*[v * _jet(c, E.coords, k) for k, v in lin.items()])
         nonlinear[field_name(c)] = central(sp.expand(flow.rhs[c]) - lin_expr)
+    if conservative and _constant_diagonal(flow.mobility):
+        # ∂t u = M Δ μ: the linear part of the rhs is M Δ (linear part of μ)
+        mu_nl = {}
+        for i, c in enumerate(flow.fields):
+            m = flow.mobility[i, i]
+            mu_lin = sp.Add(*[v / m * _jet(c, E.coords, _minus_laplacian(k))
+                              for k, v in linear_part(flow.rhs[c], c, E.coords, pvals).items()
+                              if _minus_laplacian(k) is not None])
+            mu_nl[c] = sp.expand(flow.potentials[c]) - mu_lin
+        if all(_is_exact_split(flow, c, mu_nl[c], pvals) for c in flow.fields):
+            nonlinear = {field_name(c): e
+                         for c, e in _flux_form_rhs(flow, central, mu_nl).items()}
     names = tuple(field_name(c) for c in flow.fields)
     rhs_named = {field_name(c): e for c, e in rhs.items()}
     halo = max(halo_of(list(rhs_named.values()) + [Lh] + list(nonlinear.values())), 1)
