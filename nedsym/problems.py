@@ -8,7 +8,7 @@ A problem is a plain dict (the same keys in TOML)::
     metric   = "L2"                                   # L2 | H-1 | W2 | L2-conserved
     mobility = "1"                                    # optional formula
     t_end    = 5.0
-    stepper  = "rk4"                                  # euler | rk4 | rk45 | semi-implicit | stabilized
+    stepper  = "rk4"         # euler, rk4, rk45, semi-implicit, stabilized
     dt       = 0.01                                   # optional (default: from the stable dt)
     gradient = "continuous"                           # or "discrete"
     [params]  eps = 0.02
