@@ -8,6 +8,16 @@ every derivation against finite differences.
 from nedsym._version import __version__
 from nedsym.discretize import Dirichlet, Grid, Natural, Neumann, Periodic
 from nedsym.flows import L2, ConservedL2, GradientFlow, Hminus1, Wasserstein
+from nedsym.quadrature import (
+    AdaptiveSampler,
+    Annulus,
+    Ball,
+    Box,
+    ImplicitDomain,
+    Sampler,
+    Simplex,
+    Sphere,
+)
 from nedsym.symbolic import (
     Energy,
     Field,
@@ -29,4 +39,6 @@ __all__ = [
     "Mean", "variational_derivative",
     "GradientFlow", "L2", "Hminus1", "Wasserstein", "ConservedL2",
     "Grid", "Periodic", "Neumann", "Dirichlet", "Natural",
+    "Box", "Ball", "Sphere", "Annulus", "Simplex", "ImplicitDomain", "Sampler",
+    "AdaptiveSampler",
 ]
