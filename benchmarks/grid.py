@@ -6,6 +6,8 @@ Compares, in one run and on one machine:
   (a) nedsym's generated numba Euler loop (IR → NumbaPrinter → disk cache),
   (b) a hand-written numba prange kernel (double-buffered, halo copy),
   (c) numpy with np.roll,
+  (e) the same generated loop with temporal blocking (``make_blocked_euler_loop``:
+      ``--block-steps`` steps per sweep of memory, slabs of ``--block-rows`` rows),
   (d) the memory-bandwidth bound: 16 bytes/cell/step (read u, write u_new)
       at the bandwidth of a parallel numba STREAM copy and triad,
 and the time to the first step of a new process with a warm kernel cache.
@@ -27,7 +29,12 @@ import numpy as np
 import sympy as sp
 from numba import njit, prange
 
-from nedsym.codegen import build_map_kernel, index_symbols, make_euler_loop
+from nedsym.codegen import (
+    build_map_kernel,
+    index_symbols,
+    make_blocked_euler_loop,
+    make_euler_loop,
+)
 
 EPS, DT = 0.02, 1e-6
 
@@ -114,12 +121,12 @@ def _best(fn, repeats=3):
     return best
 
 
-def bench_size(n, fill, repeats=5):
+def bench_size(n, fill, repeats=5, block_steps=4, block_rows=16):
     """Best-of-``repeats`` seconds per step; the contenders are timed interleaved,
     so load from other processes on a shared machine hits them alike."""
     h = 1.0 / n
     c = EPS**2 / h**2
-    nsteps = max(4, int(2e8 / n**2))
+    nsteps = block_steps * max(1, int(2e8 / n**2) // block_steps)
     rng = np.random.default_rng(0)
     u0 = rng.uniform(-0.1, 0.1, (n, n))
     kinds, values = np.zeros((1, 2, 2), np.int64), np.zeros((1, 2, 2))
@@ -129,6 +136,11 @@ def bench_size(n, fill, repeats=5):
     yp[0, 1:-1, 1:-1] = u0
     buf = np.empty_like(yp)
     loop(yp, buf, 2, DT, kinds, values, EPS, h, h)  # compile + first-call check
+    blocked = make_blocked_euler_loop(allen_cahn_ir(), block_steps, block_rows, fill=fill)
+    H = blocked.halo
+    ypb = np.zeros((1, n + 2 * H, n + 2 * H))
+    ypb[0, H:-H, H:-H] = u0
+    blocked.advance(ypb, block_steps, DT, kinds, values, EPS, h, h)  # compile + check
     a = np.zeros((n + 2, n + 2))
     a[1:-1, 1:-1] = u0
     b = np.empty_like(a)
@@ -137,10 +149,11 @@ def bench_size(n, fill, repeats=5):
     stream_copy(x, y)
     stream_triad(x, y, z, 0.5)
 
-    best = dict.fromkeys(("nedsym", "hand", "copy", "triad"), np.inf)
+    best = dict.fromkeys(("nedsym", "blocked", "hand", "copy", "triad"), np.inf)
     for _ in range(repeats):
         for key, fn in (
             ("nedsym", lambda: loop(yp, buf, nsteps, DT, kinds, values, EPS, h, h)),
+            ("blocked", lambda: blocked.advance(ypb, nsteps, DT, kinds, values, EPS, h, h)),
             ("hand", lambda: hand_euler(a, b, nsteps, DT, c, n)),
             ("copy", lambda: [stream_copy(x, y) for _ in range(nsteps)]),
             ("triad", lambda: [stream_triad(x, y, z, 0.5) for _ in range(nsteps)]),
@@ -158,7 +171,8 @@ def bench_size(n, fill, repeats=5):
 
     np_steps = max(1, nsteps // 20)
     t_np = _best(lambda: numpy_euler(u0, np_steps, DT, c), repeats=2) / np_steps
-    return {"N": n, "steps": nsteps, "nedsym": best["nedsym"], "hand": best["hand"],
+    return {"N": n, "steps": nsteps, "nedsym": best["nedsym"], "blocked": best["blocked"],
+            "hand": best["hand"],
             "numpy": t_np, "bw_copy_GBs": 16 * n * n / best["copy"] / 1e9,
             "bw_triad_GBs": 24 * n * n / best["triad"] / 1e9, "max_diff_vs_hand": agree}
 
@@ -193,6 +207,8 @@ def main(argv=None):
     p.add_argument("--sizes", type=int, nargs="*", default=None)
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--block-steps", type=int, default=4)
+    p.add_argument("--block-rows", type=int, default=16)
     args = p.parse_args(argv)
     sizes = args.sizes or ([128, 256] if args.quick else [512, 2048, 4096])
     print(f"numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads, "
@@ -200,18 +216,20 @@ def main(argv=None):
     fill = _halo_filler()
     rows = []
     for n in sizes:
-        rows.append(bench_size(n, fill, args.repeats))
+        rows.append(bench_size(n, fill, args.repeats, args.block_steps, args.block_rows))
     print(f"threading layer: {numba.threading_layer()}")
-    hdr = (f"{'N':>5} {'steps':>5} {'nedsym':>8} {'hand':>8} {'numpy':>8} {'bound':>8}"
+    hdr = (f"{'N':>5} {'steps':>5} {'nedsym':>8} {'blocked':>8} {'hand':>8} {'numpy':>8}"
+           f" {'bound':>8}"
            f" {'ned/hand':>8} {'%bound':>7} {'copyGB/s':>8} {'triadGB/s':>9}  (ns/cell/step)")
     print(hdr)
     for r in rows:
         cells = r["N"] ** 2
-        ns = {k: r[k] / cells * 1e9 for k in ("nedsym", "hand", "numpy")}
+        ns = {k: r[k] / cells * 1e9 for k in ("nedsym", "blocked", "hand", "numpy")}
         bound = 16 / (r["bw_copy_GBs"] * 1e9) * 1e9
         r["ns_per_cell"] = ns
         r["bound_ns"] = bound
-        print(f"{r['N']:>5} {r['steps']:>5} {ns['nedsym']:8.3f} {ns['hand']:8.3f} "
+        print(f"{r['N']:>5} {r['steps']:>5} {ns['nedsym']:8.3f} {ns['blocked']:8.3f} "
+              f"{ns['hand']:8.3f} "
               f"{ns['numpy']:8.3f} {bound:8.3f} {ns['hand'] / ns['nedsym']:8.2f} "
               f"{100 * bound / ns['nedsym']:6.0f}% {r['bw_copy_GBs']:8.1f} "
               f"{r['bw_triad_GBs']:9.1f}   diff vs hand {r['max_diff_vs_hand']:.1e}")

@@ -17,10 +17,16 @@ from nedsym.codegen.ir import (
     coordinate_symbols,
     index_symbols,
 )
-from nedsym.codegen.loops import CompiledLoop, make_euler_loop, make_rk4_loop
+from nedsym.codegen.loops import (
+    CompiledLoop,
+    make_blocked_euler_loop,
+    make_euler_loop,
+    make_rk4_loop,
+)
 
 __all__ = [
     "BACKENDS", "CompiledKernel", "CompiledLoop", "KernelIR", "Mean", "available",
     "build_map_kernel", "build_reduce_kernel", "cache_clear", "cache_dir", "cache_info",
-    "compile_kernel", "coordinate_symbols", "index_symbols", "make_euler_loop", "make_rk4_loop",
+    "compile_kernel", "coordinate_symbols", "index_symbols", "make_blocked_euler_loop",
+    "make_euler_loop", "make_rk4_loop",
 ]

@@ -23,9 +23,10 @@ from nedsym.codegen.cache import load_source
 from nedsym.codegen.compile import CHECK_RTOL, compare_outputs, compile_kernel, random_state
 from nedsym.codegen.ir import KernelIR
 from nedsym.codegen.printers import NumbaPrinter
+from nedsym.codegen.printers.numba_blocked import NumbaBlockedPrinter
 from nedsym.errors import CodegenError
 
-__all__ = ["CompiledLoop", "make_euler_loop", "make_rk4_loop"]
+__all__ = ["CompiledLoop", "make_blocked_euler_loop", "make_euler_loop", "make_rk4_loop"]
 
 
 def _default_filler(ndim: int) -> Callable:
@@ -52,11 +53,14 @@ class CompiledLoop:
     """
 
     def __init__(self, ir: KernelIR, method: str, function, source: str, path: str, fill,
-                 check: bool):
+                 check: bool, steps_per_pass: int = 1, block_rows: int = 0):
         self.ir, self.method, self._fn, self._source = ir, method, function, source
         self.path, self.fill = path, fill
         self._check_pending = check
         self._work: tuple = ()
+        self.steps_per_pass, self.block_rows = steps_per_pass, block_rows
+        #: halo width of the padded state this loop takes
+        self.halo = ir.halo * steps_per_pass
 
     @property
     def function(self):
@@ -70,6 +74,13 @@ class CompiledLoop:
         """The scratch arrays the generated function takes after ``yp``."""
         if self.method == "euler":
             return (np.empty_like(yp),)
+        if self.method == "euler-blocked":
+            import numba
+
+            H = self.halo
+            slab = (numba.config.NUMBA_NUM_THREADS, 2, yp.shape[0], self.block_rows + 2 * H,
+                    *yp.shape[2:])
+            return np.empty_like(yp), np.empty(slab, yp.dtype)
         interior = (yp.shape[0],) + tuple(n - 2 * self.ir.halo for n in yp.shape[1:])
         return np.empty_like(yp), np.empty_like(yp), np.empty(interior, yp.dtype)
 
@@ -80,8 +91,13 @@ class CompiledLoop:
         self(yp, *self._work, nsteps, dt, kinds, values, *scalars)
 
     def __call__(self, yp, *args):
-        nwork = 1 if self.method == "euler" else 3
+        nwork = {"euler": 1, "euler-blocked": 2, "rk4": 3}[self.method]
         nsteps, dt, kinds, values, *scalars = args[nwork:]
+        if self.method == "euler-blocked":
+            if nsteps % self.steps_per_pass or np.any(np.asarray(kinds) != 0):
+                raise CodegenError(
+                    f"the blocked Euler loop takes nsteps divisible by {self.steps_per_pass} "
+                    f"and periodic boundaries only (kinds all 0); got nsteps={nsteps}")
         if self._check_pending and nsteps > 0:
             self._check_pending = False
             self.check_against_reference(yp.shape, dt, kinds, values, scalars)
@@ -89,12 +105,16 @@ class CompiledLoop:
 
     def check_against_reference(self, padded_shape, dt, kinds, values, scalars, nsteps=2):
         """Run ``nsteps`` steps from a random state here and with numpy; raise on mismatch."""
+        nsteps = max(nsteps, self.steps_per_pass)
         y0 = random_state(padded_shape)
         y = y0.copy()
         self._fn(y, *self.workspace(y), nsteps, dt, kinds, values, *scalars)
-        expected = _reference_steps(self, y0.copy(), nsteps, dt, kinds, values, list(scalars))
-        interior = (slice(None),) + (slice(self.ir.halo, -self.ir.halo or None),) * self.ir.ndim
-        compare_outputs(y[interior], expected[interior], CHECK_RTOL["float64"],
+        H, h = self.halo, self.ir.halo
+        interior = (slice(None),) + (slice(H, -H or None),) * self.ir.ndim
+        small = np.pad(y0[interior], [(0, 0)] + [(h, h)] * self.ir.ndim)
+        expected = _reference_steps(self, small, nsteps, dt, kinds, values, list(scalars))
+        inner = (slice(None),) + (slice(h, -h or None),) * self.ir.ndim
+        compare_outputs(y[interior], expected[inner], CHECK_RTOL["float64"],
                         f"{self.method} loop of {self.ir.name}")
 
 
@@ -115,7 +135,7 @@ def _reference_steps(loop: CompiledLoop, y, nsteps, dt, kinds, values, scalars):
         return out
 
     for _ in range(nsteps):
-        if loop.method == "euler":
+        if loop.method != "rk4":
             y[interior] += dt * rhs(y, 0.0)
         else:
             stage = y.copy()
@@ -176,3 +196,36 @@ def make_rk4_loop(ir: KernelIR, fill: Callable | None = None, check: bool = True
     >>> loop.advance(yp, 100, 1e-3, kinds, values, eps, h0, h1)     # doctest: +SKIP
     """
     return _make_loop(ir, "rk4", fill, check)
+
+
+def make_blocked_euler_loop(ir: KernelIR, steps_per_pass: int = 2, block_rows: int = 8,
+                            fill: Callable | None = None, check: bool = True) -> CompiledLoop:
+    """Explicit Euler with temporal blocking: ``steps_per_pass`` steps per sweep of memory.
+
+    For memory-bound stencils on periodic grids (see
+    :mod:`nedsym.codegen.printers.numba_blocked`). The padded state has halo
+    ``loop.halo = steps_per_pass * ir.halo``; ``nsteps`` must be a multiple of
+    ``steps_per_pass``; kernels with coordinates or means are refused.
+    Generated signature: ``(yp, ybuf, scratch, nsteps, dt, kinds, values, *scalars)``
+    (``loop.workspace(yp)`` makes ``ybuf, scratch``).
+
+    Example
+    -------
+    >>> loop = make_blocked_euler_loop(ir, steps_per_pass=2)          # doctest: +SKIP
+    >>> loop.advance(yp, 100, 1e-4, kinds, values, eps, h0, h1)      # doctest: +SKIP
+    """
+    require_backend("numba")
+    if ir.kind != "map" or ir.coords or ir.means:
+        raise CodegenError(f"temporal blocking needs a map kernel without coordinates or "
+                           f"means; {ir.name} is a {ir.kind} kernel with coords={ir.coords}, "
+                           f"{len(ir.means)} mean(s)")
+    if steps_per_pass < 1 or block_rows < 1:
+        raise CodegenError("steps_per_pass and block_rows must be positive")
+    if fill is None:
+        fill = _default_filler(ir.ndim)
+    name = f"{ir.name}_euler_x{steps_per_pass}"
+    source = NumbaBlockedPrinter(ir, steps_per_pass).blocked_euler_source(name)
+    module = load_source(source, name, {"backend": "numba", "fill": _filler_id(fill)})
+    module._fill = fill
+    return CompiledLoop(ir, "euler-blocked", getattr(module, name), source, module.__file__,
+                        fill, check, steps_per_pass, block_rows)

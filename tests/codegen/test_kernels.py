@@ -117,3 +117,30 @@ def test_rk4_loop_matches_numpy_steps_with_time_and_two_fields():
     ref = _reference_steps(loop, y0, 3, 0.01, kinds, values, [0.5])
     np.testing.assert_allclose(yp[:, 1:-1, 1:-1], ref[:, 1:-1, 1:-1], rtol=1e-12)
     assert "def " + ir.name + "_rk4(yp, s1, s2, acc, nsteps, dt" in loop.source()
+
+
+@pytest.mark.parametrize("steps_per_pass, block_rows", [(3, 5)])
+def test_blocked_euler_loop_matches_plain_steps(steps_per_pass, block_rows):
+    import sympy as sp
+
+    from nedsym.codegen import build_map_kernel, index_symbols, make_blocked_euler_loop
+    from nedsym.codegen.loops import _reference_steps
+
+    i, j = index_symbols(2)
+    u, v, t = sp.IndexedBase("u"), sp.IndexedBase("v"), sp.Symbol("t")
+    ir = build_map_kernel(["u", "v"], 1,
+                          {"u": u[i + 1, j] - 2 * u[i, j] + u[i - 1, j + 1] - u[i, j]**3 * v[i, j],
+                           "v": v[i, j - 1] - v[i, j] + t * u[i, j]}, ["t"], 2)
+    loop = make_blocked_euler_loop(ir, steps_per_pass, block_rows)  # first call checks
+    H = loop.halo
+    n0, n1 = 13, 11  # not a multiple of block_rows
+    yp = np.zeros((2, n0 + 2 * H, n1 + 2 * H))
+    yp[:, H:-H, H:-H] = np.random.default_rng(3).uniform(-1, 1, (2, n0, n1))
+    kinds, values = np.zeros((2, 2, 2), np.int64), np.zeros((2, 2, 2))
+    small = np.pad(yp[:, H:-H, H:-H], [(0, 0), (1, 1), (1, 1)])
+    nsteps = 2 * steps_per_pass
+    loop.advance(yp, nsteps, 0.01, kinds, values, 0.3)
+    ref = _reference_steps(loop, small, nsteps, 0.01, kinds, values, [0.3])
+    np.testing.assert_allclose(yp[:, H:-H, H:-H], ref[:, 1:-1, 1:-1], rtol=1e-12)
+    with pytest.raises(CodegenError, match="periodic"):
+        loop.advance(yp, nsteps, 0.01, np.ones((2, 2, 2), np.int64), values, 0.3)
