@@ -29,12 +29,8 @@ import numpy as np
 import sympy as sp
 from numba import njit, prange
 
-from nedsym.codegen import (
-    build_map_kernel,
-    index_symbols,
-    make_blocked_euler_loop,
-    make_euler_loop,
-)
+from nedsym.codegen import build_map_kernel, index_symbols, make_euler_loop
+from nedsym.codegen.loops import make_blocked_euler_loop
 
 EPS, DT = 0.02, 1e-6
 

@@ -19,7 +19,6 @@ from nedsym.codegen.ir import (
 )
 from nedsym.codegen.loops import (
     CompiledLoop,
-    make_blocked_euler_loop,
     make_euler_loop,
     make_rk4_loop,
 )
@@ -27,6 +26,6 @@ from nedsym.codegen.loops import (
 __all__ = [
     "BACKENDS", "CompiledKernel", "CompiledLoop", "KernelIR", "Mean", "available",
     "build_map_kernel", "build_reduce_kernel", "cache_clear", "cache_dir", "cache_info",
-    "compile_kernel", "coordinate_symbols", "index_symbols", "make_blocked_euler_loop",
-    "make_euler_loop", "make_rk4_loop",
+    "compile_kernel", "coordinate_symbols", "index_symbols", "make_euler_loop",
+    "make_rk4_loop",
 ]

@@ -202,6 +202,11 @@ def make_blocked_euler_loop(ir: KernelIR, steps_per_pass: int = 2, block_rows: i
                             fill: Callable | None = None, check: bool = True) -> CompiledLoop:
     """Explicit Euler with temporal blocking: ``steps_per_pass`` steps per sweep of memory.
 
+    **Experimental** (not exported from :mod:`nedsym.codegen`): it is correct
+    (tested against the plain loop) but on the 2-core benchmark machine the
+    slab loop nests run ~3x slower per cell than the plain ``prange`` nest, for
+    generated and hand-written numba alike, so it loses to :func:`make_euler_loop`.
+
     For memory-bound stencils on periodic grids (see
     :mod:`nedsym.codegen.printers.numba_blocked`). The padded state has halo
     ``loop.halo = steps_per_pass * ir.halo``; ``nsteps`` must be a multiple of

@@ -123,8 +123,8 @@ def test_rk4_loop_matches_numpy_steps_with_time_and_two_fields():
 def test_blocked_euler_loop_matches_plain_steps(steps_per_pass, block_rows):
     import sympy as sp
 
-    from nedsym.codegen import build_map_kernel, index_symbols, make_blocked_euler_loop
-    from nedsym.codegen.loops import _reference_steps
+    from nedsym.codegen import build_map_kernel, index_symbols
+    from nedsym.codegen.loops import _reference_steps, make_blocked_euler_loop
 
     i, j = index_symbols(2)
     u, v, t = sp.IndexedBase("u"), sp.IndexedBase("v"), sp.Symbol("t")

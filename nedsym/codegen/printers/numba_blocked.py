@@ -85,10 +85,11 @@ class NumbaBlockedPrinter(NumbaPrinter):
         if "t" in ir.scalars:  # stage times outside the parallel loop
             inner += [f"_t{m} = t + {float(m - 1)!r}*dt" for m in range(1, s + 1)]
         inner.append("for _b in prange(_nblocks):")
-        blk = ["_tid = get_thread_id()", "_a = _b*_B", "_rows = min(_B, n0 - _a)"]
+        blk = ["_tid = get_thread_id()", "_s0 = scratch[_tid, 0]", "_s1 = scratch[_tid, 1]",
+               "_a = _b*_B", "_rows = min(_B, n0 - _a)"]
         for m in range(1, s + 1):
-            src = ("_cur[", "_q") if m == 1 else (f"scratch[_tid, {m % 2}, ", "_l0")
-            dst = ("_nxt[", "_q") if m == s else (f"scratch[_tid, {(m + 1) % 2}, ", "_l0")
+            src = ("_cur[", "_q") if m == 1 else (f"_s{m % 2}[", "_l0")
+            dst = ("_nxt[", "_q") if m == s else (f"_s{(m + 1) % 2}[", "_l0")
             self._time = f"_t{m}"
             blk += self._step_nest(m, src, dst)
         inner += ["    " + b for b in blk]
