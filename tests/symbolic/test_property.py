@@ -37,5 +37,7 @@ def test_random_polynomials_pass_taylor(density, k):
     E = ns.Energy(density, [u])
     u0 = sp.sin(x + k) * sp.cos(y) / 2 + sp.Rational(1, 3)
     v = sp.cos(k * x - y) + sp.sin(y)
-    r = taylor_test(E, u, u0=u0, v=v, n=32, h0=0.01)
+    # Ten halvings: a small h**2 coefficient can cancel the h**3 term near h ~ 1e-3, so the
+    # asymptotic rate 2 only shows below that (remainders stay far above round-off).
+    r = taylor_test(E, u, u0=u0, v=v, n=32, h0=0.01, steps=10)
     assert r.passed(), str(r)
