@@ -166,13 +166,12 @@ def _offsets(a: sp.Indexed, idx) -> tuple[int, ...]:
 
 
 def halo_of(exprs) -> int:
-    idx_all = set()
+    """Largest |offset| of any grid access in ``exprs``."""
     r = 0
     for e in exprs:
         for a in sp.sympify(e).atoms(sp.Indexed):
             for ix in a.indices:
-                free = [s for s in ix.free_symbols]
-                idx_all.update(free)
+                free = list(ix.free_symbols)
                 r = max(r, abs(int(ix - free[0])) if free else 0)
     return r
 

@@ -13,6 +13,7 @@ from nedsym.symbolic.declare import (
     fields_in,
     params_in,
 )
+from nedsym.symbolic.operators import common_coords
 from nedsym.symbolic.printing import compact_latex, compact_str
 from nedsym.symbolic.variational import (
     check_differentiable,
@@ -88,14 +89,7 @@ class Energy:
                         f"field {field_name(c)} depends on {extra}, which are not among "
                         f"the energy's coordinates {coords}")
             return coords
-        arg_lists = sorted({c.args for c in self.components}, key=len, reverse=True)
-        main = arg_lists[0]
-        for other in arg_lists[1:]:
-            if not set(other) <= set(main):
-                raise CoordinateError(
-                    f"fields depend on incompatible coordinates {main} and {other}; "
-                    "pass coords=(...) covering both")
-        return tuple(main)
+        return common_coords(self.components)
 
     def _check_fields_present(self):
         present = fields_in(self.density)

@@ -14,7 +14,8 @@ import sympy as sp
 from nedsym.errors import CoordinateError
 from nedsym.symbolic.declare import fields_in
 
-__all__ = ["grad", "div", "lap", "hessian", "dot", "norm", "Mean", "infer_coords"]
+__all__ = ["grad", "div", "lap", "hessian", "dot", "norm", "Mean", "infer_coords",
+           "common_coords"]
 
 
 def infer_coords(expr, coords: Sequence[sp.Symbol] | None = None) -> tuple[sp.Symbol, ...]:
@@ -26,16 +27,22 @@ def infer_coords(expr, coords: Sequence[sp.Symbol] | None = None) -> tuple[sp.Sy
     """
     if coords is not None:
         return tuple(coords)
-    arg_lists = sorted({f.args for f in fields_in(expr)}, key=len, reverse=True)
-    if not arg_lists:
+    fields = fields_in(expr)
+    if not fields:
         raise CoordinateError(
             f"cannot infer coordinates of {expr}: it contains no field; pass coords=(x, y)")
+    return common_coords(fields, f"fields in {expr}")
+
+
+def common_coords(fields, what: str = "fields") -> tuple[sp.Symbol, ...]:
+    """The longest argument list among ``fields``; it must contain every other one."""
+    arg_lists = sorted({f.args for f in fields}, key=len, reverse=True)
     main = arg_lists[0]
     for other in arg_lists[1:]:
         if not set(other) <= set(main):
             raise CoordinateError(
-                f"fields in {expr} depend on incompatible coordinates {main} and {other}; "
-                "pass coords= explicitly")
+                f"{what} depend on incompatible coordinates {main} and {other}; "
+                "pass coords=(...) explicitly")
     return tuple(main)
 
 
