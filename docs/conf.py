@@ -67,13 +67,6 @@ _FIELD_SECTIONS = {"parameters", "other parameters", "attributes", "keyword argu
 _FIELD_LINE = re.compile(
     r"^(?P<indent>\s*)(?P<names>\**[A-Za-z_]\w*(?:\s*,\s*\**[A-Za-z_]\w*)*):\s+(?P<desc>\S.*)$")
 
-# Docstrings that docutils cannot parse cleanly are dropped here (not edited in the
-# code) and described by hand in the API pages, so that `-W` stays green. Remove an
-# entry once the docstring is fixed in the code.
-#   nedsym/discretize/grid.py, class Grid: a paragraph directly after the
-#   "Parameters" field list -> "Field list ends without a blank line; unexpected unindent".
-_DROP_DOCSTRINGS = {("nedsym.discretize.grid", "Grid")}
-
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
@@ -99,10 +92,6 @@ def _split_field_lines(lines: list[str]) -> list[str]:
 
 
 def _process_docstring(app, what, name, obj, options, lines):
-    key = (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None))
-    if what == "class" and key in _DROP_DOCSTRINGS:
-        lines[:] = []
-        return
     lines[:] = _split_field_lines(lines)
 
 

@@ -30,6 +30,9 @@ _DEFAULT_AXIS_NAMES = ("x", "y", "z")
 class Grid:
     """A uniform cell-centred grid with boundary conditions.
 
+    The volume element is :math:`dV = \\prod_a h_a` (``dV`` and ``cell_volume``), so
+    :math:`\\int f\\,dx \\approx` ``grid.integrate(f)`` ``= dV * f.sum()`` (midpoint rule).
+
     Parameters
     ----------
     shape: number of cells per axis (an int for 1-D).
@@ -38,9 +41,6 @@ class Grid:
     bc: default boundary spec (see :mod:`nedsym.discretize.boundary`); a per-field dict is
         allowed and then fixes the conditions of the fields it names.
     axis_names: names of the axes (default ``x, y, z``), used in specs and messages.
-
-    The volume element is :math:`dV = \\prod_a h_a` (``dV`` and ``cell_volume``), so
-    :math:`\\int f\\,dx \\approx` ``grid.integrate(f)`` ``= dV * f.sum()`` (midpoint rule).
 
     Example
     -------
