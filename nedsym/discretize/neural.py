@@ -1,0 +1,278 @@
+r"""An energy lowered to pointwise kernels on a network's jet — the neural discretization.
+
+A network :math:`u(x;\theta)` gives, at sample points, the values of the field and of its
+spatial derivatives (its *jet*: ``u``, :math:`\nabla u`, :math:`\nabla^2 u`). Everything Neural
+Energy Descent needs from the energy is then a pointwise function of ``(x, jet)``:
+
+* the density :math:`L(x, u, \nabla u, \dots)` (the sampled energy is :math:`\sum_i w_i L_i`);
+* its partials :math:`\partial L/\partial(D^\alpha u)` — the cotangent of the jet, so that
+  :math:`\nabla_\theta E = \sum_i w_i \sum_\alpha \partial L/\partial(D^\alpha u)\,
+  \partial_\theta D^\alpha u` is the exact gradient of the sampled energy (the *weak* route);
+* the variational derivative :math:`F = \delta E/\delta u` (the *strong* route,
+  :math:`r = -\sum_i w_i \nabla_\theta u\,F_i`), and its linearization
+  :math:`\partial F/\partial(D^\alpha u)` for linearly implicit steps;
+* the same for the boundary energy :math:`B`, sampled on the boundary.
+
+Sympy works once here, at construction; each kernel is a ``lambdify``'d numpy function with
+common subexpressions eliminated, evaluated on whole arrays of points.
+
+Example
+-------
+>>> import nedsym as ns
+>>> x = ns.coords("x"); u = ns.Field("u", (x,))
+>>> pe = PointwiseEnergy(ns.Energy(ns.grad(u).dot(ns.grad(u))/2 - u, fields=[u]))
+>>> pe.order, pe.strong_order
+(1, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from nedsym.errors import ConfigError, DeclarationError, FieldError
+from nedsym.symbolic.declare import field_name
+from nedsym.symbolic.printing import compact
+from nedsym.symbolic.variational import jet
+
+__all__ = ["PointwiseEnergy", "Occurrence", "JetValues"]
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One entry of the jet: field component ``k`` differentiated along coordinate axes ``axes``."""
+
+    component: int
+    axes: tuple[int, ...]
+    name: str  # compact notation, e.g. "u_xy"
+
+    @property
+    def order(self) -> int:
+        return len(self.axes)
+
+
+@dataclass
+class JetValues:
+    """Jet arrays as a network returns them.
+
+    ``u (M, c)``, ``grad (M, c, d)``, ``hess (M, c, d, d)``.
+
+    A trailing axis (parameters) is allowed on every array, for Jacobians.
+    """
+
+    u: np.ndarray
+    grad: np.ndarray | None = None
+    hess: np.ndarray | None = None
+
+    def take(self, occ: Occurrence) -> np.ndarray:
+        if occ.order == 0:
+            return self.u[:, occ.component]
+        if occ.order == 1:
+            if self.grad is None:
+                raise ConfigError(f"{occ.name} needs first derivatives of the network (order=1)")
+            return self.grad[:, occ.component, occ.axes[0]]
+        if occ.order == 2:
+            if self.hess is None:
+                raise ConfigError(f"{occ.name} needs second derivatives of the network (order=2)")
+            return self.hess[:, occ.component, occ.axes[0], occ.axes[1]]
+        raise ConfigError(
+            f"{occ.name} is a derivative of order {occ.order}; networks provide derivatives up "
+            "to order 2, so energies of order <= 1 work on the strong route and order <= 2 on "
+            "the weak route")
+
+
+class _Kernel:
+    """``f(X, occ_values, data) -> (M,)`` arrays for a list of sympy expressions."""
+
+    def __init__(self, exprs: Sequence[sp.Expr], coords, occ_syms, data_syms):
+        self.exprs = [sp.sympify(e) for e in exprs]
+        args = [*coords, *occ_syms, *data_syms]
+        self._fn = sp.lambdify(args, self.exprs, modules="numpy", cse=True)
+        self._nocc = len(occ_syms)
+
+    def __call__(self, X, occ_vals, data_vals) -> list[np.ndarray]:
+        M = X.shape[0]
+        cols = [X[:, k] for k in range(X.shape[1])]
+        with np.errstate(all="ignore"):
+            out = self._fn(*cols, *occ_vals, *data_vals)
+        return [np.broadcast_to(np.asarray(o, dtype=np.float64), (M,)) for o in out]
+
+
+class _Lowered:
+    """One expression set (density or boundary density) and its occurrences."""
+
+    def __init__(self, owner: PointwiseEnergy, density, residuals):
+        self.density = density
+        occs = owner._occurrences([density, *residuals])
+        self.occurrences = occs
+        syms = [owner._occ_symbol(o) for o in occs]
+        rep = {owner._occ_expr(o): s for o, s in zip(occs, syms, strict=True)}
+        # replace higher derivatives first so sub-derivatives are not substituted inside them
+        order = sorted(rep, key=lambda e: -_deriv_order(e))
+
+        def lower(e):
+            e = sp.sympify(e)
+            for k in order:
+                e = e.xreplace({k: rep[k]})
+            return e.xreplace(owner.pvals)
+
+        L = lower(density)
+        Fs = [lower(r) for r in residuals]
+        coords, data = owner.coords, owner.data_symbols
+        dens = [(o, s) for o, s in zip(occs, syms, strict=True) if _in(owner, o, density)]
+        self.density_occurrences = [o for o, _ in dens]
+        dsyms = [s for _, s in dens]
+        self.value = _Kernel([L], coords, dsyms, data)
+        self.partials = _Kernel([sp.diff(L, s) for s in dsyms], coords, dsyms, data)
+        self.residual = _Kernel(Fs, coords, syms, data) if Fs else None
+        self.linearization = (
+            _Kernel([sp.diff(F, s) for F in Fs for s in syms], coords, syms, data) if Fs else None)
+        self.order = max((o.order for o in self.density_occurrences), default=0)
+        self.residual_order = max((o.order for o in occs), default=0)
+
+
+def _deriv_order(e) -> int:
+    return int(sum(c for _, c in e.variable_count)) if isinstance(e, sp.Derivative) else 0
+
+
+def _in(owner, occ, expr) -> bool:
+    return sp.sympify(expr).has(owner._occ_expr(occ))
+
+
+class PointwiseEnergy:
+    r"""An :class:`~nedsym.Energy` as pointwise kernels of the jet of a network.
+
+    Parameters
+    ----------
+    energy: the energy; its field components map, in order, to the network's outputs.
+    params: parameter values overriding the energy's defaults.
+    data: names of per-sample data symbols (e.g. ``["y"]`` for a dataset target): free
+        symbols of the density that take a value per point rather than per run.
+    strong: also derive :math:`\delta E/\delta u` and its linearization (the strong route).
+    """
+
+    def __init__(self, energy, params: Mapping | None = None, data: Sequence[str] = (),
+                 strong: bool = True):
+        self.energy = energy
+        self.coords = tuple(energy.coords)
+        self.components = list(energy.components)
+        data = list(data)
+        by_name = {s.name: s for s in energy.params}
+        for nm in data:
+            if nm not in by_name:
+                raise DeclarationError(
+                    f"data symbol {nm!r} does not occur in the energy (symbols: {sorted(by_name)})")
+        self.data_symbols = tuple(by_name[nm] for nm in data)
+        vals = dict(energy.params)
+        by_name_all = {s.name: s for s in vals}
+        for key, value in (params or {}).items():
+            name = key if isinstance(key, str) else getattr(key, "name", str(key))
+            if name not in by_name_all:
+                raise DeclarationError(
+                    f"unknown parameter {name!r}; parameters: {sorted(by_name_all)}")
+            vals[by_name_all[name]] = float(value)
+        missing = [s.name for s, v in vals.items() if s not in self.data_symbols and v is None]
+        if missing:
+            raise DeclarationError(
+                f"parameters {missing} have no value; give params={{'{missing[0]}': ...}}, "
+                "declare them with ns.Param(name, default), or name them as per-sample data")
+        self.pvals = {s: v for s, v in vals.items() if s not in self.data_symbols}
+        residuals = []
+        if strong:
+            residuals = [energy.variational_derivative(c, simplify=False) for c in self.components]
+        self.interior = _Lowered(self, energy.density, residuals)
+        self.boundary = None
+        if energy.boundary is not None:
+            bres = [sp.diff(energy.boundary, c) for c in self.components] if strong else []
+            self.boundary = _Lowered(self, energy.boundary, bres)
+            if strong and self.boundary.order > 0:
+                raise ConfigError(
+                    "the boundary energy depends on derivatives of the field; the strong route "
+                    "needs a boundary energy in the field values only (use residual='weak')")
+
+    # -- occurrences -----------------------------------------------------------------------
+    def _occurrences(self, exprs) -> list[Occurrence]:
+        found: dict[tuple[int, tuple[int, ...]], Occurrence] = {}
+        for k, c in enumerate(self.components):
+            for e in exprs:
+                for idx, occ in jet(e, c).items():
+                    try:
+                        axes = tuple(sorted(self.coords.index(v) for v in idx))
+                    except ValueError as exc:
+                        raise FieldError(
+                            f"{occ} differentiates {field_name(c)} along a variable that is not "
+                            f"a coordinate of the energy {self.coords}") from exc
+                    found.setdefault((k, axes), Occurrence(k, axes, str(compact(occ))))
+        return sorted(found.values(), key=lambda o: (o.order, o.component, o.axes))
+
+    def _occ_expr(self, o: Occurrence):
+        c = self.components[o.component]
+        if o.order == 0:
+            return c
+        return sp.Derivative(c, *[self.coords[a] for a in o.axes])
+
+    def _occ_symbol(self, o: Occurrence) -> sp.Symbol:
+        return sp.Symbol("_jet_" + o.name)
+
+    # -- summary -------------------------------------------------------------------------
+    @property
+    def order(self) -> int:
+        """Highest derivative order in the densities (weak route needs this jet order)."""
+        b = self.boundary.order if self.boundary is not None else 0
+        return max(self.interior.order, b)
+
+    @property
+    def strong_order(self) -> int:
+        """Highest derivative order of :math:`\\delta E/\\delta u` (strong route jet order)."""
+        return self.interior.residual_order
+
+    @property
+    def n_components(self) -> int:
+        return len(self.components)
+
+    def names(self) -> list[str]:
+        return [field_name(c) for c in self.components]
+
+    # -- evaluation ----------------------------------------------------------------------
+    @staticmethod
+    def _vals(part: _Lowered, jv: JetValues, density_only: bool = False):
+        occs = part.density_occurrences if density_only else part.occurrences
+        return [jv.take(o) for o in occs]
+
+    def density(self, X, jv: JetValues, data=(), boundary: bool = False) -> np.ndarray:
+        part = self._part(boundary)
+        return part.value(X, self._vals(part, jv, True), data)[0]
+
+    def cotangent(self, X, jv: JetValues, data=(), boundary: bool = False):
+        """:math:`\\partial L/\\partial(D^\\alpha u)` for each density occurrence, ``(M,)`` each."""
+        part = self._part(boundary)
+        return part.partials(X, self._vals(part, jv, True), data)
+
+    def residual(self, X, jv: JetValues, data=(), boundary: bool = False) -> np.ndarray:
+        """:math:`\\delta E/\\delta u_k` at the points, ``(M, c)`` (``∂B/∂u`` on the boundary)."""
+        part = self._part(boundary)
+        if part.residual is None:
+            raise ConfigError("this PointwiseEnergy was built with strong=False")
+        return np.stack(part.residual(X, self._vals(part, jv), data), axis=1)
+
+    def linearization(self, X, jv: JetValues, data=(), boundary: bool = False):
+        """``lin[k][j]`` = :math:`\\partial F_k/\\partial(\\text{occurrence}_j)` at the points."""
+        part = self._part(boundary)
+        flat = part.linearization(X, self._vals(part, jv), data)
+        n = len(part.occurrences)
+        return [flat[k * n:(k + 1) * n] for k in range(self.n_components)]
+
+    def occurrences(self, boundary: bool = False, density_only: bool = False) -> list[Occurrence]:
+        """The jet entries the residual (or, with ``density_only``, the density) reads."""
+        part = self._part(boundary)
+        return list(part.density_occurrences if density_only else part.occurrences)
+
+    def _part(self, boundary: bool) -> _Lowered:
+        if boundary:
+            if self.boundary is None:
+                raise ConfigError("the energy has no boundary density")
+            return self.boundary
+        return self.interior

@@ -1,0 +1,642 @@
+r"""Neural Energy Descent: the L² gradient flow of an energy, pulled back to network parameters.
+
+Put a network :math:`u(x;\theta(t))` into the gradient flow
+:math:`\partial_t u = -\delta E/\delta u`.
+The chain rule asks for :math:`\nabla_\theta u\cdot\theta' = -\delta E/\delta u` at every
+:math:`x`; solved in least squares this is
+
+.. math::
+    G(\theta)\,\theta' = r(\theta),\qquad G = \int_\Omega \nabla_\theta u\,\nabla_\theta u^\top dx,
+    \qquad r = -\int_\Omega \nabla_\theta u\;\frac{\delta E}{\delta u}\,dx ,
+
+the natural-gradient flow of :math:`E(\theta)` in the :math:`L^2` metric, along which
+:math:`dE/dt = -\theta'^\top G\theta' \le 0`. Each step samples points, forms the rows
+:math:`J_i = \nabla_\theta u(x_i)` (weights :math:`w_i`), and solves the ridge-regularized
+least-squares problem :math:`\min_v \sum_i w_i |J_i v + F_i|^2 + \varepsilon |v|^2`,
+:math:`F_i = \delta E/\delta u(x_i)`, by a Cholesky solve of the normal equations, an SVD,
+or the kernel form :math:`v = J^\top (J J^\top + \varepsilon I)^{-1} r` when there are fewer
+rows than parameters.
+
+Routes and steps
+----------------
+* ``residual="strong"`` (default): :math:`F = \delta E/\delta u` from the derived
+  Euler–Lagrange expression (it needs the network's spatial derivatives up to twice the
+  energy's order). A boundary energy :math:`B(x,u)` adds rows on sampled boundary points
+  with :math:`F_b = \partial B/\partial u`. The exact solution is a fixed point whatever the
+  boundary penalty's size.
+* ``residual="weak"``: :math:`r = -\nabla_\theta E_h` is the exact gradient of the sampled
+  energy :math:`E_h = \sum_i w_i L_i` (+ boundary), so small steps on fixed points never
+  increase :math:`E_h`.
+* ``stepper="euler"``: :math:`\theta \leftarrow \theta + \Delta t\,v`; ``"rk4"``: classical
+  Runge–Kutta on the same points; ``"implicit"``: the linearly implicit (Rosenbrock) Euler step
+  :math:`(J + \Delta t\,A J)v = -F` with :math:`A = \partial F/\partial u` the derived
+  linearization, stable for stiff PDE flows at any :math:`\Delta t`
+  (``dt=inf`` is a Gauss–Newton step on :math:`F = 0`). ``"auto"`` picks ``implicit`` when
+  :math:`\delta E/\delta u` contains derivatives of :math:`u` and ``euler`` otherwise.
+
+Example
+-------
+>>> import nedsym as ns, sympy as sp
+>>> from nedsym.nn import MLP
+>>> x, = ns.coords("x"); u = ns.Field("u", (x,))
+>>> E = ns.Energy((u - sp.sin(2*sp.pi*x))**2/2, fields=[u])
+>>> ned = ns.NED(E, MLP([1, 20, 1], seed=0), ns.Box([(-1, 1)]), points=200, dt=0.5, seed=0,
+...              exact=sp.sin(2*sp.pi*x))
+>>> res = ned.run(steps=300)                       # doctest: +SKIP
+>>> res.error[-1] < 1e-3                           # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+import sympy as sp
+
+from nedsym.discretize.neural import JetValues, PointwiseEnergy
+from nedsym.errors import BlowUpError, ConfigError, FieldError, SolverError
+from nedsym.quadrature.points import Points
+from nedsym.quadrature.sampler import Sampler
+from nedsym.solve.optim import make_optimizer
+
+__all__ = ["NED", "NEDResult", "DataSampler", "solve_rows"]
+
+SOLVERS = ("auto", "cholesky", "svd", "kernel")
+STEPPERS = ("auto", "euler", "rk4", "implicit")
+
+
+@dataclass
+class NEDResult:
+    """What a run returns: the final parameters and per-step histories.
+
+    ``history`` holds arrays ``step``, ``t`` (flow time), ``dt``, ``energy`` (sampled energy on the
+    step's points), ``residual`` (weighted RMS of :math:`\\delta E/\\delta u` at the start of the
+    step, strong route; the gradient norm on the weak route), ``error`` (relative L² error
+    against the exact solution, NaN without one) and ``wall`` (seconds since the start).
+    """
+
+    method: str
+    theta: np.ndarray
+    history: dict[str, np.ndarray]
+    converged: bool = False
+    interrupted: bool = False
+    reason: str = ""
+    options: dict = field(default_factory=dict)
+
+    def __getattr__(self, name):
+        hist = self.__dict__.get("history", {})
+        if name in hist:
+            return hist[name]
+        raise AttributeError(name)
+
+    @property
+    def steps(self) -> int:
+        return int(len(self.history["step"]))
+
+    def time_to(self, error: float) -> float:
+        """Wall seconds until the test error first fell below ``error`` (``inf`` if never)."""
+        err = self.history["error"]
+        hit = np.flatnonzero(err < error)
+        return float(self.history["wall"][hit[0]]) if hit.size else math.inf
+
+    def __repr__(self) -> str:
+        last = {k: float(v[-1]) for k, v in self.history.items() if len(v)}
+        return (f"NEDResult(method={self.method!r}, steps={self.steps}, "
+                f"converged={self.converged}, "
+                f"interrupted={self.interrupted}, energy={last.get('energy')}, "
+                f"error={last.get('error')})")
+
+
+class DataSampler:
+    """Minibatches of a dataset: points ``X`` with per-sample columns, weight ``1/batch`` each.
+
+    The sampled energy is then the mean of the density over the batch (the empirical risk).
+    """
+
+    def __init__(self, X, columns: Mapping[str, np.ndarray], batch: int | None, seed=None):
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X[:, None]
+        self.X = X
+        self.columns = {k: np.asarray(v, dtype=np.float64).reshape(len(X)) for k, v in
+                        columns.items()}
+        self.batch = len(X) if batch is None or batch >= len(X) else int(batch)
+        self.rng = np.random.default_rng(seed)
+        self.step = 0
+
+    def draw(self):
+        self.step += 1
+        if self.batch == len(self.X):
+            idx = np.arange(len(self.X))
+        else:
+            idx = self.rng.choice(len(self.X), size=self.batch, replace=False)
+        pts = Points(self.X[idx], np.full(len(idx), 1.0 / len(idx)))
+        return pts, {k: v[idx] for k, v in self.columns.items()}
+
+
+def solve_rows(A: np.ndarray, b: np.ndarray, ridge: float, solver: str = "auto") -> np.ndarray:
+    r"""Solve :math:`\min_v |A v - b|^2 + \varepsilon |v|^2` for a rows matrix ``A`` (R×P).
+
+    ``cholesky``: :math:`(A^\top A + \varepsilon I) v = A^\top b`; ``svd``: through the thin SVD
+    (filter factors :math:`s/(s^2+\varepsilon)`); ``kernel``:
+    :math:`v = A^\top (A A^\top + \varepsilon I)^{-1} b` (cheap when R < P); ``auto``: kernel if
+    R < P else Cholesky. A Cholesky failure (a singular Gram matrix with ``ridge=0``) falls back
+    to the SVD.
+    """
+    R, P = A.shape
+    if solver == "auto":
+        solver = "kernel" if R < P else "cholesky"
+    if solver == "kernel":
+        K = A @ A.T
+        K[np.diag_indices_from(K)] += ridge
+        try:
+            return A.T @ sla.cho_solve(sla.cho_factor(K, lower=True, check_finite=False), b)
+        except (np.linalg.LinAlgError, ValueError):
+            return A.T @ np.linalg.lstsq(K, b, rcond=None)[0]
+    if solver == "cholesky":
+        G = A.T @ A
+        G[np.diag_indices_from(G)] += ridge
+        try:
+            return sla.cho_solve(sla.cho_factor(G, lower=True, check_finite=False), A.T @ b)
+        except (np.linalg.LinAlgError, ValueError):
+            solver = "svd"
+    if solver == "svd":
+        U, s, Vt = np.linalg.svd(A, full_matrices=False)
+        if ridge > 0:
+            filt = s / (s * s + ridge)
+        else:  # minimum-norm least squares: drop numerically zero singular values
+            cut = max(R, P) * np.finfo(float).eps * (s[0] if s.size else 0.0)
+            filt = np.divide(1.0, s, out=np.zeros_like(s), where=s > cut)
+        return Vt.T @ (filt * (U.T @ b))
+    raise ConfigError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
+
+
+def _solve_gram(G: np.ndarray, g: np.ndarray, ridge: float, solver: str) -> np.ndarray:
+    """``(G + ridge I) v = g`` for the weak route (a Gram matrix, not rows)."""
+    G = G.copy()
+    G[np.diag_indices_from(G)] += ridge
+    if solver in ("auto", "cholesky"):
+        try:
+            return sla.cho_solve(sla.cho_factor(G, lower=True, check_finite=False), g)
+        except (np.linalg.LinAlgError, ValueError):
+            pass
+    if solver == "kernel":
+        raise ConfigError("solver='kernel' needs point-space residuals: use residual='strong', "
+                          "or solver='cholesky'/'svd' with residual='weak'")
+    lam, V = np.linalg.eigh(G)
+    inv = np.divide(1.0, lam, out=np.zeros_like(lam), where=lam > 1e-14 * max(lam[-1], 1e-300))
+    return V @ (inv * (V.T @ g))
+
+
+class NED:
+    r"""Neural Energy Descent for an :class:`~nedsym.Energy` and a network (see the module docs).
+
+    Parameters
+    ----------
+    energy: the energy; its field components are the network's outputs, in order.
+    net: a :mod:`nedsym.nn` network (anything with ``n_params``, ``init``, ``forward``,
+        ``jacobian`` and ``vjp`` of that interface).
+    domain: a :mod:`nedsym.quadrature` domain (interior points; its ``boundary()`` is sampled
+        for the boundary energy), or ``None`` with ``data=``.
+    points: sample points per step (the batch size for data).
+    rule: quadrature rule for the points (``sobol``, ``mc``, ``halton``, ``lhs``, ``gauss``...).
+    boundary_points: points on the boundary per step (default: ``points // 4``, at least 32 ...
+        in 1-D the boundary has two points and both are used).
+    dt: flow time step (default 0.5 for ``euler``/``rk4``, 10 for ``implicit``; ``math.inf``
+        with ``implicit`` gives Gauss–Newton steps).
+    ridge: the Tikhonov term :math:`\varepsilon` (on by default: unregularized solves diverge).
+    solver: ``auto``, ``cholesky``, ``svd`` or ``kernel`` (see :func:`solve_rows`).
+    stepper: ``auto``, ``euler``, ``rk4`` or ``implicit``.
+    residual: ``strong`` or ``weak``.
+    resample: draw new points every step (the "efficient NED"); ``False`` keeps the first draw.
+    seed: seeds the parameter initialization (when ``theta`` is not given) and the sampling.
+    theta: initial parameters (default ``net.init(seed)``).
+    params: parameter values overriding the energy's defaults.
+    exact: the exact solution (sympy expression in the coordinates, a list per component, or a
+        callable ``X -> (M,)``/``(M, c)``) for the test error history.
+    test_points: size of the fixed Sobol test set for the error.
+    data: ``(X, {"y": Y})`` — a dataset instead of a domain; names are per-sample symbols of
+        the energy (e.g. ``E = (u - y)**2/2`` with a plain symbol ``y``).
+    """
+
+    def __init__(self, energy, net, domain=None, *, points: int = 1000, rule: str = "sobol",
+                 boundary_points: int | None = None, dt: float | None = None,
+                 ridge: float = 1e-8, solver: str = "auto", stepper: str = "auto",
+                 residual: str = "strong", resample: bool = True, seed: int | None = 0,
+                 theta=None, params: Mapping | None = None, exact=None,
+                 test_points: int = 2048, data=None):
+        if solver not in SOLVERS:
+            raise ConfigError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
+        if stepper not in STEPPERS:
+            raise ConfigError(f"unknown stepper {stepper!r}; choose one of {STEPPERS}")
+        if residual not in ("strong", "weak"):
+            raise ConfigError(f"residual must be 'strong' or 'weak', got {residual!r}")
+        if not ridge >= 0:
+            raise ConfigError(f"ridge must be >= 0, got {ridge}")
+        self.energy, self.net = energy, net
+        self.domain = domain
+        self.residual_kind = residual
+        data_names = list(data[1]) if data is not None else []
+        self.pe = PointwiseEnergy(energy, params=params, data=data_names,
+                                  strong=(residual == "strong"))
+        self.dim = len(self.pe.coords)
+        self._check_net()
+        if stepper == "auto":
+            stepper = "implicit" if residual == "strong" and self.pe.strong_order > 0 else "euler"
+        if stepper == "implicit" and residual == "weak":
+            raise ConfigError("stepper='implicit' linearizes delta E/delta u: use it with "
+                              "residual='strong' (or stepper='euler'/'rk4' with the weak route)")
+        self.stepper, self.solver, self.ridge = stepper, solver, float(ridge)
+        self.dt = float(dt) if dt is not None else (10.0 if stepper == "implicit" else 0.5)
+        if not self.dt > 0:
+            raise ConfigError(f"dt must be > 0, got {dt}")
+        if math.isinf(self.dt) and stepper != "implicit":
+            raise ConfigError("dt=inf (Gauss–Newton) needs stepper='implicit'")
+        self.points, self.rule, self.resample, self.seed = int(points), rule, resample, seed
+        if data is not None:
+            if domain is not None:
+                raise ConfigError("give either a domain or data=(X, columns), not both")
+            if energy.boundary is not None:
+                raise ConfigError("a boundary energy needs a domain, not a dataset")
+            self.sampler = DataSampler(data[0], data[1], batch=points, seed=seed)
+        else:
+            if domain is None:
+                raise ConfigError("NED needs a domain (e.g. ns.Box([(-1, 1)])) or data=(X, {...})")
+            if getattr(domain, "dim", self.dim) != self.dim:
+                raise FieldError(f"the domain has dimension {domain.dim} but the energy has "
+                                 f"coordinates {self.pe.coords}")
+            self.sampler = Sampler(domain, rule, n=points, seed=seed)
+        self.bsampler = None
+        if energy.boundary is not None:
+            nb = boundary_points if boundary_points is not None else max(32, points // 4)
+            self.bsampler = Sampler(domain.boundary(), rule if rule != "gauss" else "mc",
+                                    n=nb, seed=None if seed is None else seed + 7919)
+        self.theta0 = np.array(net.init(seed=seed) if theta is None else theta, dtype=np.float64)
+        if self.theta0.shape != (net.n_params,):
+            raise ConfigError(f"theta has shape {self.theta0.shape}; the network has "
+                              f"{net.n_params} parameters")
+        self.theta = self.theta0.copy()
+        self.t = 0.0
+        self._fixed = None
+        self._exact = self._exact_fn(exact)
+        self._test = None
+        if self._exact is not None:
+            if data is not None:
+                self._test = Points(self.sampler.X, np.full(len(self.sampler.X), 1.0))
+            else:
+                self._test = domain.points(test_points, "sobol", np.random.default_rng(12345))
+            self._test_exact = self._exact(self._test.x)
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _check_net(self):
+        for attr in ("n_params", "init", "forward", "jacobian"):
+            if not hasattr(self.net, attr):
+                raise ConfigError(f"net has no {attr!r}: NED needs a nedsym.nn network")
+        d_in = getattr(self.net, "d_in", self.dim)
+        n_out = getattr(self.net, "n_out", self.pe.n_components)
+        if d_in != self.dim:
+            raise FieldError(f"the network takes {d_in} inputs but the energy has coordinates "
+                             f"{self.pe.coords}")
+        if n_out != self.pe.n_components:
+            raise FieldError(f"the network has {n_out} outputs but the energy has fields "
+                             f"{self.pe.names()}")
+
+    def _exact_fn(self, exact) -> Callable | None:
+        if exact is None:
+            return None
+        if callable(exact) and not isinstance(exact, sp.Basic):
+            def fn(X):
+                v = np.asarray(exact(X), dtype=np.float64)
+                return v.reshape(len(X), -1)
+            return fn
+        exprs = list(exact) if isinstance(exact, (list, tuple)) else [exact]
+        if len(exprs) != self.pe.n_components:
+            raise FieldError(f"exact gives {len(exprs)} expressions for fields {self.pe.names()}")
+        fns = [sp.lambdify(self.pe.coords, sp.sympify(e), "numpy") for e in exprs]
+
+        def fn(X):
+            cols = [X[:, k] for k in range(X.shape[1])]
+            return np.stack([np.broadcast_to(np.asarray(f(*cols), dtype=np.float64), (len(X),))
+                             for f in fns], axis=1)
+        return fn
+
+    # -- evaluation --------------------------------------------------------------------------
+    def evaluate(self, X, theta=None) -> np.ndarray:
+        """The network's field at points ``X`` (``(M,)`` for one field, ``(M, c)`` otherwise)."""
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        if X.shape[1] != self.dim and X.shape[0] == self.dim:
+            X = X.T
+        u = self.net.forward(X, self.theta if theta is None else theta, order=0).u
+        return u[:, 0] if u.shape[1] == 1 else u
+
+    def error(self, theta=None) -> float:
+        """Relative L² error against the exact solution on the fixed test set (NaN without one)."""
+        if self._exact is None:
+            return math.nan
+        u = self.net.forward(self._test.x, self.theta if theta is None else theta, order=0).u
+        w = self._test.w[:, None]
+        num = np.sqrt(np.sum(w * (u - self._test_exact) ** 2))
+        den = np.sqrt(np.sum(w * self._test_exact ** 2))
+        return float(num / den) if den > 0 else float(num)
+
+    def _draw(self):
+        if self._fixed is not None and not self.resample:
+            return self._fixed
+        if isinstance(self.sampler, DataSampler):
+            pts, cols = self.sampler.draw()
+            data = tuple(cols[s.name] for s in self.pe.data_symbols)
+        else:
+            pts, data = self.sampler.draw(), ()
+        bpts = self.bsampler.draw() if self.bsampler is not None else None
+        self._fixed = (pts, data, bpts)
+        return self._fixed
+
+    def energy_value(self, theta=None, sample=None) -> float:
+        """The sampled energy :math:`\\sum_i w_i L_i` (+ boundary) on a draw (default: the last)."""
+        theta = self.theta if theta is None else theta
+        pts, data, bpts = sample if sample is not None else (self._fixed or self._draw())
+        return self._energy(theta, pts, data, bpts)
+
+    def _energy(self, theta, pts, data, bpts) -> float:
+        order = self.pe.order
+        jv = self._jet(self.net.forward(pts.x, theta, order=order))
+        val = float(pts.w @ self.pe.density(pts.x, jv, data))
+        if bpts is not None:
+            bjv = self._jet(self.net.forward(bpts.x, theta, order=self.pe.boundary.order))
+            val += float(bpts.w @ self.pe.density(bpts.x, bjv, (), boundary=True))
+        return val
+
+    @staticmethod
+    def _jet(j) -> JetValues:
+        return JetValues(j.u, getattr(j, "grad", None), getattr(j, "hess", None))
+
+    # -- the direction -----------------------------------------------------------------------
+    def direction(self, theta, sample, dt: float | None = None):
+        """The parameter velocity :math:`v` at ``theta`` on ``sample`` and the residual RMS.
+
+        With the implicit stepper ``dt`` enters the rows; ``dt=inf`` returns the Gauss–Newton
+        increment itself.
+        """
+        pts, data, bpts = sample
+        if self.residual_kind == "weak":
+            return self._weak_direction(theta, pts, data, bpts)
+        implicit = self.stepper == "implicit"
+        dt = self.dt if dt is None else dt
+        W = float(pts.w.sum())
+        rows, rhs, res2 = [], [], 0.0
+        for part_pts, bnd in ((pts, False), (bpts, True)):
+            if part_pts is None:
+                continue
+            part = self.pe.boundary if bnd else self.pe.interior
+            order = part.residual_order if implicit else max(part.residual_order, 0)
+            if implicit:
+                vals, jac = self.net.jacobian(part_pts.x, theta, order=part.residual_order)
+            else:
+                vals = self.net.forward(part_pts.x, theta, order=order)
+                jac = self.net.jacobian(part_pts.x, theta, order=0)[1]
+            jv, jj = self._jet(vals), self._jet(jac)
+            d = data if not bnd else ()
+            F = self.pe.residual(part_pts.x, jv, d, boundary=bnd)          # (M, c)
+            K = self._rows(part_pts.x, jv, jj, d, bnd, dt) if implicit else jj.u
+            sw = np.sqrt(part_pts.w / W)
+            rows.append((sw[:, None, None] * K).reshape(-1, K.shape[-1]))
+            rhs.append((-sw[:, None] * F).reshape(-1))
+            res2 += float(np.sum((part_pts.w / W)[:, None] * F * F))
+        A, b = np.concatenate(rows), np.concatenate(rhs)
+        if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+            raise _NonFinite("non-finite residual or Jacobian")
+        v = solve_rows(A, b, self.ridge, self.solver)
+        return v, math.sqrt(res2)
+
+    def _rows(self, X, jv, jj, data, bnd, dt):
+        """Rows :math:`J + \\Delta t\\,\\partial F/\\partial(D^\\alpha u)\\,
+        \\partial_\\theta D^\\alpha u` (or the linearization alone for ``dt = inf``)."""
+        lin = self.pe.linearization(X, jv, data, boundary=bnd)
+        occs = self.pe.occurrences(boundary=bnd)
+        c = self.pe.n_components
+        K = np.zeros_like(jj.u) if math.isinf(dt) else jj.u.copy()
+        scale = 1.0 if math.isinf(dt) else dt
+        for k in range(c):
+            for coef, occ in zip(lin[k], occs, strict=True):
+                if np.any(coef):
+                    K[:, k, :] += scale * coef[:, None] * jj.take(occ)
+        return K
+
+    def _weak_direction(self, theta, pts, data, bpts):
+        W = float(pts.w.sum())
+        P = self.net.n_params
+        G, g = np.zeros((P, P)), np.zeros(P)
+        for part_pts, bnd in ((pts, False), (bpts, True)):
+            if part_pts is None:
+                continue
+            part = self.pe.boundary if bnd else self.pe.interior
+            vals, jac = self.net.jacobian(part_pts.x, theta, order=part.order)
+            jv, jj = self._jet(vals), self._jet(jac)
+            d = data if not bnd else ()
+            w = part_pts.w / W
+            cot = self.pe.cotangent(part_pts.x, jv, d, boundary=bnd)
+            for coef, occ in zip(cot, self.pe.occurrences(bnd, density_only=True), strict=True):
+                g += (w * coef) @ jj.take(occ)
+            if not bnd:
+                Ju = jj.u.reshape(-1, P) * np.repeat(np.sqrt(w), jj.u.shape[1])[:, None]
+                G += Ju.T @ Ju
+        if not (np.all(np.isfinite(G)) and np.all(np.isfinite(g))):
+            raise _NonFinite("non-finite gradient or Gram matrix")
+        return _solve_gram(G, -g, self.ridge, self.solver), float(np.linalg.norm(g))
+
+    def gradient(self, theta, sample) -> tuple[float, np.ndarray]:
+        """The sampled energy and its exact gradient in ``theta`` (what the baselines use)."""
+        pts, data, bpts = sample
+        val, grad = 0.0, np.zeros(self.net.n_params)
+        for part_pts, bnd in ((pts, False), (bpts, True)):
+            if part_pts is None:
+                continue
+            part = self.pe.boundary if bnd else self.pe.interior
+            vals, jac = self.net.jacobian(part_pts.x, theta, order=part.order)
+            jv, jj = self._jet(vals), self._jet(jac)
+            d = data if not bnd else ()
+            val += float(part_pts.w @ self.pe.density(part_pts.x, jv, d, boundary=bnd))
+            cot = self.pe.cotangent(part_pts.x, jv, d, boundary=bnd)
+            for coef, occ in zip(cot, self.pe.occurrences(bnd, density_only=True), strict=True):
+                grad += (part_pts.w * coef) @ jj.take(occ)
+        return val, grad
+
+    # -- stepping ----------------------------------------------------------------------------
+    def _advance(self, theta, sample, dt):
+        if self.stepper == "rk4":
+            k1, r = self.direction(theta, sample)
+            k2, _ = self.direction(theta + dt / 2 * k1, sample)
+            k3, _ = self.direction(theta + dt / 2 * k2, sample)
+            k4, _ = self.direction(theta + dt * k3, sample)
+            return theta + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), r
+        v, r = self.direction(theta, sample, dt)
+        if math.isinf(dt):
+            return theta + v, r
+        return theta + dt * v, r
+
+    def step(self) -> dict:
+        """One step from the current parameters; returns that step's record."""
+        sample = self._draw()
+        new, res = self._advance(self.theta, sample, self.dt)
+        e = self._energy(new, *sample)
+        if not (np.all(np.isfinite(new)) and math.isfinite(e)):
+            raise _NonFinite("non-finite parameters or energy after the step")
+        self.theta = new
+        self.t += self.dt
+        return {"dt": self.dt, "energy": e, "residual": res}
+
+    def run(self, steps: int = 100, *, tol: float | None = None, target_error: float | None = None,
+            progress: bool = False, callback: Callable | None = None,
+            error_every: int = 1) -> NEDResult:
+        """Advance ``steps`` NED steps from the current parameters.
+
+        Stops early at a steady state (``tol``: relative parameter change per step
+        :math:`\\|\\Delta\\theta\\|/\\|\\theta\\| <` tol) or when the test error drops below
+        ``target_error``. Ctrl-C stops the run and returns what was done (``interrupted``); a
+        non-finite step raises :class:`~nedsym.errors.BlowUpError` with advice and leaves the
+        last finite parameters in ``ned.theta``.
+        """
+        rec = _Recorder(self)
+        converged, interrupted, reason = False, False, ""
+        bar = _progress(steps, progress, "NED")
+        try:
+            for k in range(int(steps)):
+                before = self.theta
+                try:
+                    info = self.step()
+                except _NonFinite as exc:
+                    raise BlowUpError(self._blowup_advice(k, str(exc))) from None
+                rel = float(np.linalg.norm(self.theta - before) /
+                            max(np.linalg.norm(before), 1e-300))
+                err = self.error() if (k % error_every == 0 or k == steps - 1) else math.nan
+                rec.add(info, err)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(energy=f"{info['energy']:.3e}", error=f"{err:.2e}")
+                if callback is not None:
+                    callback(k, self.theta, info)
+                if target_error is not None and err < target_error:
+                    converged, reason = True, f"test error {err:.3e} < {target_error}"
+                    break
+                if tol is not None and rel < tol:
+                    converged, reason = True, f"relative parameter change {rel:.2e} < {tol}"
+                    break
+        except KeyboardInterrupt:
+            interrupted, reason = True, "interrupted (Ctrl-C); ned.theta holds the last step"
+        finally:
+            if bar is not None:
+                bar.close()
+        return rec.result("ned", self.theta.copy(), converged, interrupted, reason,
+                          {"dt": self.dt, "stepper": self.stepper, "solver": self.solver,
+                           "ridge": self.ridge, "residual": self.residual_kind,
+                           "points": self.points})
+
+    def _blowup_advice(self, k: int, what: str) -> str:
+        tips = []
+        if self.stepper in ("euler", "rk4"):
+            tips.append(f"reduce dt (now {self.dt}) or use stepper='implicit' for stiff PDE flows")
+        else:
+            tips.append(f"reduce dt (now {self.dt})")
+        tips.append(f"increase ridge (now {self.ridge:g}), e.g. to 1e-6")
+        if not self.resample:
+            tips.append("resample the points (resample=True)")
+        return f"NED blew up at step {k}: {what}; " + "; ".join(tips)
+
+    def reset(self) -> None:
+        """Back to the initial parameters and a freshly seeded point stream."""
+        self.theta = self.theta0.copy()
+        self.t = 0.0
+        self._fixed = None
+        self.sampler.rng = np.random.default_rng(self.seed)
+        if self.bsampler is not None:
+            self.bsampler.rng = np.random.default_rng(
+                None if self.seed is None else self.seed + 7919)
+
+    # -- baselines -----------------------------------------------------------------------------
+    def baseline(self, optimizer: str = "adam", steps: int = 1000, *, lr: float | None = None,
+                 target_error: float | None = None, progress: bool = False,
+                 error_every: int = 1, **options) -> NEDResult:
+        """Train the same network from the same start on the same sampled energy and the same
+        generated gradients with ``gd``, ``sgd`` (momentum) or ``adam``.
+
+        The point stream restarts from the seed, so NED and its baselines see the same draws;
+        ``ned.theta`` is left as it was.
+        """
+        defaults = {"gd": 1e-2, "sgd": 1e-2, "adam": 1e-3}
+        opt = make_optimizer(optimizer, lr=lr if lr is not None else
+                             defaults.get(str(optimizer).lower(), 1e-3), **options)
+        saved = (self.theta, self.t, self._fixed, self.sampler.rng, self.bsampler
+                 and self.bsampler.rng)
+        self.reset()
+        theta = self.theta0.copy()
+        rec = _Recorder(self)
+        interrupted, converged, reason = False, False, ""
+        bar = _progress(steps, progress, opt.name)
+        try:
+            for k in range(int(steps)):
+                sample = self._draw()
+                e, g = self.gradient(theta, sample)
+                if not (math.isfinite(e) and np.all(np.isfinite(g))):
+                    raise BlowUpError(f"{opt.name} blew up at step {k}: non-finite loss or "
+                                      f"gradient; reduce lr (now {opt.lr})")
+                theta = opt.step(theta, g)
+                err = self.error(theta) if (k % error_every == 0 or k == steps - 1) else math.nan
+                rec.add({"dt": opt.lr, "energy": e, "residual": float(np.linalg.norm(g))}, err)
+                if bar is not None:
+                    bar.update(1)
+                if target_error is not None and err < target_error:
+                    converged, reason = True, f"test error {err:.3e} < {target_error}"
+                    break
+        except KeyboardInterrupt:
+            interrupted, reason = True, "interrupted (Ctrl-C)"
+        finally:
+            if bar is not None:
+                bar.close()
+            self.theta, self.t, self._fixed, self.sampler.rng = saved[:4]
+            if self.bsampler is not None:
+                self.bsampler.rng = saved[4]
+        return rec.result(opt.name, theta, converged, interrupted, reason,
+                          {"lr": opt.lr, "points": self.points, **options})
+
+
+class _NonFinite(SolverError):
+    pass
+
+
+class _Recorder:
+    def __init__(self, ned: NED):
+        self.ned = ned
+        self.t0 = time.perf_counter()
+        self.rows: dict[str, list] = {k: [] for k in
+                                      ("step", "t", "dt", "energy", "residual", "error", "wall")}
+        self.k = 0
+
+    def add(self, info: dict, err: float):
+        self.k += 1
+        r = self.rows
+        r["step"].append(self.k)
+        r["t"].append(self.ned.t)
+        r["dt"].append(info["dt"])
+        r["energy"].append(info["energy"])
+        r["residual"].append(info["residual"])
+        r["error"].append(err)
+        r["wall"].append(time.perf_counter() - self.t0)
+
+    def result(self, method, theta, converged, interrupted, reason, options) -> NEDResult:
+        hist = {k: np.asarray(v, dtype=np.float64) for k, v in self.rows.items()}
+        return NEDResult(method, theta, hist, converged, interrupted, reason, options)
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return None
+    return tqdm(total=int(total), desc=desc, leave=False)
