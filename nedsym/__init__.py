@@ -18,6 +18,7 @@ from nedsym.quadrature import (
     Simplex,
     Sphere,
 )
+from nedsym.solve.ned import NED, NEDResult
 from nedsym.symbolic import (
     Energy,
     Field,
@@ -41,4 +42,5 @@ __all__ = [
     "Grid", "Periodic", "Neumann", "Dirichlet", "Natural",
     "Box", "Ball", "Sphere", "Annulus", "Simplex", "ImplicitDomain", "Sampler",
     "AdaptiveSampler",
+    "NED", "NEDResult",
 ]
