@@ -87,3 +87,8 @@ class VerificationError(NedsymError, AssertionError):
 
 class ConfigError(NedsymError, ValueError):
     """A problem file or command-line option is invalid."""
+
+
+class DistributedError(NedsymError, RuntimeError):
+    """A distributed (Dask) run cannot start or continue: missing Dask, an unsupported
+    stepper or option for chunked execution, or a lost worker with no checkpoint to resume."""
