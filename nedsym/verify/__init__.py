@@ -5,3 +5,6 @@ from nedsym.verify.taylor import TaylorResult, convergence_rates, taylor_test
 
 __all__ = ["taylor_test", "TaylorResult", "convergence_rates", "against_sympy", "equivalent",
            "OracleReport"]
+from nedsym.verify.jacobian import JacobianCheck, check_jacobian  # noqa: E402
+
+__all__ += ["check_jacobian", "JacobianCheck"]

@@ -1,0 +1,311 @@
+r"""Networks :math:`u(x;\theta)` with spatial derivatives and per-point parameter Jacobians.
+
+A :class:`Network` is a sequence of layers (:mod:`nedsym.nn.layers`) with all
+trainable parameters packed in one vector :math:`\theta`:
+
+* layers in order; per layer ``W`` (``n_out x n_in``, row-major), then ``b``
+  (``n_out``), then each per-neuron parameter (``n_out``) in declaration order.
+  :attr:`Network.layout` lists ``(layer_index, name, shape, slice)``.
+
+:meth:`Network.forward` propagates the jet (values, gradient, Hessian or
+Laplacian) layer by layer in forward mode. :meth:`Network.jacobian` runs one
+reverse sweep through that computation with one cotangent channel per output
+quantity and point (``n_out * F`` channels, ``F = 1 + d + d^2`` at order 2), so
+the per-point Jacobians cost a fixed multiple of the forward pass, linear in
+depth. :meth:`Network.vjp` is the same sweep with one channel summed over
+points: the gradient of :math:`\sum_m \langle \text{cot}, \text{jet}\rangle`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from nedsym.errors import ConfigError, DeclarationError, FieldError
+from nedsym.nn.activations import Activation
+from nedsym.nn.jet import Jet, JetSpec
+from nedsym.nn.kernels import NN_BACKENDS
+from nedsym.nn.layers import INIT_SCHEMES, Dense, Layer, Linear, Residual
+from nedsym.nn.propagate import layer_backward, layer_forward
+
+__all__ = ["Network", "MLP"]
+
+#: cotangent arrays per chunk of points are kept below this many float64 entries
+_CHUNK_ENTRIES = 1 << 21
+
+
+class Network:
+    r"""A sequential network :math:`u(x;\theta) = L_k \circ \dots \circ L_1(x)`.
+
+    Parameters
+    ----------
+    layers: the layers; ``layers[i].n_out`` must equal ``layers[i+1].n_in``.
+    backend: elementwise kernels by ``"numpy"`` (reference) or ``"numba"``.
+    seed: seed of the initial parameters :attr:`theta0` (``None``: 0).
+    init: ``"xavier"`` (normal, variance ``2/(n_in+n_out)``) or ``"he"`` (``2/n_in``).
+
+    Example
+    -------
+    >>> net = Network([Dense(2, 8, "tanh"), Linear(8, 1)], seed=0)
+    >>> jet = net.forward(np.zeros((5, 2)), order=2)
+    >>> jet.hess.shape
+    (5, 1, 2, 2)
+    """
+
+    def __init__(self, layers: Sequence[Layer], *, backend: str = "numpy", seed: int | None = None,
+                 init: str = "xavier"):
+        layers = list(layers)
+        if not layers:
+            raise DeclarationError("a Network needs at least one layer")
+        for i, L in enumerate(layers):
+            if not isinstance(L, Layer):
+                raise DeclarationError(f"layer {i} is {L!r}, not a nedsym.nn Layer")
+            if i and L.n_in != layers[i - 1].n_out:
+                raise DeclarationError(
+                    f"layer {i} ({L!r}) takes {L.n_in} inputs but layer {i - 1} gives "
+                    f"{layers[i - 1].n_out}")
+        if backend not in NN_BACKENDS:
+            raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(NN_BACKENDS)}")
+        if init not in INIT_SCHEMES:
+            raise ConfigError(f"unknown init {init!r}; valid: {', '.join(INIT_SCHEMES)}")
+        self.layers = layers
+        self.backend = backend
+        self.init_scheme = init
+        self.layout = []
+        start = 0
+        for i, L in enumerate(layers):
+            for name, shape in L.param_shapes():
+                size = int(np.prod(shape))
+                self.layout.append((i, name, shape, slice(start, start + size)))
+                start += size
+        self.n_params = start
+        self.theta0 = self.init(0 if seed is None else seed)
+
+    @property
+    def d_in(self) -> int:
+        """Input (spatial) dimension ``d``."""
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        """Number of output components."""
+        return self.layers[-1].n_out
+
+    # -- parameters ---------------------------------------------------------
+    def init(self, seed: int = 0) -> np.ndarray:
+        """Seeded initial parameters (``numpy.random.default_rng(seed)``); sets :attr:`theta0`."""
+        rng = np.random.default_rng(seed)
+        parts = [a.ravel() for L in self.layers for a in L.init_params(rng, self.init_scheme)]
+        self.theta0 = np.concatenate(parts)
+        return self.theta0
+
+    def _theta(self, theta) -> np.ndarray:
+        if theta is None:
+            return self.theta0
+        theta = np.asarray(theta, dtype=np.float64)
+        if theta.shape != (self.n_params,):
+            raise DeclarationError(f"theta must be a 1-D array of length P = {self.n_params} "
+                                   f"(the network's parameter count), got shape {theta.shape}")
+        return theta
+
+    def unpack(self, theta=None) -> list[dict[str, np.ndarray]]:
+        """Per layer ``{name: array view}`` of ``theta`` (``W`` as ``(n_out, n_in)``)."""
+        theta = self._theta(theta)
+        out = [{} for _ in self.layers]
+        for i, name, shape, sl in self.layout:
+            out[i][name] = theta[sl].reshape(shape)
+        return out
+
+    def _params(self, theta) -> list[list[np.ndarray]]:
+        return [list(d.values()) for d in self.unpack(theta)]
+
+    def _points(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1 and self.d_in == 1:
+            X = X[:, None]
+        if X.ndim != 2 or X.shape[1] != self.d_in:
+            raise FieldError(f"points X must have shape (M, {self.d_in}) (M points in "
+                             f"d = {self.d_in} dimensions), got shape {X.shape}")
+        return X
+
+    # -- evaluation ---------------------------------------------------------
+    def forward(self, X, theta=None, order: int = 0, *, lap_only: bool = False) -> Jet:
+        r"""Values and spatial derivatives of :math:`u(x;\theta)` at the points ``X``.
+
+        Returns a :class:`~nedsym.nn.jet.Jet`: ``u`` ``(M, n_out)``, ``grad``
+        ``(M, n_out, d)`` (order >= 1), ``hess`` ``(M, n_out, d, d)`` (order 2; with
+        ``lap_only=True`` only the Laplacian ``lap`` ``(M, n_out)``, cheaper).
+        ``theta``: the packed parameters (default :attr:`theta0`).
+        """
+        X, theta = self._points(X), self._theta(theta)
+        spec = JetSpec(self.d_in, order, lap_only)
+        S = spec.seed(X)
+        for L, p in zip(self.layers, self._params(theta), strict=True):
+            S, _ = layer_forward(L, spec, S, p, self.backend, order - 1)
+        return spec.split(np.ascontiguousarray(S.transpose(0, 2, 1)))
+
+    __call__ = forward
+
+    def jacobian(self, X, theta=None, order: int = 0, *,
+                 lap_only: bool = False) -> tuple[Jet, Jet]:
+        r"""Per-point Jacobians of the jet w.r.t. :math:`\theta`.
+
+        Returns ``(values, jac)``: ``values`` as :meth:`forward`; ``jac.u``
+        ``(M, n_out, P)`` :math:`=\partial u/\partial\theta`, ``jac.grad``
+        ``(M, n_out, d, P)``, ``jac.hess`` ``(M, n_out, d, d, P)`` (or ``jac.lap``
+        ``(M, n_out, P)`` with ``lap_only``). ``jac.data`` is the contiguous
+        ``(M, n_out, F, P)`` buffer; ``jac.data.reshape(-1, P)`` the stacked matrix.
+
+        Example
+        -------
+        >>> net = MLP([2, 8, 1], seed=0)
+        >>> val, jac = net.jacobian(np.zeros((4, 2)), order=1)
+        >>> jac.grad.shape == (4, 1, 2, net.n_params)
+        True
+        """
+        X, theta = self._points(X), self._theta(theta)
+        spec = JetSpec(self.d_in, order, lap_only)
+        M, F, n_out, P = X.shape[0], spec.F, self.n_out, self.n_params
+        C = n_out * F
+        jac = np.empty((M, n_out, F, P))
+        vals = np.empty((M, n_out, F))
+        seed_bar = np.eye(C).reshape(C, n_out, F).transpose(0, 2, 1)  # (C, F, n_out)
+        width = max(L.n_out for L in self.layers) + self.d_in
+        chunk = max(1, _CHUNK_ENTRIES // (C * F * width))
+        params = self._params(theta)
+        for lo in range(0, M, chunk):
+            hi = min(M, lo + chunk)
+            out = jac[lo:hi].reshape(hi - lo, C, P)
+            S, tapes = spec.seed(X[lo:hi]), []
+            for L, p in zip(self.layers, params, strict=True):
+                S, tape = layer_forward(L, spec, S, p, self.backend, order)
+                tapes.append(tape)
+            vals[lo:hi] = S.transpose(0, 2, 1)
+            abar = np.broadcast_to(seed_bar, (hi - lo, C, F, n_out))
+            self._sweep(spec, tapes, abar, params, out, per_point=True)
+        return spec.split(vals), _with_data(spec.split(jac, (P,)), jac)
+
+    def vjp(self, X, theta, cot: Jet) -> np.ndarray:
+        r"""Gradient :math:`\nabla_\theta \sum_m (\bar u\cdot u + \bar g\cdot\nabla u
+        + \bar H : \nabla^2 u)` at the points ``X``, without forming the Jacobian.
+
+        ``cot``: a :class:`~nedsym.nn.jet.Jet` of cotangents shaped like
+        :meth:`forward`'s result; ``None`` fields count as zero, and the highest
+        field given sets the order (``cot.lap`` alone: Laplacian-only).
+
+        Example
+        -------
+        >>> net = MLP([1, 8, 1], seed=0)
+        >>> X = np.linspace(0, 1, 5)[:, None]
+        >>> g = net.vjp(X, net.theta0, Jet(u=np.ones((5, 1))))
+        >>> g.shape == (net.n_params,)
+        True
+        """
+        X, theta = self._points(X), self._theta(theta)
+        lap_only = cot.hess is None and cot._lap is not None
+        order = 2 if (cot.hess is not None or lap_only) else (1 if cot.grad is not None else 0)
+        spec = JetSpec(self.d_in, order, lap_only)
+        M, n_out = X.shape[0], self.n_out
+        abar = np.zeros((M, 1, spec.F, n_out))
+        fields = [("u", cot.u, (M, n_out))]
+        if order >= 1:
+            fields.append(("grad", cot.grad, (M, n_out, self.d_in)))
+        if order == 2:
+            fields.append(("lap", cot._lap, (M, n_out)) if lap_only
+                          else ("hess", cot.hess, (M, n_out, self.d_in, self.d_in)))
+        for name, value, shape in fields:
+            if value is None:
+                continue
+            value = np.asarray(value, dtype=np.float64)
+            if value.shape != shape:
+                raise FieldError(f"cotangent {name} must have shape {shape}, got {value.shape}")
+            if name in ("u", "lap"):
+                abar[:, 0, 0 if name == "u" else spec.H.start] = value
+            else:
+                block = spec.G if name == "grad" else spec.H
+                abar[:, 0, block] = value.reshape(M, n_out, -1).transpose(0, 2, 1)
+        params = self._params(theta)
+        S, tapes = spec.seed(X), []
+        for L, p in zip(self.layers, params, strict=True):
+            S, tape = layer_forward(L, spec, S, p, self.backend, order)
+            tapes.append(tape)
+        grad = np.zeros(self.n_params)
+        self._sweep(spec, tapes, abar, params, grad, per_point=False)
+        return grad
+
+    def _sweep(self, spec, tapes, abar, params, out, per_point: bool) -> None:
+        """Reverse sweep over all layers writing parameter derivatives into ``out``."""
+        for i in reversed(range(len(self.layers))):
+            L = self.layers[i]
+            blocks = []
+            for _, _, shape, sl in self.layout_of(i):
+                blocks.append(_view(out[..., sl],
+                                    (*out.shape[:-1], *shape) if per_point else shape))
+            abar = layer_backward(L, spec, tapes[i], abar, params[i], blocks, per_point,
+                                  need_input=i > 0)
+
+    def layout_of(self, i: int) -> list:
+        """The :attr:`layout` entries of layer ``i``."""
+        return [e for e in self.layout if e[0] == i]
+
+    def source(self, order: int = 1, backend: str | None = None) -> str:
+        """The generated elementwise kernel sources used by :meth:`jacobian` at ``order``."""
+        seen, parts = set(), []
+        for i, L in enumerate(self.layers):
+            if L.is_affine:
+                continue
+            src = L.partials_source(order, backend or self.backend)
+            if src not in seen:
+                seen.add(src)
+                parts.append(f"# layer {i}: {L!r}\n{src}")
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        rows = "\n".join(f"  {i}: {L!r}" for i, L in enumerate(self.layers))
+        return f"Network(P = {self.n_params}, backend = {self.backend!r})\n{rows}"
+
+
+def _view(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a`` reshaped without copying (writes must reach ``a``)."""
+    r = a.reshape(shape)
+    if not np.may_share_memory(r, a):  # pragma: no cover - layouts above always allow a view
+        raise RuntimeError(f"internal error: cannot view {a.shape} as {shape} without a copy")
+    return r
+
+
+def _with_data(jet: Jet, data: np.ndarray) -> Jet:
+    jet.data = data
+    return jet
+
+
+class MLP(Network):
+    r"""Multilayer perceptron ``sizes = [d, w_1, ..., w_k, n_out]``.
+
+    Hidden layers are :class:`~nedsym.nn.layers.Dense` with ``activation``; with
+    ``residual=True`` each hidden layer whose width equals the previous one is a
+    :class:`~nedsym.nn.layers.Residual` :math:`a + h\,\sigma(Wa+b)`. The output
+    layer is :class:`~nedsym.nn.layers.Linear`.
+
+    Example
+    -------
+    >>> net = MLP([2, 50, 50, 1], activation="tanh", seed=0)
+    >>> net.n_params
+    2751
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: str | Activation = "tanh", *,
+                 residual: bool = False, h: float = 1.0, seed: int | None = None,
+                 init: str = "xavier", backend: str = "numpy"):
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise DeclarationError(f"MLP sizes must be [d, widths..., n_out], got {sizes}")
+        layers: list[Layer] = []
+        for k in range(1, len(sizes) - 1):
+            if residual and sizes[k] == sizes[k - 1] and k > 1:
+                layers.append(Residual(sizes[k], activation, h=h))
+            else:
+                layers.append(Dense(sizes[k - 1], sizes[k], activation))
+        layers.append(Linear(sizes[-2], sizes[-1]))
+        self.sizes = sizes
+        super().__init__(layers, backend=backend, seed=seed, init=init)
