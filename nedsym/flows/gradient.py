@@ -96,7 +96,8 @@ class GradientFlow:
 
     # -- next stage ---------------------------------------------------------------
     def discretize(self, grid, backend: str = "numba", gradient: str = "continuous",
-                   accuracy: int = 2, params: dict | None = None, check: bool = True):
+                   accuracy: int = 2, params: dict | None = None, check: bool = True,
+                   dtype: str = "float64"):
         """A :class:`~nedsym.simulation.Simulation` of this flow on ``grid``.
 
         (Imported here lazily: ``flows`` itself never depends on later stages.)
@@ -104,7 +105,7 @@ class GradientFlow:
         from nedsym.simulation import Simulation
 
         return Simulation(self, grid, backend=backend, gradient=gradient, accuracy=accuracy,
-                          params=params, check=check)
+                          params=params, check=check, dtype=dtype)
 
     # -- presentation -----------------------------------------------------------
     def _mobility_text(self) -> str:
