@@ -184,14 +184,14 @@ def elementwise_backward(spec: JetSpec, R: dict, jets: list[np.ndarray], n_param
     if spec.order >= 1:
         aG = abar[:, :, spec.G]
         for v in range(nv):
-            dots_g[v] = np.einsum("mckn,mkn->mcn", aG, jets[v][:, spec.G])
+            dots_g[v] = (aG * jets[v][:, None, spec.G]).sum(axis=2)
     if spec.order == 2:
         aH = abar[:, :, spec.H]
         for v in range(nv):
-            dots_h[v] = np.einsum("mcsn,msn->mcn", aH, jets[v][:, spec.H])
+            dots_h[v] = (aH * jets[v][:, None, spec.H]).sum(axis=2)
             for w in range(nv):
                 q = spec.quad(jets[v][:, spec.G], jets[w][:, spec.G])
-                dots_q[v, w] = np.einsum("mcsn,msn->mcn", aH, q)
+                dots_q[v, w] = (aH * q[:, None]).sum(axis=2)
 
     def value_bar(u: int) -> np.ndarray:
         acc = a0 * R[(u,)][:, None, :]
@@ -204,6 +204,10 @@ def elementwise_backward(spec: JetSpec, R: dict, jets: list[np.ndarray], n_param
                     acc += R[_key(v, w, u)][:, None, :] * dots_q[v, w]
         return acc
 
+    if spec.order == 2 and not spec.lap_only:
+        M, C, _, n = aH.shape
+        Hm = aH.reshape(M, C, spec.d, spec.d, n)
+        Hsym = Hm + Hm.swapaxes(2, 3)
     jet_bars = []
     for u in range(nv):
         bar = np.empty_like(abar)
@@ -218,10 +222,7 @@ def elementwise_backward(spec: JetSpec, R: dict, jets: list[np.ndarray], n_param
                 if spec.lap_only:
                     back = 2.0 * aH * Gw[:, None, :, :]
                 else:
-                    M, C, _, n = aH.shape
-                    Hm = aH.reshape(M, C, spec.d, spec.d, n)
-                    back = (np.einsum("mckln,mln->mckn", Hm, Gw)
-                            + np.einsum("mclkn,mln->mckn", Hm, Gw))
+                    back = (Hsym * Gw[:, None, None, :, :]).sum(axis=3)
                 bar[:, :, spec.G] += R[_key(u, w)][:, None, None, :] * back
         jet_bars.append(bar)
     param_bars = [value_bar(nv + i) for i in range(n_params)]

@@ -78,6 +78,13 @@ class Layer:
                 f"{sorted(map(str, extra))}; allowed are the input component {x}, the "
                 f"pre-activation {z} and declared parameters {sorted(map(str, params))}")
         self.param_names = [str(p) for p in params]
+        for reserved in ("W", "b"):
+            if reserved in self.param_names:
+                raise DeclarationError(f"layer {self.name!r}: parameter name {reserved!r} is "
+                                       "reserved for the weights/bias; rename the symbol")
+        if len(set(self.param_names)) != len(self.param_names):
+            raise DeclarationError(f"layer {self.name!r}: parameter names must be distinct, "
+                                   f"got {self.param_names}")
         self._inits = list(params.values())
         reps = {x: X_SYM, z: Z_SYM}
         reps.update({p: _param_symbol(i) for i, p in enumerate(params)})
@@ -235,7 +242,8 @@ class Residual(Layer):
         self.activation = activation(activation_)
         self.h = float(h)
         x, z = sp.symbols("x z")
-        super().__init__(n, n, x + sp.Float(self.h) * self.activation(z), x=x, z=z, name=name)
+        hs = sp.Integer(int(self.h)) if self.h.is_integer() else sp.Float(self.h)
+        super().__init__(n, n, x + hs * self.activation(z), x=x, z=z, name=name)
 
 
 class Linear(Layer):

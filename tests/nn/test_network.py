@@ -1,0 +1,179 @@
+"""Networks: shapes, packing, jets, Jacobians, vjp, backends and errors."""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import nedsym.nn as nn
+from nedsym.errors import ConfigError, DeclarationError, FieldError
+from nedsym.nn import network as network_module
+
+RNG = np.random.default_rng(7)
+X2 = RNG.uniform(-1, 1, (9, 2))
+
+
+def swish_layer(n_in, n_out):
+    z, a = sp.symbols("z a")
+    return nn.Layer.from_rule(z * sp.tanh(a * z), z=z, params={a: 1.3}, n_in=n_in, n_out=n_out)
+
+
+def test_layout_and_unpack():
+    net = nn.Network([nn.Dense(2, 4, "tanh"), swish_layer(4, 3), nn.Linear(3, 2)], seed=1)
+    assert net.n_params == (8 + 4) + (12 + 3 + 3) + (6 + 2)
+    assert [(i, name, shape) for i, name, shape, _ in net.layout] == [
+        (0, "W", (4, 2)), (0, "b", (4,)), (1, "W", (3, 4)), (1, "b", (3,)), (1, "a", (3,)),
+        (2, "W", (2, 3)), (2, "b", (2,))]
+    theta = np.arange(net.n_params, dtype=float)
+    parts = net.unpack(theta)
+    assert parts[0]["W"][1, 0] == 2.0  # row-major
+    assert parts[1]["a"].tolist() == [27.0, 28.0, 29.0]
+    assert np.all(net.unpack()[1]["a"] == 1.3)
+    assert net.d_in == 2 and net.n_out == 2
+
+
+def test_init_seeded_and_scaled():
+    a = nn.MLP([3, 400, 1], seed=5)
+    b = nn.MLP([3, 400, 1], seed=5)
+    np.testing.assert_array_equal(a.theta0, b.theta0)
+    assert not np.array_equal(a.init(6), b.theta0)
+    W = nn.MLP([3, 400, 1], seed=5).unpack()[0]["W"]
+    assert abs(W.var() - 2 / 403) < 0.1 * 2 / 403  # Xavier
+    W = nn.MLP([3, 400, 1], seed=5, init="he").unpack()[0]["W"]
+    assert abs(W.var() - 2 / 3) < 0.1 * 2 / 3  # He
+    assert np.all(nn.MLP([3, 4, 1], seed=5).unpack()[0]["b"] == 0)
+
+
+def test_forward_matches_hand_written_mlp():
+    net = nn.MLP([2, 5, 4, 1], activation="sin", seed=3)
+    p = net.unpack()
+    a = np.sin(X2 @ p[0]["W"].T + p[0]["b"])
+    a = np.sin(a @ p[1]["W"].T + p[1]["b"])
+    np.testing.assert_allclose(net.forward(X2).u, a @ p[2]["W"].T + p[2]["b"], rtol=1e-14)
+
+
+def test_residual_forward_and_structure():
+    net = nn.MLP([2, 5, 5, 1], activation="tanh", residual=True, h=0.3, seed=3)
+    assert [type(L).__name__ for L in net.layers] == ["Dense", "Residual", "Linear"]
+    p = net.unpack()
+    a = np.tanh(X2 @ p[0]["W"].T + p[0]["b"])
+    a = a + 0.3 * np.tanh(a @ p[1]["W"].T + p[1]["b"])
+    np.testing.assert_allclose(net.forward(X2).u, a @ p[2]["W"].T + p[2]["b"], rtol=1e-14)
+
+
+def test_shapes_and_laplacian():
+    net = nn.MLP([2, 6, 3], seed=0)
+    jet = net.forward(X2, order=2)
+    assert jet.u.shape == (9, 3) and jet.grad.shape == (9, 3, 2) and jet.hess.shape == (9, 3, 2, 2)
+    np.testing.assert_allclose(jet.hess, jet.hess.transpose(0, 1, 3, 2), atol=1e-14)
+    lap = net.forward(X2, order=2, lap_only=True)
+    assert lap.hess is None
+    np.testing.assert_allclose(lap.lap, jet.lap, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(lap.grad, jet.grad, rtol=1e-14)
+    assert net.forward(X2, order=0).grad is None and net.forward(X2, order=1).hess is None
+
+
+def test_jacobian_values_and_laplacian_only():
+    net = nn.Network([nn.Dense(2, 5, "gelu"), swish_layer(5, 5), nn.Residual(5, "sigmoid"),
+                      nn.Linear(5, 2)], seed=2)
+    vals, jac = net.jacobian(X2, order=2)
+    fwd = net.forward(X2, order=2)
+    np.testing.assert_allclose(vals.hess, fwd.hess, rtol=1e-13, atol=1e-15)
+    P = net.n_params
+    assert jac.u.shape == (9, 2, P) and jac.grad.shape == (9, 2, 2, P)
+    assert jac.hess.shape == (9, 2, 2, 2, P) and jac.data.shape == (9, 2, 7, P)
+    np.testing.assert_allclose(jac.hess, jac.hess.transpose(0, 1, 3, 2, 4), atol=1e-12)
+    vl, jl = net.jacobian(X2, order=2, lap_only=True)
+    np.testing.assert_allclose(jl.lap, jac.lap, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(jl.u, jac.u, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(vl.lap, vals.lap, rtol=1e-13, atol=1e-15)
+
+
+def test_jacobian_against_central_differences_in_theta():
+    net = nn.MLP([2, 4, 3, 1], activation="softplus", seed=4)
+    _, jac = net.jacobian(X2, order=2)
+    theta, h = net.theta0, 1e-6
+    for i in (0, 9, 13, net.n_params - 1):
+        e = np.zeros(net.n_params)
+        e[i] = h
+        plus, minus = net.forward(X2, theta + e, 2), net.forward(X2, theta - e, 2)
+        np.testing.assert_allclose((plus.u - minus.u) / (2 * h), jac.u[..., i], atol=1e-8)
+        np.testing.assert_allclose((plus.hess - minus.hess) / (2 * h), jac.hess[..., i],
+                                   atol=1e-8)
+
+
+def test_chunked_jacobian_equals_unchunked(monkeypatch):
+    net = nn.MLP([2, 6, 6, 1], activation="tanh", residual=True, seed=0)
+    _, full = net.jacobian(X2, order=2)
+    monkeypatch.setattr(network_module, "_CHUNK_ENTRIES", 1)  # one point per chunk
+    _, chunked = net.jacobian(X2, order=2)
+    np.testing.assert_array_equal(chunked.data, full.data)
+
+
+@pytest.mark.parametrize("lap_only", [False, True])
+def test_vjp_equals_cotangent_times_jacobian(lap_only):
+    net = nn.Network([nn.Dense(2, 5, "tanh"), swish_layer(5, 4), nn.Linear(4, 2)], seed=3)
+    _, jac = net.jacobian(X2, order=2, lap_only=lap_only)
+    rng = np.random.default_rng(0)
+    cu, cg = rng.normal(size=(9, 2)), rng.normal(size=(9, 2, 2))
+    if lap_only:
+        cl = rng.normal(size=(9, 2))
+        cot = nn.Jet(u=cu, grad=cg, _lap=cl)
+        expected = (np.einsum("mo,mop->p", cu, jac.u) + np.einsum("mok,mokp->p", cg, jac.grad)
+                    + np.einsum("mo,mop->p", cl, jac.lap))
+    else:
+        ch = rng.normal(size=(9, 2, 2, 2))
+        cot = nn.Jet(u=cu, grad=cg, hess=ch)
+        expected = (np.einsum("mo,mop->p", cu, jac.u) + np.einsum("mok,mokp->p", cg, jac.grad)
+                    + np.einsum("mokl,moklp->p", ch, jac.hess))
+    np.testing.assert_allclose(net.vjp(X2, net.theta0, cot), expected, rtol=1e-12, atol=1e-13)
+    # u alone (order 0)
+    np.testing.assert_allclose(net.vjp(X2, net.theta0, nn.Jet(u=cu)),
+                               np.einsum("mo,mop->p", cu, jac.u), rtol=1e-12, atol=1e-13)
+
+
+def test_numba_backend_equals_numpy():
+    layers = lambda: [nn.Dense(2, 5, "gelu"), swish_layer(5, 5),  # noqa: E731
+                      nn.Residual(5, "relu", h=0.5), nn.Linear(5, 1)]
+    ref = nn.Network(layers(), seed=1)
+    fast = nn.Network(layers(), seed=1, backend="numba")
+    for order in (0, 2):
+        v0, j0 = ref.jacobian(X2, order=order)
+        v1, j1 = fast.jacobian(X2, order=order)
+        np.testing.assert_allclose(j1.data, j0.data, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(v1.u, v0.u, rtol=1e-12, atol=1e-12)
+    assert "@njit" in fast.source() and "def partials" in ref.source()
+
+
+def test_input_errors():
+    net = nn.MLP([2, 4, 1], seed=0)
+    with pytest.raises(FieldError, match=r"shape \(M, 2\)"):
+        net.forward(np.zeros((5, 3)))
+    with pytest.raises(DeclarationError, match=f"P = {net.n_params}"):
+        net.forward(X2, np.zeros(3))
+    with pytest.raises(ConfigError, match="order must be 0, 1 or 2"):
+        net.jacobian(X2, order=3)
+    with pytest.raises(ConfigError, match="valid: numpy, numba"):
+        nn.MLP([2, 4, 1], backend="cuda")
+    with pytest.raises(ConfigError, match="xavier, he"):
+        nn.MLP([2, 4, 1], init="lecun")
+    with pytest.raises(DeclarationError, match="takes 3 inputs but layer 0 gives 4"):
+        nn.Network([nn.Dense(2, 4), nn.Linear(3, 1)])
+    with pytest.raises(FieldError, match="cotangent grad"):
+        net.vjp(X2, None, nn.Jet(u=np.zeros((9, 1)), grad=np.zeros((9, 2))))
+    one_d = nn.MLP([1, 4, 1], seed=0)
+    assert one_d.forward(np.linspace(0, 1, 4)).u.shape == (4, 1)
+
+
+def test_rule_errors():
+    x, z, a, q = sp.symbols("x z a q")
+    with pytest.raises(DeclarationError, match=r"free symbol\(s\) \['q'\]"):
+        nn.Layer.from_rule(z * q, x=x, z=z, n_in=2, n_out=2)
+    with pytest.raises(DeclarationError, match="uses the input component x.*2 -> 3"):
+        nn.Layer.from_rule(x + sp.tanh(z), x=x, z=z, n_in=2, n_out=3)
+    with pytest.raises(DeclarationError, match="initial value of parameter 'a'"):
+        nn.Network([nn.Layer.from_rule(a * z, z=z, params={a: np.ones(2)}, n_in=2, n_out=3)])
+    with pytest.raises(DeclarationError, match="'b' is reserved"):
+        nn.Layer.from_rule(sp.Symbol("b") * z, z=z, params={sp.Symbol("b"): 1.0}, n_in=2,
+                           n_out=2)
+    with pytest.raises(DeclarationError, match="positive integer"):
+        nn.Dense(0, 3)
