@@ -1,0 +1,177 @@
+"""Benchmark of nedsym.nn: per-point parameter Jacobians vs hand-written numpy backprop.
+
+Network: tanh MLP ``[2, 50, 50, 1]`` (P = 2751), M points uniform in [-1, 1]^2. Measured:
+
+* ``jac0``: d u / d theta per point, shape (M, 1, P);
+* ``jac1``: d u and d grad u / d theta per point, shape (M, 1, 1 + d, P);
+* ``jac2``/``jac2-lap``: with the full Hessian / only the Laplacian (nedsym only);
+* ``fwd2``: the forward jet (values, gradient, Hessian) alone.
+
+Baselines measured in the same run: ``hand`` is a plain numpy backprop written for exactly
+this architecture (one reverse sweep per output quantity, per-point outer products for the
+weights); ``torch`` is ``torch.func.vmap(jacrev(...))`` when torch is importable (skipped
+otherwise). Times are the best of ``--repeats`` interleaved runs. BLAS runs on one thread
+unless ``--threads`` says otherwise (set before numpy is imported).
+
+Run on demand:  python benchmarks/nn.py [--quick] [--points 200 1000 2000] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from functools import partial
+
+
+def _threads_from_argv() -> str:
+    if "--threads" in sys.argv:
+        return sys.argv[sys.argv.index("--threads") + 1]
+    return "1"
+
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, _threads_from_argv())
+
+import numpy as np  # noqa: E402
+
+import nedsym.nn as nn  # noqa: E402
+
+
+def hand_jacobian(X, p, order):
+    """Per-point Jacobians of u (and grad u) for a [d, w, w, 1] tanh MLP, by hand."""
+    W1, b1, W2, b2, W3, b3 = (p[0]["W"], p[0]["b"], p[1]["W"], p[1]["b"], p[2]["W"], p[2]["b"])
+    M, d = X.shape
+    w = W1.shape[0]
+    a1 = np.tanh(X @ W1.T + b1)
+    a2 = np.tanh(a1 @ W2.T + b2)
+    s1, s2 = 1 - a1**2, 1 - a2**2
+    P = W1.size + b1.size + W2.size + b2.size + W3.size + b3.size
+    rows = 1 + (d if order else 0)
+    J = np.empty((M, rows, P))
+    o1, o2, o3 = W1.size + w, W1.size + w + W2.size + w, W1.size + w + W2.size + w + W3.size
+    # u: plain backprop
+    z2bar = W3[0] * s2
+    z1bar = (z2bar @ W2) * s1
+    J[:, 0, :W1.size] = (z1bar[:, :, None] * X[:, None, :]).reshape(M, -1)
+    J[:, 0, W1.size:o1] = z1bar
+    J[:, 0, o1:o1 + W2.size] = (z2bar[:, :, None] * a1[:, None, :]).reshape(M, -1)
+    J[:, 0, o1 + W2.size:o2] = z2bar
+    J[:, 0, o2:o3] = a2
+    J[:, 0, o3] = 1.0
+    if order:
+        ds1, ds2 = -2 * a1 * s1, -2 * a2 * s2  # sigma'' = -2 sigma sigma'
+        for k in range(d):
+            # tangent of the forward pass along x_k
+            t1 = W1[:, k]
+            da1 = s1 * t1
+            dz2 = da1 @ W2.T
+            da2 = s2 * dz2
+            # reverse sweep of g_k = W3 da2
+            da2bar = W3[0]
+            dz2bar = da2bar * s2
+            z2bar = da2bar * dz2 * ds2
+            da1bar = dz2bar @ W2
+            a1bar = z2bar @ W2
+            z1bar = a1bar * s1 + da1bar * t1 * ds1
+            gW1 = z1bar[:, :, None] * X[:, None, :]
+            gW1[:, :, k] += da1bar * s1
+            r = J[:, 1 + k]
+            r[:, :W1.size] = gW1.reshape(M, -1)
+            r[:, W1.size:o1] = z1bar
+            r[:, o1:o1 + W2.size] = (dz2bar[:, :, None] * da1[:, None, :]
+                                     + z2bar[:, :, None] * a1[:, None, :]).reshape(M, -1)
+            r[:, o1 + W2.size:o2] = z2bar
+            r[:, o2:o3] = da2
+            r[:, o3] = 0.0
+    return J
+
+
+def torch_jacobian(X, theta, sizes, order):  # pragma: no cover - torch is optional
+    import torch
+    from torch.func import jacfwd, jacrev, vmap
+
+    t = torch.as_tensor(theta)
+    shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
+
+    def u(th, x):
+        a, k = x, 0
+        for i, (n_out, n_in) in enumerate(shapes):
+            W = th[k:k + n_out * n_in].reshape(n_out, n_in)
+            k += n_out * n_in
+            b = th[k:k + n_out]
+            k += n_out
+            a = W @ a + b
+            if i < len(shapes) - 1:
+                a = torch.tanh(a)
+        return a[0]
+
+    f = (lambda th, x: torch.cat([u(th, x)[None], jacfwd(u, argnums=1)(th, x)])) if order else u
+    jac = vmap(jacrev(f), in_dims=(None, 0))
+    Xt = torch.as_tensor(X)
+    return lambda: jac(t, Xt)
+
+
+def best(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, nargs="+", default=[200, 1000, 2000])
+    ap.add_argument("--widths", type=int, nargs=2, default=[50, 50])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", default="1", help="BLAS threads (default 1)")
+    ap.add_argument("--quick", action="store_true", help="M = 200 only, 2 repeats")
+    args = ap.parse_args()
+    if args.quick:
+        args.points, args.repeats = [200], 2
+    sizes = [2, *args.widths, 1]
+    net = nn.MLP(sizes, activation="tanh", seed=0)
+    fast = nn.MLP(sizes, activation="tanh", seed=0, backend="numba")
+    theta, parts = net.theta0, net.unpack()
+    try:
+        import torch  # noqa: F401
+        have_torch = True
+    except ImportError:
+        have_torch = False
+    print(f"nedsym.nn benchmark: MLP {sizes} tanh, P = {net.n_params}; "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}, numpy {np.__version__}")
+    if not have_torch:
+        print("torch not importable: torch.func baseline skipped")
+    print(f"{'M':>6} {'what':>9} {'nedsym':>10} {'numba':>10} {'hand':>10} {'hand/ned':>9}"
+          f" {'torch':>10}   (ms)")
+    for M in args.points:
+        X = np.random.default_rng(1).uniform(-1, 1, (M, 2))
+        for order in (0, 1):
+            ours = net.jacobian(X, theta, order)[1].data[:, 0]
+            ref = hand_jacobian(X, parts, order)
+            err = np.max(np.abs(ours - ref))
+            assert err < 1e-12 * max(1.0, np.max(np.abs(ref))), f"hand baseline differs: {err}"
+            t_ned = best(partial(net.jacobian, X, theta, order), args.repeats)
+            t_nb = best(partial(fast.jacobian, X, theta, order), args.repeats)
+            t_hand = best(partial(hand_jacobian, X, parts, order), args.repeats)
+            t_torch = (f"{best(torch_jacobian(X, theta, sizes, order), args.repeats) * 1e3:10.2f}"
+                       if have_torch else f"{'-':>10}")
+            print(f"{M:>6} {'jac' + str(order):>9} {t_ned * 1e3:10.2f} {t_nb * 1e3:10.2f} "
+                  f"{t_hand * 1e3:10.2f} {t_hand / t_ned:9.2f} {t_torch}")
+        for what, kw in (("jac2", {}), ("jac2-lap", {"lap_only": True})):
+            t_ned = best(partial(net.jacobian, X, theta, 2, **kw), args.repeats)
+            t_nb = best(partial(fast.jacobian, X, theta, 2, **kw), args.repeats)
+            print(f"{M:>6} {what:>9} {t_ned * 1e3:10.2f} {t_nb * 1e3:10.2f}")
+        t_ned = best(partial(net.forward, X, theta, 2), args.repeats)
+        t_nb = best(partial(fast.forward, X, theta, 2), args.repeats)
+        print(f"{M:>6} {'fwd2':>9} {t_ned * 1e3:10.2f} {t_nb * 1e3:10.2f}")
+
+
+if __name__ == "__main__":
+    main()
