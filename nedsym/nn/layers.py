@@ -110,8 +110,8 @@ class Layer:
         >>> import sympy as sp
         >>> x, z, a = sp.symbols("x z a")
         >>> L = Layer.from_rule(z * sp.tanh(a * z), z=z, params={a: 1.0}, n_in=2, n_out=8)
-        >>> L.n_params
-        40
+        >>> L.n_params  # 8*2 weights + 8 biases + 8 values of a
+        32
         """
         return cls(n_in, n_out, rule, x=x, z=z, params=params, name=name)
 

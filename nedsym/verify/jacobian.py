@@ -25,7 +25,7 @@ import numpy as np
 from nedsym.errors import VerificationError
 from nedsym.verify.taylor import TaylorResult, convergence_rates
 
-__all__ = ["check_jacobian", "JacobianCheck", "FiniteDifferenceResult"]
+__all__ = ["check_jacobian", "JacobianCheck", "FiniteDifferenceResult", "ParameterTaylorResult"]
 
 
 @dataclass
@@ -68,6 +68,21 @@ class FiniteDifferenceResult:
         rows.append(f"  observed rate {self.rate:.3f} (expected 2): "
                     f"{'PASS' if self.passed() else 'FAIL'}")
         return "\n".join(rows)
+
+
+@dataclass
+class ParameterTaylorResult(TaylorResult):
+    r"""A :class:`~nedsym.verify.taylor.TaylorResult` for one network output ``f``
+    (``energy`` holds :math:`\max|f(\theta)|`)."""
+
+    name: str = "u"
+
+    def __str__(self) -> str:
+        text = super().__str__().splitlines()
+        text[0] = (f"Taylor test of {self.name} in theta, max|{self.name}| = {self.energy:.6g} "
+                   f"(round-off floor {self.floor:.1e})")
+        text[1] = "       h      max|f(t+hv)-f(t)|  rate   max|... - h J v|  rate"
+        return "\n".join(text)
 
 
 @dataclass
@@ -148,9 +163,9 @@ def check_jacobian(net, X, theta=None, order: int = 2, *, seed: int = 0, h0: flo
         r1 = np.array([np.max(np.abs(p[name] - f0 - h * Jv)) for p, h in zip(perturbed, hs,
                                                                               strict=True)])
         scale = max(float(np.max(np.abs(f0))), float(np.max(np.abs(Jv))) * h0, 1e-300)
-        result.taylor[name] = TaylorResult(hs=hs, remainder0=r0, remainder1=r1,
-                                           energy=float(np.max(np.abs(f0))),
-                                           floor=10 * np.finfo(float).eps * scale)
+        result.taylor[name] = ParameterTaylorResult(
+            hs=hs, remainder0=r0, remainder1=r1, energy=float(np.max(np.abs(f0))),
+            floor=10 * np.finfo(float).eps * scale, name=name)
     if spatial and order >= 1:
         result.spatial.update(_spatial(net, X, theta, order, lap_only, fd_h0, fd_steps, base))
     return result
