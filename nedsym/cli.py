@@ -128,14 +128,20 @@ def _cmd_verify(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from nedsym.problems import DEMOS, demo, load_problem
+    from nedsym.problems import APPS, DEMOS, demo, load_problem, run_app
     from nedsym.runner import run_problem
 
     if args.list or not args.problem:
         for name, spec in DEMOS.items():
             print(f"  {name:16s} {spec['title']}")
+        for name, (title, _) in APPS.items():
+            print(f"  {name:16s} {title}")
         if not args.list:
             print("give a demo name or a problem.toml file, e.g. `nedsym run allen-cahn`")
+        return 0
+    if args.problem in APPS:
+        run_app(args.problem, args.out, quick=args.quick,
+                progress=False if args.no_progress else None)
         return 0
     spec = load_problem(args.problem) if args.problem.endswith(".toml") else demo(args.problem)
     if args.n:
@@ -210,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "solve → figures)",
                        description="Derive the flow, generate kernels, time-step, and write "
                                    "PNG figures and a JSON summary. Demos: allen-cahn, "
-                                   "cahn-hilliard, swift-hohenberg, tv-denoise, heat.")
+                                   "cahn-hilliard, swift-hohenberg, tv-denoise, heat; "
+                                   "non-grid demos: see --list.")
     r.add_argument("problem", nargs="?", help="demo name or path to a problem .toml file")
     r.add_argument("--list", action="store_true", help="list the built-in demos")
     r.add_argument("--out", default="nedsym-out", help="output folder (default nedsym-out)")
@@ -223,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gradient", choices=["continuous", "discrete"],
                    help="derive-then-discretize or exact discrete-energy gradient")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--quick", action="store_true",
+                   help="non-grid demos (ned-*, relax-*, depth-*): a reduced, fast run")
     r.set_defaults(func=_cmd_run)
 
     c = sub.add_parser("cache", help="inspect or clear the generated-kernel cache",

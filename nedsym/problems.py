@@ -24,7 +24,7 @@ from pathlib import Path
 
 from nedsym.errors import ConfigError
 
-__all__ = ["DEMOS", "load_problem", "demo"]
+__all__ = ["DEMOS", "APPS", "load_problem", "demo", "run_app"]
 
 DEMOS: dict[str, dict] = {
     "allen-cahn": {
@@ -72,10 +72,31 @@ DEMOS: dict[str, dict] = {
 }
 
 
+#: Demos that are not grid flows (neural energy descent, relaxation, depth models): name →
+#: (title, "module:function"). The function is called as ``fn(out_dir, quick=..., progress=...,
+#: log=...)`` and returns a JSON-able summary dict; it writes its figures into ``out_dir``.
+APPS: dict[str, tuple[str, str]] = {
+    "ned-fit": ("Neural Energy Descent: fit sin(2πx) with a tanh network, vs GD and Adam",
+                "nedsym.solve.ned_demo:run_fit"),
+    "ned-poisson": ("Neural Energy Descent: -u'' = π² sin(πx) on (-1, 1), u(±1) = 0, vs Adam",
+                    "nedsym.solve.ned_demo:run_poisson"),
+}
+
+
+def run_app(name: str, out_dir, **options) -> dict:
+    """Run the non-grid demo ``name`` (see :data:`APPS`)."""
+    import importlib
+
+    if name not in APPS:
+        raise ConfigError(f"unknown demo {name!r}; demos: {sorted(DEMOS) + sorted(APPS)}")
+    module, func = APPS[name][1].split(":")
+    return getattr(importlib.import_module(module), func)(out_dir, **options)
+
+
 def demo(name: str) -> dict:
     """A copy of a built-in demo's specification."""
     if name not in DEMOS:
-        raise ConfigError(f"unknown demo {name!r}; built-in demos: {sorted(DEMOS)}, "
+        raise ConfigError(f"unknown demo {name!r}; built-in demos: {sorted(DEMOS) + sorted(APPS)}, "
                           "or give a problem.toml file")
     spec = copy.deepcopy(DEMOS[name])
     spec["name"] = name

@@ -66,6 +66,8 @@ from nedsym.solve.optim import make_optimizer
 
 __all__ = ["NED", "NEDResult", "DataSampler", "solve_rows"]
 
+_RIDGE_CAP = 1e-2
+_RIDGE_RELAX = 3.0
 SOLVERS = ("auto", "cholesky", "svd", "kernel")
 STEPPERS = ("auto", "euler", "rk4", "implicit")
 
@@ -74,7 +76,8 @@ STEPPERS = ("auto", "euler", "rk4", "implicit")
 class NEDResult:
     """What a run returns: the final parameters and per-step histories.
 
-    ``history`` holds arrays ``step``, ``t`` (flow time), ``dt``, ``energy`` (sampled energy on the
+    ``history`` holds arrays ``step``, ``t`` (flow time), ``dt``, ``ridge`` (both as used by
+    the accepted step), ``energy`` (sampled energy on the
     step's points), ``residual`` (weighted RMS of :math:`\\delta E/\\delta u` at the start of the
     step, strong route; the gradient norm on the weak route), ``error`` (relative L² error
     against the exact solution, NaN without one) and ``wall`` (seconds since the start).
@@ -214,6 +217,8 @@ class NED:
     stepper: ``auto``, ``euler``, ``rk4`` or ``implicit``.
     residual: ``strong`` or ``weak``.
     resample: draw new points every step (the "efficient NED"); ``False`` keeps the first draw.
+    adaptive: retry a step that increases :meth:`merit` with a smaller time step (see :meth:`step`).
+    max_retries: retries per step before the smallest step is taken anyway.
     seed: seeds the parameter initialization (when ``theta`` is not given) and the sampling.
     theta: initial parameters (default ``net.init(seed)``).
     params: parameter values overriding the energy's defaults.
@@ -227,7 +232,8 @@ class NED:
     def __init__(self, energy, net, domain=None, *, points: int = 1000, rule: str = "sobol",
                  boundary_points: int | None = None, dt: float | None = None,
                  ridge: float = 1e-8, solver: str = "auto", stepper: str = "auto",
-                 residual: str = "strong", resample: bool = True, seed: int | None = 0,
+                 residual: str = "strong", resample: bool = True, adaptive: bool = True,
+                 merit_growth: float = 2.0, max_retries: int = 8, seed: int | None = 0,
                  theta=None, params: Mapping | None = None, exact=None,
                  test_points: int = 2048, data=None):
         if solver not in SOLVERS:
@@ -258,6 +264,11 @@ class NED:
         if math.isinf(self.dt) and stepper != "implicit":
             raise ConfigError("dt=inf (Gauss–Newton) needs stepper='implicit'")
         self.points, self.rule, self.resample, self.seed = int(points), rule, resample, seed
+        self.adaptive, self.max_retries, self.rejected = bool(adaptive), int(max_retries), 0
+        self.merit_growth = float(merit_growth)
+        if not self.merit_growth >= 1:
+            raise ConfigError(f"merit_growth must be >= 1 (1 = monotone), got {merit_growth}")
+        self._dt_now, self._ridge_now = self.dt, self.ridge
         if data is not None:
             if domain is not None:
                 raise ConfigError("give either a domain or data=(X, columns), not both")
@@ -376,15 +387,22 @@ class NED:
         return JetValues(j.u, getattr(j, "grad", None), getattr(j, "hess", None))
 
     # -- the direction -----------------------------------------------------------------------
-    def direction(self, theta, sample, dt: float | None = None):
+    def direction(self, theta, sample, dt: float | None = None, ridge: float | None = None):
         """The parameter velocity :math:`v` at ``theta`` on ``sample`` and the residual RMS.
 
         With the implicit stepper ``dt`` enters the rows; ``dt=inf`` returns the Gauss–Newton
         increment itself.
         """
+        system = self.system(theta, sample, dt)
+        return self._solve(system, self._ridge_now if ridge is None else ridge), system[2]
+
+    def system(self, theta, sample, dt: float | None = None):
+        """The least-squares system of a step: ``("rows", A, b)`` for
+        :math:`\\min_v |Av - b|^2 + \\varepsilon|v|^2` (strong route) or ``("gram", G, g)`` for
+        :math:`(G + \\varepsilon I)v = g` (weak route), with the residual measure as 3rd item."""
         pts, data, bpts = sample
         if self.residual_kind == "weak":
-            return self._weak_direction(theta, pts, data, bpts)
+            return self._weak_system(theta, pts, data, bpts)
         implicit = self.stepper == "implicit"
         dt = self.dt if dt is None else dt
         W = float(pts.w.sum())
@@ -393,11 +411,10 @@ class NED:
             if part_pts is None:
                 continue
             part = self.pe.boundary if bnd else self.pe.interior
-            order = part.residual_order if implicit else max(part.residual_order, 0)
             if implicit:
                 vals, jac = self.net.jacobian(part_pts.x, theta, order=part.residual_order)
             else:
-                vals = self.net.forward(part_pts.x, theta, order=order)
+                vals = self.net.forward(part_pts.x, theta, order=part.residual_order)
                 jac = self.net.jacobian(part_pts.x, theta, order=0)[1]
             jv, jj = self._jet(vals), self._jet(jac)
             d = data if not bnd else ()
@@ -410,8 +427,13 @@ class NED:
         A, b = np.concatenate(rows), np.concatenate(rhs)
         if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
             raise _NonFinite("non-finite residual or Jacobian")
-        v = solve_rows(A, b, self.ridge, self.solver)
-        return v, math.sqrt(res2)
+        return ("rows", A, b, math.sqrt(res2))
+
+    def _solve(self, system, ridge: float) -> np.ndarray:
+        kind, A, b, _ = system
+        if kind == "rows":
+            return solve_rows(A, b, ridge, self.solver)
+        return _solve_gram(A, b, ridge, self.solver)
 
     def _rows(self, X, jv, jj, data, bnd, dt):
         """Rows :math:`J + \\Delta t\\,\\partial F/\\partial(D^\\alpha u)\\,
@@ -427,7 +449,7 @@ class NED:
                     K[:, k, :] += scale * coef[:, None] * jj.take(occ)
         return K
 
-    def _weak_direction(self, theta, pts, data, bpts):
+    def _weak_system(self, theta, pts, data, bpts):
         W = float(pts.w.sum())
         P = self.net.n_params
         G, g = np.zeros((P, P)), np.zeros(P)
@@ -447,48 +469,128 @@ class NED:
                 G += Ju.T @ Ju
         if not (np.all(np.isfinite(G)) and np.all(np.isfinite(g))):
             raise _NonFinite("non-finite gradient or Gram matrix")
-        return _solve_gram(G, -g, self.ridge, self.solver), float(np.linalg.norm(g))
+        return ("gram", G, -g, float(np.linalg.norm(g)))
 
     def gradient(self, theta, sample) -> tuple[float, np.ndarray]:
-        """The sampled energy and its exact gradient in ``theta`` (what the baselines use)."""
+        """The sampled energy and its exact gradient in ``theta`` (what the baselines use).
+
+        Uses the network's vector-Jacobian product (no Jacobian is formed) when it has one.
+        """
         pts, data, bpts = sample
         val, grad = 0.0, np.zeros(self.net.n_params)
         for part_pts, bnd in ((pts, False), (bpts, True)):
             if part_pts is None:
                 continue
             part = self.pe.boundary if bnd else self.pe.interior
+            d = data if not bnd else ()
+            occs = self.pe.occurrences(bnd, density_only=True)
+            if hasattr(self.net, "vjp"):
+                jv = self._jet(self.net.forward(part_pts.x, theta, order=part.order))
+                val += float(part_pts.w @ self.pe.density(part_pts.x, jv, d, boundary=bnd))
+                cot = self.pe.cotangent(part_pts.x, jv, d, boundary=bnd)
+                grad += self.net.vjp(part_pts.x, theta,
+                                     self._cotangent_jet(jv, occs, cot, part_pts.w))
+                continue
             vals, jac = self.net.jacobian(part_pts.x, theta, order=part.order)
             jv, jj = self._jet(vals), self._jet(jac)
-            d = data if not bnd else ()
             val += float(part_pts.w @ self.pe.density(part_pts.x, jv, d, boundary=bnd))
             cot = self.pe.cotangent(part_pts.x, jv, d, boundary=bnd)
-            for coef, occ in zip(cot, self.pe.occurrences(bnd, density_only=True), strict=True):
+            for coef, occ in zip(cot, occs, strict=True):
                 grad += (part_pts.w * coef) @ jj.take(occ)
         return val, grad
 
+    @staticmethod
+    def _cotangent_jet(jv: JetValues, occs, cot, w):
+        from nedsym.nn import Jet
+
+        u = np.zeros_like(jv.u)
+        g = None if jv.grad is None else np.zeros_like(jv.grad)
+        h = None if jv.hess is None else np.zeros_like(jv.hess)
+        for coef, occ in zip(cot, occs, strict=True):
+            c = w * coef
+            if occ.order == 0:
+                u[:, occ.component] += c
+            elif occ.order == 1:
+                g[:, occ.component, occ.axes[0]] += c
+            else:
+                h[:, occ.component, occ.axes[0], occ.axes[1]] += c
+        return Jet(u=u, grad=g, hess=h)
+
     # -- stepping ----------------------------------------------------------------------------
-    def _advance(self, theta, sample, dt):
+    def _advance(self, theta, sample, dt, ridge=None):
         if self.stepper == "rk4":
-            k1, r = self.direction(theta, sample)
-            k2, _ = self.direction(theta + dt / 2 * k1, sample)
-            k3, _ = self.direction(theta + dt / 2 * k2, sample)
-            k4, _ = self.direction(theta + dt * k3, sample)
+            k1, r = self.direction(theta, sample, ridge=ridge)
+            k2, _ = self.direction(theta + dt / 2 * k1, sample, ridge=ridge)
+            k3, _ = self.direction(theta + dt / 2 * k2, sample, ridge=ridge)
+            k4, _ = self.direction(theta + dt * k3, sample, ridge=ridge)
             return theta + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), r
-        v, r = self.direction(theta, sample, dt)
+        v, r = self.direction(theta, sample, dt, ridge)
         if math.isinf(dt):
             return theta + v, r
         return theta + dt * v, r
 
+    def merit(self, theta, sample) -> float:
+        """What an accepted step must not increase: the sampled energy (weak route) or
+        :math:`\\tfrac12\\sum_i w_i |F_i|^2/\\sum_i w_i` with :math:`F = \\delta E/\\delta u`
+        (interior and boundary rows, strong route)."""
+        pts, data, bpts = sample
+        if self.residual_kind == "weak":
+            return self._energy(theta, pts, data, bpts)
+        W = float(pts.w.sum())
+        total = 0.0
+        for part_pts, bnd in ((pts, False), (bpts, True)):
+            if part_pts is None:
+                continue
+            part = self.pe.boundary if bnd else self.pe.interior
+            jv = self._jet(self.net.forward(part_pts.x, theta, order=part.residual_order))
+            F = self.pe.residual(part_pts.x, jv, data if not bnd else (), boundary=bnd)
+            total += float(np.sum((part_pts.w / W)[:, None] * F * F))
+        return 0.5 * total
+
     def step(self) -> dict:
-        """One step from the current parameters; returns that step's record."""
+        """One step from the current parameters; returns that step's record.
+
+        With ``adaptive`` (default) a step that increases :meth:`merit` on the step's points is
+        retried — first with a larger ridge (×10, Levenberg–Marquardt style, up to ``1e-2``),
+        then with a quarter of the time step; accepted steps let both relax back toward the
+        user's ``ridge`` and ``dt``. A too-large ``dt`` or too-small ``ridge`` then costs
+        retries, not a blow-up.
+        """
         sample = self._draw()
-        new, res = self._advance(self.theta, sample, self.dt)
+        dt, ridge = self._dt_now, self._ridge_now
+        m0 = None
+        system = None
+        for _attempt in range(self.max_retries + 1):
+            if self.stepper == "rk4":
+                new, res = self._advance(self.theta, sample, dt, ridge)
+            else:
+                if system is None or system[0] != dt:
+                    system = (dt, self.system(self.theta, sample, dt))
+                v = self._solve(system[1], ridge)
+                res = system[1][3]
+                new = self.theta + (v if math.isinf(dt) else dt * v)
+            ok = bool(np.all(np.isfinite(new)))
+            if not self.adaptive:
+                break
+            if m0 is None:
+                m0 = self.merit(self.theta, sample)
+            m1 = self.merit(new, sample) if ok else math.nan
+            if ok and math.isfinite(m1) and m1 <= m0 * self.merit_growth:
+                break
+            self.rejected += 1
+            if ridge < _RIDGE_CAP:
+                ridge = min(_RIDGE_CAP, max(10 * ridge, 1e-10))
+            else:
+                dt = dt / 4 if math.isfinite(dt) else 1e4
         e = self._energy(new, *sample)
         if not (np.all(np.isfinite(new)) and math.isfinite(e)):
             raise _NonFinite("non-finite parameters or energy after the step")
         self.theta = new
-        self.t += self.dt
-        return {"dt": self.dt, "energy": e, "residual": res}
+        self.t += dt if math.isfinite(dt) else 0.0
+        if self.adaptive:
+            self._dt_now = min(self.dt, 2 * dt)
+            self._ridge_now = max(self.ridge, ridge / _RIDGE_RELAX)
+        return {"dt": dt, "energy": e, "residual": res, "ridge": ridge}
 
     def run(self, steps: int = 100, *, tol: float | None = None, target_error: float | None = None,
             progress: bool = False, callback: Callable | None = None,
@@ -551,6 +653,7 @@ class NED:
         """Back to the initial parameters and a freshly seeded point stream."""
         self.theta = self.theta0.copy()
         self.t = 0.0
+        self._dt_now, self._ridge_now = self.dt, self.ridge
         self._fixed = None
         self.sampler.rng = np.random.default_rng(self.seed)
         if self.bsampler is not None:
@@ -613,7 +716,8 @@ class _Recorder:
         self.ned = ned
         self.t0 = time.perf_counter()
         self.rows: dict[str, list] = {k: [] for k in
-                                      ("step", "t", "dt", "energy", "residual", "error", "wall")}
+                                      ("step", "t", "dt", "ridge", "energy", "residual", "error",
+                                       "wall")}
         self.k = 0
 
     def add(self, info: dict, err: float):
@@ -622,6 +726,7 @@ class _Recorder:
         r["step"].append(self.k)
         r["t"].append(self.ned.t)
         r["dt"].append(info["dt"])
+        r["ridge"].append(info.get("ridge", math.nan))
         r["energy"].append(info["energy"])
         r["residual"].append(info["residual"])
         r["error"].append(err)
