@@ -19,6 +19,7 @@ from nedsym.codegen import (
     compile_kernel,
     make_euler_loop,
 )
+from nedsym.codegen.gpu import DeviceEulerLoop, DeviceHaloFiller, array_module, to_host
 from nedsym.discretize.grid import Grid
 from nedsym.discretize.lower import LoweredFlow, MeanOf, lower_flow
 from nedsym.errors import DiscretizationError, SolverError
@@ -41,12 +42,15 @@ class Simulation:
     ----------
     flow: a :class:`~nedsym.GradientFlow`.
     grid: a :class:`~nedsym.discretize.Grid` (its ``bc`` gives the boundary conditions).
-    backend: ``"numpy"`` (reference) or ``"numba"`` (parallel CPU); GPU backends later.
+    backend: ``"numpy"`` (reference), ``"numba"`` (parallel CPU), ``"numba-cuda"`` or
+        ``"cupy"`` (GPU: the state lives on the device as CuPy arrays for the whole solve;
+        see ``nedsym.codegen.available()``).
     gradient: ``"continuous"`` (derive, then discretize) or ``"discrete"`` (exact
         gradient of the discrete energy).
     accuracy: order of the finite-difference stencils (2, 4, 6).
     params: parameter values overriding the energy's defaults, by name.
     check: compare compiled kernels with the NumPy reference on first call.
+    dtype: ``"float64"`` or ``"float32"`` (kernels, state and stepper arithmetic).
 
     Example
     -------
@@ -55,10 +59,13 @@ class Simulation:
     """
 
     def __init__(self, flow, grid: Grid, backend: str = "numba", gradient: str = "continuous",
-                 accuracy: int = 2, params: dict | None = None, check: bool = True):
+                 accuracy: int = 2, params: dict | None = None, check: bool = True,
+                 dtype: str = "float64"):
         if not isinstance(grid, Grid):
             raise DiscretizationError(f"discretize needs a nedsym Grid, got {type(grid).__name__}")
-        self.flow, self.grid, self.backend = flow, grid, backend
+        if dtype not in ("float64", "float32"):
+            raise DiscretizationError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        self.flow, self.grid, self.backend, self.dtype = flow, grid, backend, dtype
         self.lowered: LoweredFlow = lower_flow(flow, grid.ndim, accuracy, gradient, params)
         L = self.lowered
         self.fields = L.fields
@@ -67,11 +74,19 @@ class Simulation:
         rhs = {f: _to_ir_mean(e) for f, e in L.rhs.items()}
         self.kernel_ir = build_map_kernel(L.fields, L.halo, rhs, L.scalars, grid.ndim)
         self.energy_ir = build_reduce_kernel(L.fields, L.halo, L.energy, L.scalars, grid.ndim)
-        self._rhs_kernel = compile_kernel(self.kernel_ir, backend, check=check)
-        self._energy_kernel = compile_kernel(self.energy_ir, backend, check=check)
+        self._rhs_kernel = compile_kernel(self.kernel_ir, backend, check=check, dtype=dtype)
+        self._energy_kernel = compile_kernel(self.energy_ir, backend, check=check, dtype=dtype)
         self._nonlinear_kernel = None
-        self._yp = np.zeros((len(L.fields), *grid.padded_shape(L.halo)))
-        self._scratch = np.zeros((len(L.fields), *grid.shape))
+        #: the array library holding the state (numpy, or cupy for the GPU backends)
+        self.xp = array_module(backend)
+        xp = self.xp
+        self._yp = xp.zeros((len(L.fields), *grid.padded_shape(L.halo)), dtype=dtype)
+        self._scratch = xp.zeros((len(L.fields), *grid.shape), dtype=dtype)
+        self._halo_filler = None
+        if backend in ("numba-cuda", "cupy"):
+            self._halo_filler = DeviceHaloFiller(self.boundary, backend, dtype)
+        elif dtype != "float64":
+            self._yp64 = np.zeros(self._yp.shape)   # the CPU halo filler works in float64
         self._base_scalars = [float(L.params[p]) for p in sorted(L.params)] + \
             [float(h) for h in grid.spacing] + [float(b[0]) for b in grid.bounds]
         self._euler_loop = None
@@ -83,7 +98,14 @@ class Simulation:
 
     def _fill(self, y: np.ndarray, t: float) -> np.ndarray:
         self.grid.interior(self._yp, self.halo)[...] = y
-        self.boundary.fill(self._yp, t)
+        if self._halo_filler is not None:
+            self._halo_filler.fill(self._yp, t)
+        elif self._yp.dtype == np.float64:
+            self.boundary.fill(self._yp, t)
+        else:
+            self._yp64[...] = self._yp
+            self.boundary.fill(self._yp64, t)
+            self._yp[...] = self._yp64
         return self._yp
 
     def rhs(self, t: float, y: np.ndarray, out: np.ndarray) -> None:
@@ -97,7 +119,8 @@ class Simulation:
     def residual(self, t: float, y: np.ndarray) -> float:
         r"""RMS of the right-hand side, :math:`\|F[u]\|_{L^2}/|\Omega|^{1/2}`."""
         self.rhs(t, y, self._scratch)
-        return float(np.sqrt(np.mean(self._scratch**2)))
+        xp = self.xp
+        return float(xp.sqrt(xp.mean(xp.square(self._scratch, dtype=xp.float64))))
 
     def stable_dt(self, t: float = 0.0, y: np.ndarray | None = None, iters: int = 20,
                   seed: int = 0) -> float:
@@ -106,19 +129,22 @@ class Simulation:
         :math:`\rho` is estimated by power iteration on finite differences of
         the generated right-hand side at ``y`` (default: a small random state).
         """
+        xp = self.xp
         rng = np.random.default_rng(seed)
-        y = self.initial("random", seed=seed) if y is None else np.asarray(y, float)
-        f0 = np.empty_like(y)
-        f1 = np.empty_like(y)
+        y = self.initial("random", seed=seed) if y is None else xp.asarray(y, self.dtype)
+        f0 = xp.empty_like(y)
+        f1 = xp.empty_like(y)
         self.rhs(t, y, f0)
-        v = rng.standard_normal(y.shape)
+        v = xp.asarray(rng.standard_normal(y.shape).astype(self.dtype))
         lam = 0.0
+        # float32 needs a larger finite-difference step to resolve the Jacobian
+        rel = 1e-7 if self.dtype == "float64" else 1e-3
         for _ in range(iters):
-            v /= np.linalg.norm(v)
-            eps = 1e-7 * max(1.0, float(np.abs(y).max()))
+            v /= float(xp.linalg.norm(v))
+            eps = rel * max(1.0, float(xp.abs(y).max()))
             self.rhs(t, y + eps * v, f1)
             w = (f1 - f0) / eps
-            lam = float(np.linalg.norm(w))
+            lam = float(xp.linalg.norm(w))
             if lam == 0:
                 return float("inf")
             v = w
@@ -126,7 +152,7 @@ class Simulation:
 
     def initial(self, kind="random", seed: int = 0, amplitude: float = 0.1,
                 mean: float = 0.0) -> np.ndarray:
-        """An initial state ``(nfields, *grid.shape)``.
+        """An initial state ``(nfields, *grid.shape)`` (on the device for GPU backends).
 
         ``kind``: ``"random"`` (mean + amplitude·U(-1, 1), reproducible from
         ``seed``), ``"constant"``, a sympy expression in the coordinates, a
@@ -154,8 +180,8 @@ class Simulation:
             elif callable(k):
                 out[f] = np.broadcast_to(k(*mesh), self.grid.shape)
             else:
-                out[f] = np.broadcast_to(np.asarray(k, float), self.grid.shape)
-        return out
+                out[f] = np.broadcast_to(np.asarray(to_host(k), float), self.grid.shape)
+        return self.xp.asarray(out.astype(self.dtype, copy=False))
 
     # -- semi-implicit pieces ----------------------------------------------------
     def linear_split(self) -> tuple[np.ndarray, np.ndarray]:
@@ -174,21 +200,28 @@ class Simulation:
             ir = build_map_kernel(L.fields, L.halo,
                                   {f: _to_ir_mean(e) for f, e in L.nonlinear.items()},
                                   L.scalars, self.grid.ndim)
-            self._nonlinear_kernel = compile_kernel(ir, self.backend)
+            self._nonlinear_kernel = compile_kernel(ir, self.backend, dtype=self.dtype)
         neg, pos = self.linear_split()
         axes = tuple(range(1, self.grid.ndim + 1))
         explicit_linear = bool(np.any(pos != 0))
+        if self.xp is not np:   # GPU: multipliers and transforms on the device
+            import cupy.fft as fft
+        neg, pos = self.xp.asarray(neg), self.xp.asarray(pos)
 
         def nonlinear(t, y, out):
             self._nonlinear_kernel(self._fill(y, t), out, *self.scalars(t))
             if explicit_linear:
-                out += fft.irfftn(pos * fft.rfftn(y, axes=axes), s=self.grid.shape, axes=axes)
+                lin = fft.irfftn(pos * fft.rfftn(y, axes=axes), s=self.grid.shape, axes=axes)
+                out += lin.astype(out.dtype, copy=False)
         return nonlinear, neg
 
     # -- running -----------------------------------------------------------------------
     def solve(self, y0: np.ndarray, t_end: float, stepper: str = "rk4", dt: float | None = None,
-              **options) -> Result:
+              cluster=None, **options) -> Result:
         """Integrate from ``y0`` to ``t_end`` (see :func:`nedsym.solve.integrate` for options).
+
+        ``cluster``: a ``distributed.Client``, a scheduler address or ``"local[N]"`` runs
+        the explicit steppers chunk-wise on Dask (see :func:`nedsym.distributed.solve`).
 
         ``stepper``: ``euler``, ``rk4``, ``rk45``, ``rk23``, ``semi-implicit``
         (periodic grids: the linear constant-coefficient part implicitly in
@@ -196,7 +229,12 @@ class Simulation:
         Energy is recorded with the generated discrete-energy kernel; a
         blow-up message quotes the stable step of :meth:`stable_dt`.
         """
-        y0 = np.asarray(y0, dtype=float)
+        if cluster is not None:
+            from nedsym.distributed import solve as solve_distributed
+
+            return solve_distributed(self, y0, t_end, cluster=cluster, stepper=stepper, dt=dt,
+                                     **options)
+        y0 = self.xp.asarray(y0, dtype=self.dtype)
         if y0.shape != (len(self.fields), *self.grid.shape):
             raise DiscretizationError(
                 f"initial state has shape {y0.shape}; expected "
@@ -218,9 +256,20 @@ class Simulation:
         return integrate(rhs, y0, t_end, stepper=stepper, dt=dt, **options)
 
     def run_euler(self, y: np.ndarray, nsteps: int, dt: float, t: float = 0.0) -> np.ndarray:
-        """``nsteps`` explicit Euler steps in one compiled loop (numba; constant BC data)."""
+        """``nsteps`` explicit Euler steps in one compiled loop (constant BC data).
+
+        CPU backends: a numba loop (float64). GPU backends: one fused kernel plus
+        the halo kernels per step, state on the device (returns a device array).
+        """
         if self.lowered.uses_mean:
             raise SolverError("run_euler does not support flows with a spatial mean")
+        if self._halo_filler is not None:
+            if self._euler_loop is None:
+                self._euler_loop = DeviceEulerLoop(self.kernel_ir, self.backend, self.dtype,
+                                                   self._halo_filler)
+            yp = self._fill(self.xp.asarray(y, dtype=self.dtype), t).copy()
+            self._euler_loop.advance(yp, int(nsteps), float(dt), *self.scalars(t))
+            return self.grid.interior(yp, self.halo).copy()
         if self._euler_loop is None:
             self._euler_loop = make_euler_loop(self.kernel_ir)
         yp = self.grid.pad(y, self.halo, self.boundary, t)
@@ -237,4 +286,5 @@ class Simulation:
 
     def __repr__(self) -> str:
         return (f"Simulation({', '.join(self.fields)} on {self.grid}, backend={self.backend}, "
+                f"dtype={self.dtype}, "
                 f"gradient={self.lowered.gradient}, halo={self.halo})")

@@ -1,0 +1,156 @@
+r"""How many time steps to fuse per halo exchange: a three-constant cost model.
+
+One exchange round advances every chunk by :math:`k` steps of an :math:`s`-stage method with
+a stencil of radius :math:`r`, so the halo is :math:`H = k s r` layers deep. On a chunk of
+:math:`n_1 \times \dots \times n_d` cells with :math:`m` fields, a worker holding :math:`b`
+chunks spends per round
+
+.. math::
+
+    T(k) = L + b\,\beta\,8m\Big(\prod_a (n_a + 2H) - \prod_a n_a\Big)
+             + b\,\gamma\, k\, s \prod_a (n_a + 2H - 2r),
+
+with :math:`L` the latency of one round (scheduler, task dispatch, small messages),
+:math:`\beta` seconds per halo byte moved and :math:`\gamma` seconds per cell per stage of the
+generated kernel (the last term counts the redundant work on the halo). The model picks the
+:math:`k \le k_{max}` (halo no deeper than the smallest chunk) that minimizes the time per
+step :math:`T(k)/k`: large :math:`k` amortizes :math:`L`, small :math:`k` avoids recomputing
+the halo. The constants are measured on the cluster in use (:func:`measure_costs`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nedsym.errors import DistributedError
+
+__all__ = ["CostModel", "choose_fuse", "measure_costs"]
+
+_MEASURED: dict[str, tuple[float, float]] = {}
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Measured constants of one cluster and kernel (see the module docstring).
+
+    Attributes
+    ----------
+    latency: seconds per exchange round with negligible data (:math:`L`).
+    seconds_per_byte: halo transfer cost (:math:`\\beta`).
+    seconds_per_cell: one kernel stage on one cell, on one worker (:math:`\\gamma`).
+
+    Example
+    -------
+    >>> m = CostModel(latency=0.02, seconds_per_byte=1e-9, seconds_per_cell=2e-8)
+    >>> m.best_fuse((1024, 1024), nfields=1, radius=1, stages=1, max_fuse=64)
+    9
+    """
+
+    latency: float
+    seconds_per_byte: float
+    seconds_per_cell: float
+
+    def round_time(self, chunk: tuple[int, ...], nfields: int, radius: int, stages: int,
+                   k: int, chunks_per_worker: int = 1) -> float:
+        """Predicted seconds of one round of ``k`` fused steps (:math:`T(k)`)."""
+        H = k * stages * radius
+        core = math.prod(chunk)
+        padded = math.prod(n + 2 * H for n in chunk)
+        work = math.prod(n + 2 * H - 2 * radius for n in chunk)
+        halo_bytes = 8 * nfields * (padded - core)
+        return self.latency + chunks_per_worker * (
+            self.seconds_per_byte * halo_bytes + self.seconds_per_cell * k * stages * work)
+
+    def step_time(self, chunk, nfields, radius, stages, k, chunks_per_worker=1) -> float:
+        """Predicted seconds per time step with ``k`` fused steps (:math:`T(k)/k`)."""
+        return self.round_time(chunk, nfields, radius, stages, k, chunks_per_worker) / k
+
+    def best_fuse(self, chunk, nfields, radius, stages, max_fuse, chunks_per_worker=1) -> int:
+        """The ``k`` in ``1..max_fuse`` with the smallest predicted time per step."""
+        ks = range(1, max(1, int(max_fuse)) + 1)
+        return min(ks, key=lambda k: self.step_time(chunk, nfields, radius, stages, k,
+                                                    chunks_per_worker))
+
+
+def choose_fuse(model: CostModel, chunks: tuple[tuple[int, ...], ...], nfields: int,
+                radius: int, stages: int, n_workers: int) -> int:
+    """Fused steps per exchange for the chunking ``chunks`` (per spatial axis) under ``model``.
+
+    The largest chunk sets the compute time; the smallest chunk bounds the halo depth.
+    """
+    kmax = max_fuse(chunks, radius, stages)
+    chunk = tuple(max(c) for c in chunks)
+    nblocks = math.prod(len(c) for c in chunks)
+    per_worker = -(-nblocks // max(1, n_workers))
+    return model.best_fuse(chunk, nfields, radius, stages, kmax, per_worker)
+
+
+def max_fuse(chunks: tuple[tuple[int, ...], ...], radius: int, stages: int) -> int:
+    """Largest ``k`` whose halo ``k*stages*radius`` fits in the smallest chunk."""
+    smallest = min(min(c) for c in chunks)
+    k = smallest // (stages * radius)
+    if k < 1:
+        raise DistributedError(
+            f"the smallest chunk has {smallest} cells but one step needs a halo of "
+            f"{stages * radius} (stencil radius {radius} x {stages} stages): use larger chunks")
+    return k
+
+
+def _scheduler_costs(client: Any, nblocks: int) -> tuple[float, float]:
+    """(latency per round, seconds per byte), measured once per scheduler and block count."""
+    import dask.array as da
+    from distributed import wait
+
+    key = f"{client.scheduler.address}:{nblocks}"
+    if key in _MEASURED:
+        return _MEASURED[key]
+    x = da.zeros((nblocks * 8, 8), chunks=(8, 8)).persist()
+    wait(x)
+    times = []
+    for _ in range(4):
+        t0 = time.perf_counter()
+        y = da.overlap.overlap(x, depth={0: 1, 1: 0}, boundary={0: "periodic", 1: "none"})
+        x = client.persist(y.map_blocks(lambda b: b[1:-1], chunks=x.chunks, dtype=float))
+        wait(x)
+        times.append(time.perf_counter() - t0)
+    latency = float(np.median(times[1:]))
+    nbytes = 8 * 2**20
+    fut = client.submit(np.ones, nbytes // 8, pure=False)
+    wait(fut)
+    t0 = time.perf_counter()
+    fut.result()
+    per_byte = max((time.perf_counter() - t0) / nbytes, 1e-11)
+    _MEASURED[key] = (latency, per_byte)
+    return latency, per_byte
+
+
+def _kernel_seconds_per_cell(program, chunk: tuple[int, ...]) -> float:
+    """Seconds per cell of one right-hand-side evaluation on a chunk-sized array (worker side)."""
+    cells = min(math.prod(chunk), 2**18)
+    side = max(2 * program.radius + 1, round(cells ** (1 / program.ndim)))
+    shape = (program.nfields, *[side + 2 * program.radius] * program.ndim)
+    P = np.random.default_rng(0).uniform(0.5, 1.5, shape)
+    out = np.empty((program.nfields, *[side] * program.ndim))
+    rhs = program.kernel("rhs")
+    args = program.scalars(program.rhs_scalars, 0.0, program.lo)
+    rhs(P, out, *args)
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        rhs(P, out, *args)
+        best = min(best, time.perf_counter() - t0)
+    return best / side**program.ndim * 1.5   # + the stepper's update and the halo fill
+
+
+def measure_costs(client: Any, program, chunks: tuple[tuple[int, ...], ...]) -> CostModel:
+    """Measure :math:`L, \\beta` on ``client``'s cluster and :math:`\\gamma` on one worker."""
+    nblocks = math.prod(len(c) for c in chunks)
+    latency, per_byte = _scheduler_costs(client, nblocks)
+    chunk = tuple(max(c) for c in chunks)
+    per_cell = client.submit(_kernel_seconds_per_cell, program, chunk, pure=False).result()
+    return CostModel(latency, per_byte, per_cell)
