@@ -24,7 +24,7 @@ per-point derivatives of ``C`` output quantities at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,7 +33,6 @@ from nedsym.errors import ConfigError
 __all__ = ["Jet", "JetSpec"]
 
 
-@dataclass
 class Jet:
     r"""Values and spatial derivatives of a network's outputs at ``M`` points.
 
@@ -41,22 +40,27 @@ class Jet:
     ``grad`` ``(M, n_out, d)``, ``hess`` ``(M, n_out, d, d)`` (``None`` below the
     order). For the Jacobians of :meth:`Network.jacobian <nedsym.nn.Network.jacobian>`
     each field gains a trailing parameter axis ``P``. ``lap`` is the Laplacian
-    (trace of ``hess``, or the Laplacian computed directly with ``lap_only=True``).
-    ``data`` (Jacobians only): the contiguous buffer ``(M, n_out, F, P)`` the
-    fields are views of; ``data.reshape(-1, P)`` is the stacked Jacobian matrix.
+    (trace of ``hess``, or the Laplacian computed directly with ``lap_only=True``,
+    or given as ``lap=`` for a cotangent). ``data`` (Jacobians only): the contiguous
+    buffer ``(M, n_out, F, P)`` the fields are views of; ``data.reshape(-1, P)`` is
+    the stacked Jacobian matrix.
 
     Example
     -------
-    >>> jet = Jet(u=np.zeros((3, 1)))
-    >>> jet.order
-    0
+    >>> jet = Jet(u=np.zeros((3, 1)), lap=np.ones((3, 1)))
+    >>> jet.order, jet.lap.shape
+    (2, (3, 1))
     """
 
-    u: np.ndarray
-    grad: np.ndarray | None = None
-    hess: np.ndarray | None = None
-    _lap: np.ndarray | None = field(default=None, repr=False)
-    data: np.ndarray | None = field(default=None, repr=False)
+    def __init__(self, u: np.ndarray, grad: np.ndarray | None = None,
+                 hess: np.ndarray | None = None, lap: np.ndarray | None = None,
+                 data: np.ndarray | None = None):
+        self.u, self.grad, self.hess, self._lap, self.data = u, grad, hess, lap, data
+
+    def __repr__(self) -> str:
+        shapes = {k: getattr(v, "shape", None) for k, v in
+                  (("u", self.u), ("grad", self.grad), ("hess", self.hess), ("lap", self._lap))}
+        return "Jet(" + ", ".join(f"{k}={s}" for k, s in shapes.items() if s is not None) + ")"
 
     @property
     def lap(self) -> np.ndarray | None:
@@ -133,7 +137,7 @@ class JetSpec:
                 lap = second[:, :, 0]
             else:
                 hess = second.reshape(M, n_out, self.d, self.d, *extra)
-        return Jet(u=jet[:, :, 0], grad=grad, hess=hess, _lap=lap)
+        return Jet(u=jet[:, :, 0], grad=grad, hess=hess, lap=lap)
 
 
 def elementwise_forward(spec: JetSpec, R: dict, jets: list[np.ndarray]) -> np.ndarray:

@@ -203,7 +203,7 @@ class Network:
         True
         """
         X, theta = self._points(X), self._theta(theta)
-        lap_only = cot.hess is None and cot._lap is not None
+        lap_only = cot.hess is None and cot.lap is not None
         order = 2 if (cot.hess is not None or lap_only) else (1 if cot.grad is not None else 0)
         spec = JetSpec(self.d_in, order, lap_only)
         M, n_out = X.shape[0], self.n_out
@@ -212,7 +212,7 @@ class Network:
         if order >= 1:
             fields.append(("grad", cot.grad, (M, n_out, self.d_in)))
         if order == 2:
-            fields.append(("lap", cot._lap, (M, n_out)) if lap_only
+            fields.append(("lap", cot.lap, (M, n_out)) if lap_only
                           else ("hess", cot.hess, (M, n_out, self.d_in, self.d_in)))
         for name, value, shape in fields:
             if value is None:

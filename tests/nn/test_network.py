@@ -117,7 +117,7 @@ def test_vjp_equals_cotangent_times_jacobian(lap_only):
     cu, cg = rng.normal(size=(9, 2)), rng.normal(size=(9, 2, 2))
     if lap_only:
         cl = rng.normal(size=(9, 2))
-        cot = nn.Jet(u=cu, grad=cg, _lap=cl)
+        cot = nn.Jet(u=cu, grad=cg, lap=cl)
         expected = (np.einsum("mo,mop->p", cu, jac.u) + np.einsum("mok,mokp->p", cg, jac.grad)
                     + np.einsum("mo,mop->p", cl, jac.lap))
     else:
