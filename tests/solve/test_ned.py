@@ -1,0 +1,81 @@
+"""Neural Energy Descent with nedsym.nn networks: the acceptance problems of the method."""
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import nedsym as ns
+from nedsym.nn import MLP
+from nedsym.solve.ned_demo import fit_problem, poisson_problem
+
+x, = ns.coords("x")
+u = ns.Field("u", (x,))
+
+
+def test_fit_reaches_1e_3_within_300_steps_median_of_five_seeds():
+    steps = []
+    for seed in range(5):
+        res = fit_problem(seed=seed).run(300, target_error=1e-3)
+        steps.append(res.steps if res.error[-1] < 1e-3 else math.inf)
+    assert np.median(steps) <= 300, steps
+
+
+def test_poisson_1d_reaches_1e_3():
+    ned = poisson_problem(seed=0)
+    res = ned.run(100, target_error=1e-4)
+    assert res.error[-1] < 1e-3
+    assert res.converged
+
+
+def test_weak_route_energy_never_increases_for_small_steps_on_fixed_points():
+    f = sp.pi ** 2 * sp.sin(sp.pi * x)
+    E = ns.Energy(ns.grad(u).dot(ns.grad(u)) / 2 - f * u, fields=[u], boundary=10 * u ** 2)
+    ned = ns.NED(E, MLP([1, 10, 1], seed=0), ns.Box([(-1, 1)]), points=64, residual="weak",
+                 stepper="euler", dt=1e-2, ridge=1e-2, resample=False, adaptive=False,
+                 seed=0)
+    res = ned.run(200)
+    assert np.all(np.diff(res.energy) <= 1e-12 * np.abs(res.energy[:-1]))
+    assert res.energy[-1] < res.energy[0] - 1e-3
+
+
+def test_strong_route_needs_second_derivatives_and_uses_them():
+    # nonlinear Poisson -u'' + u^3 = f with exact solution sin(pi x)
+    ex = sp.sin(sp.pi * x)
+    f = sp.pi ** 2 * ex + ex ** 3
+    E = ns.Energy(ns.grad(u).dot(ns.grad(u)) / 2 + u ** 4 / 4 - f * u, fields=[u],
+                  boundary=50 * u ** 2)
+    ned = ns.NED(E, MLP([1, 16, 1], seed=1), ns.Box([(-1, 1)]), points=128, exact=ex, seed=1)
+    assert ned.pe.strong_order == 2 and ned.stepper == "implicit"
+    res = ned.run(60, target_error=5e-4)
+    assert res.error[-1] < 5e-3
+
+
+def test_demo_quick_runs_write_figures(tmp_path):
+    from nedsym.problems import run_app
+
+    s = run_app("ned-fit", tmp_path, quick=True, log=lambda *a: None)
+    assert s["methods"]["NED"]["final_error"] < s["methods"]["Adam"]["final_error"]
+    for f in s["figures"]:
+        assert (tmp_path / f).stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_fit_baselines_stay_above_1e_3_after_3000_steps():
+    ned = fit_problem(seed=0)
+    for name, lr in (("gd", 0.5), ("adam", 1e-2)):
+        res = ned.baseline(name, 3000, lr=lr, error_every=50)
+        assert np.nanmin(res.error) > 1e-3, name
+
+
+@pytest.mark.slow
+def test_fit_2d_width_50_reaches_1e_3_within_200_steps():
+    x1, x2 = ns.coords("x1 x2")
+    v = ns.Field("v", (x1, x2))
+    g = sp.sin(sp.pi * x1) * sp.sin(sp.pi * x2)
+    E = ns.Energy((v - g) ** 2 / 2, fields=[v])
+    ned = ns.NED(E, MLP([2, 50, 1], seed=0), ns.Box([(-1, 1), (-1, 1)]), points=1000, dt=0.5,
+                 seed=0, exact=g)
+    res = ned.run(200, target_error=1e-3)
+    assert res.error[-1] < 1e-3
