@@ -66,6 +66,7 @@ class JetValues:
     u: np.ndarray
     grad: np.ndarray | None = None
     hess: np.ndarray | None = None
+    lap: np.ndarray | None = None
 
     def take(self, occ: Occurrence) -> np.ndarray:
         if occ.order == 0:
@@ -75,6 +76,10 @@ class JetValues:
                 raise ConfigError(f"{occ.name} needs first derivatives of the network (order=1)")
             return self.grad[:, occ.component, occ.axes[0]]
         if occ.order == 2:
+            if self.hess is None and self.lap is not None and occ.axes[0] == occ.axes[1]:
+                # Laplacian-only jets: exact when the expression depends on the diagonal
+                # second derivatives only through their sum (see PointwiseEnergy.laplacian_only)
+                return self.lap[:, occ.component] / self.grad.shape[2]
             if self.hess is None:
                 raise ConfigError(f"{occ.name} needs second derivatives of the network (order=2)")
             return self.hess[:, occ.component, occ.axes[0], occ.axes[1]]
@@ -132,6 +137,27 @@ class _Lowered:
             _Kernel([sp.diff(F, s) for F in Fs for s in syms], coords, syms, data) if Fs else None)
         self.order = max((o.order for o in self.density_occurrences), default=0)
         self.residual_order = max((o.order for o in occs), default=0)
+        self.laplacian_only = _through_laplacian(occs, syms, Fs, len(coords))
+
+
+def _through_laplacian(occs, syms, Fs, d) -> bool:
+    """True when the residuals read second derivatives only through Laplacians: every
+    second-order occurrence is diagonal, each component's diagonal is complete, and every
+    residual has the same partial derivative in each diagonal entry."""
+    second = [(o, s) for o, s in zip(occs, syms, strict=True) if o.order == 2]
+    if not second or not Fs or any(o.axes[0] != o.axes[1] for o, _ in second):
+        return False
+    by_comp: dict[int, list] = {}
+    for o, s in second:
+        by_comp.setdefault(o.component, []).append(s)
+    if any(len(v) != d for v in by_comp.values()):
+        return False
+    for F in Fs:
+        for ss in by_comp.values():
+            first = sp.diff(F, ss[0])
+            if any(sp.expand(sp.diff(F, t) - first) != 0 for t in ss[1:]):
+                return False
+    return True
 
 
 def _deriv_order(e) -> int:

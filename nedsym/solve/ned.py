@@ -305,6 +305,12 @@ class NED:
 
     # -- set-up ------------------------------------------------------------------------------
     def _check_net(self):
+        import inspect
+
+        try:
+            self._net_has_lap = "lap_only" in inspect.signature(self.net.jacobian).parameters
+        except (TypeError, ValueError):
+            self._net_has_lap = False
         for attr in ("n_params", "init", "forward", "jacobian"):
             if not hasattr(self.net, attr):
                 raise ConfigError(f"net has no {attr!r}: NED needs a nedsym.nn network")
@@ -384,7 +390,16 @@ class NED:
 
     @staticmethod
     def _jet(j) -> JetValues:
-        return JetValues(j.u, getattr(j, "grad", None), getattr(j, "hess", None))
+        hess = getattr(j, "hess", None)
+        lap = getattr(j, "lap", None) if hess is None else None
+        return JetValues(j.u, getattr(j, "grad", None), hess, lap)
+
+    def _lap_only(self, part) -> dict:
+        """``{"lap_only": True}`` when the residual needs Laplacians only and the network can
+        propagate them alone (3–4× cheaper than full Hessians)."""
+        if part.laplacian_only and self._net_has_lap:
+            return {"lap_only": True}
+        return {}
 
     # -- the direction -----------------------------------------------------------------------
     def direction(self, theta, sample, dt: float | None = None, ridge: float | None = None):
@@ -411,10 +426,12 @@ class NED:
             if part_pts is None:
                 continue
             part = self.pe.boundary if bnd else self.pe.interior
+            lap = self._lap_only(part)
             if implicit:
-                vals, jac = self.net.jacobian(part_pts.x, theta, order=part.residual_order)
+                vals, jac = self.net.jacobian(part_pts.x, theta, order=part.residual_order,
+                                              **lap)
             else:
-                vals = self.net.forward(part_pts.x, theta, order=part.residual_order)
+                vals = self.net.forward(part_pts.x, theta, order=part.residual_order, **lap)
                 jac = self.net.jacobian(part_pts.x, theta, order=0)[1]
             jv, jj = self._jet(vals), self._jet(jac)
             d = data if not bnd else ()
@@ -542,7 +559,8 @@ class NED:
             if part_pts is None:
                 continue
             part = self.pe.boundary if bnd else self.pe.interior
-            jv = self._jet(self.net.forward(part_pts.x, theta, order=part.residual_order))
+            jv = self._jet(self.net.forward(part_pts.x, theta, order=part.residual_order,
+                                            **self._lap_only(part)))
             F = self.pe.residual(part_pts.x, jv, data if not bnd else (), boundary=bnd)
             total += float(np.sum((part_pts.w / W)[:, None] * F * F))
         return 0.5 * total
