@@ -84,7 +84,8 @@ def plot_field(data: Any, grid: Any = None, *, field: int = 0, index: int = -1,
     if ax is not None:
         fig = ax.figure
     else:
-        fig = Figure(figsize=(5.0 if u.ndim < 3 else 13.0, 3.6))
+        # constrained layout keeps colorbars clear of the neighbouring panel's labels
+        fig = Figure(figsize=(5.0 if u.ndim < 3 else 13.0, 3.6), layout="constrained")
     if u.ndim == 1:
         ax = ax or fig.add_subplot(1, 1, 1)
         ax.plot(axes[0], u)
@@ -143,7 +144,7 @@ def plot_snapshots(result: Any, grid: Any = None, *, field: int = 0,
         fields = [u[:, :, u.shape[2] // 2] for u in fields]
     vmin = float(min(u.min() for u in fields))
     vmax = float(max(u.max() for u in fields))
-    fig = Figure(figsize=(3.6 * len(fields), 3.2))
+    fig = Figure(figsize=(3.6 * len(fields), 3.2), layout="constrained")
     for p, (i, u) in enumerate(zip(indices, fields, strict=True)):
         ax = fig.add_subplot(1, len(fields), p + 1)
         _image(ax, fig, u, axes[0], axes[1], (names[0], names[1]), cmap, vmin, vmax)
