@@ -6,3 +6,6 @@ from nedsym.flows.metrics import L2, ConservedL2, Hminus1, Metric, Wasserstein, 
 
 __all__ = ["GradientFlow", "Metric", "L2", "Hminus1", "Wasserstein", "ConservedL2",
            "resolve_metric", "HamiltonianSystem", "hamiltonian_system"]
+from nedsym.flows.hamilton_jacobi import HamiltonJacobi  # noqa: E402
+
+__all__ += ["HamiltonJacobi"]

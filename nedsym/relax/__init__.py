@@ -1,0 +1,33 @@
+"""Deep relaxation: local entropy, the viscous Hamilton–Jacobi equation, Entropy-SGD, HJ-prox."""
+
+from nedsym.relax.entropy import (
+    LocalEntropy,
+    MoreauPoint,
+    hopf_lax,
+    local_entropy,
+    moreau_envelope,
+    quadratic_local_entropy,
+)
+from nedsym.relax.estimators import (
+    EntropyGradient,
+    importance_sampling_gradient,
+    langevin_gradient,
+)
+from nedsym.relax.loss import Loss, as_loss
+from nedsym.relax.optim import (
+    SGD,
+    EntropySGD,
+    HJProx,
+    Nesterov,
+    Objective,
+    Optimizer,
+    OptimizeResult,
+)
+
+__all__ = [
+    "Loss", "as_loss",
+    "LocalEntropy", "MoreauPoint", "hopf_lax", "local_entropy", "moreau_envelope",
+    "quadratic_local_entropy",
+    "EntropyGradient", "importance_sampling_gradient", "langevin_gradient",
+    "Objective", "OptimizeResult", "Optimizer", "SGD", "Nesterov", "EntropySGD", "HJProx",
+]

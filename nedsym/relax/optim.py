@@ -1,0 +1,313 @@
+r"""Optimizers on a parameter vector: SGD / Nesterov baselines, Entropy-SGD, HJ-prox.
+
+All of them see only an :class:`Objective` (a loss callable and a possibly stochastic
+gradient callable) and count gradient evaluations, so that comparisons are fair:
+
+* one *effective epoch* is ``objective.batches_per_epoch`` gradient evaluations (one pass
+  over the data for minibatch gradients, 1 for a deterministic landscape);
+* ``run(objective, x0, epochs)`` spends ``epochs * batches_per_epoch`` evaluations. SGD
+  takes that many steps; Entropy-SGD with ``L`` inner steps takes ``1/L`` as many outer
+  steps (epochs × inner steps); HJ-prox with ``K`` fixed-point iterations ``1/K``.
+
+The methods:
+
+* :class:`SGD` — :math:`x \leftarrow x - \eta\,g` with optional (Nesterov) momentum;
+  :class:`Nesterov` is SGD with Nesterov momentum 0.9.
+* :class:`EntropySGD` — gradient descent on the local entropy :math:`f_\gamma`:
+  :math:`\nabla f_\gamma(x) = (x - \mu)/\gamma` with :math:`\mu` the exponential average of
+  an SGLD chain (:func:`~nedsym.relax.estimators.langevin_gradient`), Nesterov outer step,
+  scoping :math:`\gamma_k = \gamma/(1 + s)^k` (so :math:`f_{\gamma_k} \to f`).
+* :class:`HJProx` — the non-viscous limit: :math:`p = \nabla f(x - t p)` by a damped
+  fixed point (:math:`\nabla` of the Moreau envelope), then :math:`x \leftarrow x - \eta p`.
+
+Runs are seeded and deterministic, can be interrupted (Ctrl-C keeps the result so far),
+detect blow-up and show optional progress.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nedsym.errors import BlowUpError, SolverError
+from nedsym.relax.estimators import _gradient_caller, langevin_gradient
+from nedsym.relax.loss import Loss
+
+__all__ = ["Objective", "OptimizeResult", "Optimizer", "SGD", "Nesterov", "EntropySGD",
+           "HJProx"]
+
+
+class Objective:
+    """What an optimizer minimizes.
+
+    Parameters
+    ----------
+    loss: ``loss(x) -> float`` (the full loss, for the history).
+    grad: ``grad(x)`` or ``grad(x, rng)`` (a stochastic gradient, e.g. on a minibatch drawn
+        with ``rng``) returning an array shaped like ``x``.
+    batches_per_epoch: gradient evaluations per effective epoch (``N / batch size``).
+
+    Example
+    -------
+    >>> obj = Objective(lambda x: float(x @ x) / 2, lambda x: x)
+    >>> SGD(lr=0.5).run(obj, np.ones(2), epochs=20).losses[-1] < 1e-10
+    True
+    """
+
+    def __init__(self, loss: Callable, grad: Callable, batches_per_epoch: int = 1,
+                 name: str = "objective"):
+        if not callable(loss) or not callable(grad):
+            raise SolverError("Objective needs callables loss(x) and grad(x[, rng])")
+        if int(batches_per_epoch) < 1:
+            raise SolverError(f"batches_per_epoch must be >= 1, got {batches_per_epoch}")
+        self.loss, self.grad = loss, _gradient_caller(grad)
+        self.batches_per_epoch = int(batches_per_epoch)
+        self.name = name
+
+    @classmethod
+    def from_loss(cls, f: Loss, noise: float = 0.0) -> Objective:
+        """From a :class:`~nedsym.relax.Loss` (optionally with Gaussian gradient noise)."""
+        def grad(x, rng):
+            g = f.grad(x)
+            return g + noise * rng.standard_normal(g.shape) if noise else g
+        return cls(f, grad, 1, f.name)
+
+
+@dataclass
+class OptimizeResult:
+    """What :meth:`Optimizer.run` returns.
+
+    Attributes
+    ----------
+    x: final parameters. losses: full loss at effective epochs ``0, 1, ...``.
+    epochs: the effective epochs of ``losses``. trajectory: ``x`` after every outer step
+    (``(steps + 1, n)``; only if recorded). grad_evals, steps: work done.
+    stop_reason: ``"budget"`` or ``"interrupted"``. wall_time: seconds.
+    """
+
+    method: str
+    x: np.ndarray
+    losses: list[float] = field(default_factory=list)
+    epochs: list[float] = field(default_factory=list)
+    trajectory: np.ndarray | None = None
+    grad_evals: int = 0
+    steps: int = 0
+    stop_reason: str = "budget"
+    wall_time: float = 0.0
+
+
+class Optimizer:
+    """Base class: ``evals_per_step`` gradient evaluations per (outer) ``step``."""
+
+    name = "optimizer"
+
+    def __init__(self, lr: float, momentum: float = 0.0, nesterov: bool = False):
+        if not lr > 0:
+            raise SolverError(f"{type(self).__name__}: lr must be positive, got {lr}")
+        if not 0 <= momentum < 1:
+            raise SolverError(f"{type(self).__name__}: momentum must be in [0, 1), got "
+                              f"{momentum}")
+        self.lr, self.momentum, self.nesterov = float(lr), float(momentum), bool(nesterov)
+
+    @property
+    def evals_per_step(self) -> int:
+        return 1
+
+    def direction(self, x, k: int, objective: Objective, rng, state: dict) -> np.ndarray:
+        """The descent direction (a gradient estimate) at outer step ``k``."""
+        raise NotImplementedError
+
+    def _update(self, x, g, state):
+        if self.momentum == 0:
+            return x - self.lr * g
+        v = state.get("v")
+        v = g.copy() if v is None else self.momentum * v + g
+        state["v"] = v
+        return x - self.lr * (g + self.momentum * v if self.nesterov else v)
+
+    def run(self, objective: Objective, x0, epochs: float, seed: int = 0,
+            record_trajectory: bool = True, progress: bool | None = None,
+            callback: Callable | None = None) -> OptimizeResult:
+        """Spend ``epochs`` effective epochs of gradient evaluations from ``x0``.
+
+        ``callback(k, x)`` is called after every outer step. Ctrl-C stops the run and
+        returns what was done (``stop_reason="interrupted"``).
+        """
+        if not isinstance(objective, Objective):
+            raise SolverError(f"run needs a nedsym.relax.Objective, got "
+                              f"{type(objective).__name__}")
+        rng = np.random.default_rng(seed)
+        x = np.array(x0, dtype=float)
+        per_epoch = objective.batches_per_epoch
+        budget = int(round(epochs * per_epoch))
+        steps = budget // self.evals_per_step
+        res = OptimizeResult(self.name, x.copy(), [float(objective.loss(x))], [0.0])
+        traj = [x.copy()] if record_trajectory else None
+        state: dict = {}
+        bar = _progress_bar(progress, steps, self.name)
+        t0 = time.perf_counter()
+        next_epoch = 1
+        try:
+            for k in range(steps):
+                g = self.direction(x, k, objective, rng, state)
+                x = self._update(x, g, state)
+                if not np.all(np.isfinite(x)):
+                    raise BlowUpError(
+                        f"{self.name}: parameters became NaN/Inf at step {k} (lr={self.lr}); "
+                        "reduce the learning rate (or the inner step) and check the gradient")
+                res.steps = k + 1
+                res.grad_evals = res.steps * self.evals_per_step
+                if traj is not None:
+                    traj.append(x.copy())
+                while res.grad_evals >= next_epoch * per_epoch:
+                    res.losses.append(float(objective.loss(x)))
+                    res.epochs.append(float(next_epoch))
+                    next_epoch += 1
+                if callback is not None:
+                    callback(k, x)
+                if bar is not None:
+                    bar.update(1)
+        except KeyboardInterrupt:
+            res.stop_reason = "interrupted"
+        finally:
+            if bar is not None:
+                bar.close()
+        res.x = x
+        res.wall_time = time.perf_counter() - t0
+        if traj is not None:
+            res.trajectory = np.array(traj)
+        return res
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{k}={v}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({items})"
+
+
+def _progress_bar(progress, total, name):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=name, leave=False)
+
+
+class SGD(Optimizer):
+    r"""(Stochastic) gradient descent :math:`x \leftarrow x - \eta g`, optional momentum
+    (heavy ball, or Nesterov: :math:`v \leftarrow m v + g`, :math:`x \leftarrow x - \eta(g + m v)`).
+    """
+
+    name = "SGD"
+
+    def direction(self, x, k, objective, rng, state):
+        return objective.grad(x, rng)
+
+
+class Nesterov(SGD):
+    """SGD with Nesterov momentum (default 0.9)."""
+
+    name = "Nesterov"
+
+    def __init__(self, lr: float, momentum: float = 0.9):
+        super().__init__(lr, momentum, nesterov=True)
+
+
+class EntropySGD(Optimizer):
+    r"""Entropy-SGD: descent on the local entropy :math:`f_\gamma` with an SGLD inner loop.
+
+    Parameters
+    ----------
+    lr: outer step :math:`\eta` on :math:`\nabla f_\gamma = (x - \mu)/\gamma`.
+    gamma: :math:`\gamma` (the HJ time / coupling :math:`1/\gamma`).
+    beta: inverse temperature of the Gibbs measure.
+    inner_steps: SGLD steps :math:`L` per outer step (each one gradient evaluation).
+    inner_lr: SGLD step. alpha: weight of the newest sample in the average :math:`\mu`.
+    scoping: :math:`\gamma_k = \gamma/(1 + s)^k`.
+    momentum, nesterov: the outer step (default Nesterov 0.9).
+    warm_start: start each chain where the previous one ended (default: at ``x``).
+
+    Example
+    -------
+    >>> obj = Objective(lambda x: float(x @ x) / 2, lambda x: x)
+    >>> r = EntropySGD(lr=0.5, gamma=1.0, beta=1e4, inner_steps=10, inner_lr=0.1).run(
+    ...     obj, np.ones(2), epochs=200)
+    >>> r.steps, bool(r.losses[-1] < 1e-3)
+    (20, True)
+    """
+
+    name = "Entropy-SGD"
+
+    def __init__(self, lr: float = 1.0, gamma: float = 1.0, beta: float = 1.0,
+                 inner_steps: int = 20, inner_lr: float = 0.01, alpha: float = 0.25,
+                 scoping: float = 0.0, momentum: float = 0.9, nesterov: bool = True,
+                 warm_start: bool = False):
+        super().__init__(lr, momentum, nesterov)
+        if int(inner_steps) < 1:
+            raise SolverError(f"EntropySGD: inner_steps must be >= 1, got {inner_steps}")
+        for name, v in (("gamma", gamma), ("beta", beta), ("inner_lr", inner_lr)):
+            if not v > 0:
+                raise SolverError(f"EntropySGD: {name} must be positive, got {v}")
+        if not 0 < alpha <= 1:
+            raise SolverError(f"EntropySGD: alpha must be in (0, 1], got {alpha}")
+        self.gamma, self.beta = float(gamma), float(beta)
+        self.inner_steps, self.inner_lr, self.alpha = int(inner_steps), float(inner_lr), alpha
+        self.scoping, self.warm_start = float(scoping), bool(warm_start)
+
+    @property
+    def evals_per_step(self) -> int:
+        return self.inner_steps
+
+    def gamma_at(self, k: int) -> float:
+        """:math:`\\gamma_k` after ``k`` outer steps (scoping)."""
+        return self.gamma / (1.0 + self.scoping) ** k
+
+    def direction(self, x, k, objective, rng, state):
+        est = langevin_gradient(objective.grad, x, self.gamma_at(k), self.beta,
+                                self.inner_steps, self.inner_lr, self.alpha, rng,
+                                y0=state.get("y") if self.warm_start else None)
+        state["y"] = est.last
+        return est.grad
+
+
+class HJProx(Optimizer):
+    r"""HJ-prox: descent along :math:`p = \nabla u(x, t)` of the Moreau envelope
+    (the non-viscous Hamilton–Jacobi solution), :math:`p` from ``iterations`` damped
+    fixed-point steps :math:`p \leftarrow (1-\theta)p + \theta\,g(x - tp)`
+    (each one gradient evaluation; warm-started from the previous step's :math:`p`).
+
+    Parameters: ``lr``, ``t`` (:math:`t`), ``iterations`` (:math:`K`), ``damping``
+    (:math:`\theta`), ``scoping`` (:math:`t_k = t/(1+s)^k`), ``momentum``, ``nesterov``.
+    """
+
+    name = "HJ-prox"
+
+    def __init__(self, lr: float = 1.0, t: float = 1.0, iterations: int = 5,
+                 damping: float = 0.5, scoping: float = 0.0, momentum: float = 0.0,
+                 nesterov: bool = False):
+        super().__init__(lr, momentum, nesterov)
+        if int(iterations) < 1:
+            raise SolverError(f"HJProx: iterations must be >= 1, got {iterations}")
+        if not t > 0:
+            raise SolverError(f"HJProx: t must be positive, got {t}")
+        if not 0 < damping <= 1:
+            raise SolverError(f"HJProx: damping must be in (0, 1], got {damping}")
+        self.t, self.iterations, self.damping = float(t), int(iterations), float(damping)
+        self.scoping = float(scoping)
+
+    @property
+    def evals_per_step(self) -> int:
+        return self.iterations
+
+    def direction(self, x, k, objective, rng, state):
+        t = self.t / (1.0 + self.scoping) ** k
+        p = state.get("p")
+        p = np.zeros_like(x) if p is None else p
+        for _ in range(self.iterations):
+            p = (1 - self.damping) * p + self.damping * objective.grad(x - t * p, rng)
+        state["p"] = p
+        return p
