@@ -2,12 +2,18 @@
 
     u_t = eps^2 Δu + u − u^3,   5-point Laplacian, N×N cells, halo 1
 
-Compares, in one run and on one machine:
-  (a) nedsym's generated numba Euler loop (IR → NumbaPrinter → disk cache),
+nedsym is driven the way a user drives it: the energy is parsed, its L² gradient
+flow derived and lowered by ``flow.discretize(grid, backend="numba")``, and the
+time is that of ``sim.run_euler`` (the compiled Euler loop over ``sim.kernel_ir``,
+including its per-call padding and copy-out). Compares, in one run and on one machine:
+  (a) nedsym: ``sim.run_euler(y, nsteps, dt)`` (pads ``y``, allocates the second buffer
+      and copies the result out on every call), and ``loop``: the same compiled loop
+      (``make_euler_loop(sim.kernel_ir)``) called on arrays padded once,
   (b) a hand-written numba prange kernel (double-buffered, halo copy),
   (c) numpy with np.roll,
-  (e) the same generated loop with temporal blocking (``make_blocked_euler_loop``:
-      ``--block-steps`` steps per sweep of memory, slabs of ``--block-rows`` rows),
+  (e) the same generated kernel with temporal blocking (``make_blocked_euler_loop`` on
+      ``sim.kernel_ir``: ``--block-steps`` steps per sweep of memory, slabs of
+      ``--block-rows`` rows),
   (d) the memory-bandwidth bound: 16 bytes/cell/step (read u, write u_new)
       at the bandwidth of a parallel numba STREAM copy and triad,
 and the time to the first step of a new process with a warm kernel cache.
@@ -26,44 +32,20 @@ import time
 
 import numba
 import numpy as np
-import sympy as sp
 from numba import njit, prange
 
-from nedsym.codegen import build_map_kernel, index_symbols, make_euler_loop
-from nedsym.codegen.loops import make_blocked_euler_loop
+import nedsym as ns
+from nedsym.codegen.loops import make_blocked_euler_loop, make_euler_loop
 
 EPS, DT = 0.02, 1e-6
+ALLEN_CAHN = "eps^2/2*|grad(u)|^2 + (u^2-1)^2/4"
 
 
-def allen_cahn_ir():
-    """The Allen–Cahn right-hand side as a kernel IR (built by hand until the lowering lands)."""
-    i, j = index_symbols(2)
-    u = sp.IndexedBase("u")
-    eps, h0, h1 = sp.symbols("eps h0 h1")
-    lap = ((u[i - 1, j] - 2 * u[i, j] + u[i + 1, j]) / h0**2
-           + (u[i, j - 1] - 2 * u[i, j] + u[i, j + 1]) / h1**2)
-    return build_map_kernel(["u"], 1, {"u": eps**2 * lap + u[i, j] - u[i, j]**3},
-                            ["eps", "h0", "h1"], 2)
-
-
-def _halo_filler():
-    try:
-        from nedsym.discretize.halo import halo_filler
-        return halo_filler(2)
-    except ImportError:  # before nedsym.discretize.halo exists
-        return _periodic_fill
-
-
-@njit(cache=True)
-def _periodic_fill(yp, halo, kinds, values):
-    n0, n1 = yp.shape[1] - 2, yp.shape[2] - 2
-    for f in range(yp.shape[0]):
-        for j in range(yp.shape[2]):
-            yp[f, 0, j] = yp[f, n0, j]
-            yp[f, n0 + 1, j] = yp[f, 1, j]
-        for i in range(yp.shape[1]):
-            yp[f, i, 0] = yp[f, i, n1]
-            yp[f, i, n1 + 1] = yp[f, i, 1]
+def allen_cahn_sim(n: int, backend: str = "numba"):
+    """The Allen–Cahn L² gradient flow on an n×n periodic unit square, through the pipeline."""
+    E = ns.Energy.parse(ALLEN_CAHN, coords="x y", fields="u", params={"eps": EPS})
+    flow = ns.GradientFlow(E, metric="L2")
+    return flow.discretize(ns.Grid((n, n), [(0, 1), (0, 1)], bc="periodic"), backend=backend)
 
 
 # -- (b) hand-written ---------------------------------------------------------------
@@ -117,26 +99,29 @@ def _best(fn, repeats=3):
     return best
 
 
-def bench_size(n, fill, repeats=5, block_steps=4, block_rows=16):
+def bench_size(n, repeats=5, block_steps=4, block_rows=16, min_steps=32):
     """Best-of-``repeats`` seconds per step; the contenders are timed interleaved,
     so load from other processes on a shared machine hits them alike."""
     h = 1.0 / n
     c = EPS**2 / h**2
-    nsteps = block_steps * max(1, int(2e8 / n**2) // block_steps)
+    nsteps = block_steps * max(1, max(min_steps, int(2e8 / n**2)) // block_steps)
     rng = np.random.default_rng(0)
     u0 = rng.uniform(-0.1, 0.1, (n, n))
-    kinds, values = np.zeros((1, 2, 2), np.int64), np.zeros((1, 2, 2))
 
-    loop = make_euler_loop(allen_cahn_ir(), fill=fill)
-    yp = np.zeros((1, n + 2, n + 2))
-    yp[0, 1:-1, 1:-1] = u0
+    sim = allen_cahn_sim(n)
+    y0 = u0[None].copy()
+    sim.run_euler(y0, 2, DT)  # compile (or load from the cache) + first-call check
+    scalars = sim.scalars()
+    kinds, values = sim.boundary.kinds, sim.boundary.values
+    loop = make_euler_loop(sim.kernel_ir)
+    yp = sim.grid.pad(y0, sim.halo, sim.boundary)
     buf = np.empty_like(yp)
-    loop(yp, buf, 2, DT, kinds, values, EPS, h, h)  # compile + first-call check
-    blocked = make_blocked_euler_loop(allen_cahn_ir(), block_steps, block_rows, fill=fill)
+    loop(yp, buf, 2, DT, kinds, values, *scalars)
+    blocked = make_blocked_euler_loop(sim.kernel_ir, block_steps, block_rows)
     H = blocked.halo
     ypb = np.zeros((1, n + 2 * H, n + 2 * H))
     ypb[0, H:-H, H:-H] = u0
-    blocked.advance(ypb, block_steps, DT, kinds, values, EPS, h, h)  # compile + check
+    blocked.advance(ypb, block_steps, DT, kinds, values, *scalars)  # compile + check
     a = np.zeros((n + 2, n + 2))
     a[1:-1, 1:-1] = u0
     b = np.empty_like(a)
@@ -145,11 +130,12 @@ def bench_size(n, fill, repeats=5, block_steps=4, block_rows=16):
     stream_copy(x, y)
     stream_triad(x, y, z, 0.5)
 
-    best = dict.fromkeys(("nedsym", "blocked", "hand", "copy", "triad"), np.inf)
+    best = dict.fromkeys(("nedsym", "loop", "blocked", "hand", "copy", "triad"), np.inf)
     for _ in range(repeats):
         for key, fn in (
-            ("nedsym", lambda: loop(yp, buf, nsteps, DT, kinds, values, EPS, h, h)),
-            ("blocked", lambda: blocked.advance(ypb, nsteps, DT, kinds, values, EPS, h, h)),
+            ("nedsym", lambda: sim.run_euler(y0, nsteps, DT)),
+            ("loop", lambda: loop(yp, buf, nsteps, DT, kinds, values, *scalars)),
+            ("blocked", lambda: blocked.advance(ypb, nsteps, DT, kinds, values, *scalars)),
             ("hand", lambda: hand_euler(a, b, nsteps, DT, c, n)),
             ("copy", lambda: [stream_copy(x, y) for _ in range(nsteps)]),
             ("triad", lambda: [stream_triad(x, y, z, 0.5) for _ in range(nsteps)]),
@@ -159,15 +145,15 @@ def bench_size(n, fill, repeats=5, block_steps=4, block_rows=16):
             best[key] = min(best[key], (time.perf_counter() - t) / nsteps)
 
     # same result: nedsym vs hand-written from the same start
-    yp[0, 1:-1, 1:-1] = u0
     a[1:-1, 1:-1] = u0
-    loop(yp, buf, 3, DT, kinds, values, EPS, h, h)
+    mine = sim.run_euler(y0, 3, DT)
     res = hand_euler(a, b, 3, DT, c, n)
-    agree = float(np.abs(yp[0, 1:-1, 1:-1] - res[1:-1, 1:-1]).max())
+    agree = float(np.abs(mine[0] - res[1:-1, 1:-1]).max())
 
     np_steps = max(1, nsteps // 20)
     t_np = _best(lambda: numpy_euler(u0, np_steps, DT, c), repeats=2) / np_steps
-    return {"N": n, "steps": nsteps, "nedsym": best["nedsym"], "blocked": best["blocked"],
+    return {"N": n, "steps": nsteps, "nedsym": best["nedsym"], "loop": best["loop"],
+            "blocked": best["blocked"],
             "hand": best["hand"],
             "numpy": t_np, "bw_copy_GBs": 16 * n * n / best["copy"] / 1e9,
             "bw_triad_GBs": 24 * n * n / best["triad"] / 1e9, "max_diff_vs_hand": agree}
@@ -176,16 +162,13 @@ def bench_size(n, fill, repeats=5, block_steps=4, block_rows=16):
 _CHILD = """
 import time; t0 = time.perf_counter()
 import sys; sys.path.insert(0, {here!r})
-import numpy as np
-from grid import allen_cahn_ir, _halo_filler, DT, EPS
-from nedsym.codegen import make_euler_loop
-loop = make_euler_loop(allen_cahn_ir(), fill=_halo_filler(), check=False)
-n = 512; yp = np.zeros((1, n + 2, n + 2)); yp[0, 1:-1, 1:-1] = 0.1
+from grid import allen_cahn_sim, DT
+sim = allen_cahn_sim(512)
+y = sim.initial("random", seed=0)
 t1 = time.perf_counter()
-loop(yp, np.empty_like(yp), 1, DT, np.zeros((1, 2, 2), np.int64), np.zeros((1, 2, 2)),
-     EPS, 1 / n, 1 / n)
+sim.run_euler(y, 1, DT)
 t2 = time.perf_counter()
-print(t1 - t0, t2 - t1, t2 - t0, sum(loop.function.stats.cache_hits.values()))
+print(t1 - t0, t2 - t1, t2 - t0, sum(sim._euler_loop.function.stats.cache_hits.values()))
 """
 
 
@@ -205,33 +188,36 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--block-steps", type=int, default=4)
     p.add_argument("--block-rows", type=int, default=16)
+    p.add_argument("--min-steps", type=int, default=32,
+                   help="at least this many steps per timed call (run_euler pads and copies "
+                        "once per call)")
     args = p.parse_args(argv)
     sizes = args.sizes or ([128, 256] if args.quick else [512, 2048, 4096])
     print(f"numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads, "
           f"threading layer after first parallel call below")
-    fill = _halo_filler()
     rows = []
     for n in sizes:
-        rows.append(bench_size(n, fill, args.repeats, args.block_steps, args.block_rows))
+        rows.append(bench_size(n, args.repeats, args.block_steps, args.block_rows,
+                               args.min_steps))
     print(f"threading layer: {numba.threading_layer()}")
-    hdr = (f"{'N':>5} {'steps':>5} {'nedsym':>8} {'blocked':>8} {'hand':>8} {'numpy':>8}"
-           f" {'bound':>8}"
-           f" {'ned/hand':>8} {'%bound':>7} {'copyGB/s':>8} {'triadGB/s':>9}  (ns/cell/step)")
+    hdr = (f"{'N':>5} {'steps':>5} {'nedsym':>8} {'loop':>8} {'blocked':>8} {'hand':>8}"
+           f" {'numpy':>8} {'bound':>8} {'ned/hand':>8} {'loop/hand':>9} {'%bound':>7}"
+           f" {'copyGB/s':>8} {'triadGB/s':>9}  (ns/cell/step)")
     print(hdr)
     for r in rows:
         cells = r["N"] ** 2
-        ns = {k: r[k] / cells * 1e9 for k in ("nedsym", "blocked", "hand", "numpy")}
+        per = {k: r[k] / cells * 1e9 for k in ("nedsym", "loop", "blocked", "hand", "numpy")}
         bound = 16 / (r["bw_copy_GBs"] * 1e9) * 1e9
-        r["ns_per_cell"] = ns
+        r["ns_per_cell"] = per
         r["bound_ns"] = bound
-        print(f"{r['N']:>5} {r['steps']:>5} {ns['nedsym']:8.3f} {ns['blocked']:8.3f} "
-              f"{ns['hand']:8.3f} "
-              f"{ns['numpy']:8.3f} {bound:8.3f} {ns['hand'] / ns['nedsym']:8.2f} "
-              f"{100 * bound / ns['nedsym']:6.0f}% {r['bw_copy_GBs']:8.1f} "
+        print(f"{r['N']:>5} {r['steps']:>5} {per['nedsym']:8.3f} {per['loop']:8.3f} "
+              f"{per['blocked']:8.3f} {per['hand']:8.3f} {per['numpy']:8.3f} {bound:8.3f} "
+              f"{per['hand'] / per['nedsym']:8.2f} {per['hand'] / per['loop']:9.2f} "
+              f"{100 * bound / per['nedsym']:6.0f}% {r['bw_copy_GBs']:8.1f} "
               f"{r['bw_triad_GBs']:9.1f}   diff vs hand {r['max_diff_vs_hand']:.1e}")
     setup, first, total, hits = first_step_new_process()
-    print(f"new process, warm cache: imports+IR+load {setup:.2f} s, first step {first:.3f} s,"
-          f" total {total:.2f} s, numba cache hits {hits:.0f}")
+    print(f"new process, warm cache: imports+derive+lower+load {setup:.2f} s, "
+          f"first step {first:.3f} s, total {total:.2f} s, numba cache hits {hits:.0f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"rows": rows, "first_step": [setup, first, total, hits]}, fh, indent=1)
