@@ -27,6 +27,8 @@ from nedsym._version import __version__
 __all__ = ["cache_clear", "cache_dir", "cache_info", "cache_key", "load_source"]
 
 _LOADED: set[str] = set()
+#: file suffixes of generated sources (Python modules, CUDA C)
+_SOURCE_SUFFIXES = (".py", ".cu")
 
 
 def cache_dir() -> Path:
@@ -68,19 +70,20 @@ def cache_key(source: str, options: Mapping[str, object]) -> str:
     return h.hexdigest()[:24]
 
 
-def load_source(source: str, stem: str, options: Mapping[str, object]) -> ModuleType:
-    """Write ``source`` to ``<cache>/kernels/<stem>_<key>.py`` (once) and import it.
+def store_source(source: str, stem: str, options: Mapping[str, object],
+                 suffix: str = ".py") -> Path:
+    """Write ``source`` to ``<cache>/kernels/<stem>_<key><suffix>`` once; return the path.
+
+    A file that exists is never rewritten (safe under concurrent processes).
 
     Example
     -------
-    >>> mod = load_source("def f():\\n    return 1\\n", "demo", {})
-    >>> mod.f()
-    1
+    >>> store_source("// demo", "demo", {}, suffix=".cu").suffix
+    '.cu'
     """
     folder = cache_dir() / "kernels"
     folder.mkdir(parents=True, exist_ok=True)
-    modname = f"{stem}_{cache_key(source, options)}"
-    path = folder / f"{modname}.py"
+    path = folder / f"{stem}_{cache_key(source, options)}{suffix}"
     if not path.exists():
         # write a temporary file, then hard-link it into place: the link fails if a
         # concurrent process got there first, so the file is never rewritten
@@ -98,7 +101,20 @@ def load_source(source: str, stem: str, options: Mapping[str, object]) -> Module
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    fullname = modname
+    return path
+
+
+def load_source(source: str, stem: str, options: Mapping[str, object]) -> ModuleType:
+    """Write ``source`` to ``<cache>/kernels/<stem>_<key>.py`` (once) and import it.
+
+    Example
+    -------
+    >>> mod = load_source("def f():\\n    return 1\\n", "demo", {})
+    >>> mod.f()
+    1
+    """
+    path = store_source(source, stem, options)
+    fullname = path.stem
     if fullname in sys.modules and getattr(sys.modules[fullname], "__file__", None) == str(path):
         return sys.modules[fullname]
     spec = importlib.util.spec_from_file_location(fullname, path)
@@ -110,7 +126,7 @@ def load_source(source: str, stem: str, options: Mapping[str, object]) -> Module
 
 
 def cache_info() -> dict:
-    """Cache folder, number of kernel modules and total bytes (sources + numba caches).
+    """Cache folder, number of kernel sources (``.py``, ``.cu``) and total bytes.
 
     Example
     -------
@@ -118,14 +134,15 @@ def cache_info() -> dict:
     ['bytes', 'dir', 'kernels']
     """
     folder = cache_dir() / "kernels"
-    kernels = list(folder.glob("*.py")) if folder.exists() else []
+    kernels = [p for p in folder.glob("*") if p.suffix in _SOURCE_SUFFIXES] \
+        if folder.exists() else []
     total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) \
         if folder.exists() else 0
     return {"dir": str(cache_dir()), "kernels": len(kernels), "bytes": total}
 
 
 def cache_clear() -> int:
-    """Delete every cached kernel module and numba cache file; return how many modules.
+    """Delete every cached kernel source and numba cache file; return how many sources.
 
     Example
     -------
@@ -135,7 +152,7 @@ def cache_clear() -> int:
     folder = cache_dir() / "kernels"
     if not folder.exists():
         return 0
-    n = len(list(folder.glob("*.py")))
+    n = len([p for p in folder.glob("*") if p.suffix in _SOURCE_SUFFIXES])
     shutil.rmtree(folder, ignore_errors=True)
     for name in _LOADED:
         sys.modules.pop(name, None)

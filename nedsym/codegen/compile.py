@@ -32,7 +32,8 @@ class CompiledKernel:
     (plain sum over the interior; multiply by the cell volume yourself).
 
     Attributes: ``ir``, ``backend``, ``dtype``, ``path`` (the cached source file),
-    ``function`` (the raw numpy function or numba dispatcher).
+    ``function`` (the raw numpy function, numba dispatcher or
+    :class:`~nedsym.codegen.gpu.GpuKernel`).
     """
 
     def __init__(self, ir: KernelIR, backend: str, dtype: str, function: Callable,
@@ -116,8 +117,10 @@ def compile_kernel(ir: KernelIR, backend: str = "numpy", check: bool = True,
                    dtype: str = "float64") -> CompiledKernel:
     """Print ``ir`` for ``backend``, load it through the disk cache and wrap it.
 
-    ``backend``: ``"numpy"`` (reference) or ``"numba"``; ``"numba-cuda"`` and
-    ``"cupy"`` raise :class:`~nedsym.errors.BackendUnavailableError` saying why.
+    ``backend``: ``"numpy"`` (reference), ``"numba"`` (parallel CPU),
+    ``"numba-cuda"`` or ``"cupy"`` (GPU: the kernel takes device arrays, see
+    :class:`nedsym.codegen.gpu.GpuKernel`). A backend that cannot run here
+    raises :class:`~nedsym.errors.BackendUnavailableError` saying why.
     ``check``: compare with the NumPy reference on the first call.
     ``dtype``: ``"float64"`` or ``"float32"`` (typed literals).
 
@@ -135,6 +138,11 @@ def compile_kernel(ir: KernelIR, backend: str = "numpy", check: bool = True,
     array([[2., 2., 2., 2.]])
     """
     require_backend(backend)
+    if backend in ("numba-cuda", "cupy"):
+        from nedsym.codegen.gpu import GpuKernel
+
+        kernel = GpuKernel(ir, backend, dtype)
+        return CompiledKernel(ir, backend, dtype, kernel, kernel.source, kernel.path, check)
     printer = PRINTERS[backend](ir, dtype=dtype)
     source = printer.kernel_source()
     module = load_source(source, ir.name, {"backend": backend, "dtype": dtype})

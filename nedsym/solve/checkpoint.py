@@ -18,6 +18,7 @@ import numpy as np
 
 from nedsym._version import __version__
 from nedsym.errors import SolverError
+from nedsym.solve.arrays import namespace, to_host
 from nedsym.solve.steppers import Stepper
 from nedsym.solve.trackers import RunState, Tracker
 
@@ -29,7 +30,7 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, stepper: Stepper,
     """Write a checkpoint of ``state`` (+ stepper, trackers, rng) to ``path`` atomically."""
     path = Path(path)
     data: dict[str, Any] = {
-        "y": state.y, "t": np.float64(state.t), "t0": np.float64(state.t0),
+        "y": to_host(state.y), "t": np.float64(state.t), "t0": np.float64(state.t0),
         "t_end": np.float64(state.t_end), "step": np.int64(state.step),
         "dt": np.float64(state.dt), "dt_last": np.float64(state.dt_last),
         "rejected": np.int64(state.rejected),
@@ -64,7 +65,7 @@ def restore(data: dict[str, Any], state: RunState, stepper: Stepper, trackers: l
     if data["y"].shape != state.y.shape:
         raise SolverError(
             f"checkpoint state has shape {data['y'].shape}, the run's state {state.y.shape}")
-    state.y[...] = data["y"]
+    state.y[...] = namespace(state.y).asarray(data["y"])
     state.t, state.t0 = float(data["t"]), float(data["t0"])
     state.step, state.rejected = int(data["step"]), int(data["rejected"])
     state.dt, state.dt_last = float(data["dt"]), float(data["dt_last"])

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from nedsym.errors import SolverError
+from nedsym.solve.arrays import namespace, to_host
 from nedsym.solve.checkpoint import load_checkpoint, restore, save_checkpoint
 from nedsym.solve.result import Result
 from nedsym.solve.spectral import SemiImplicitSpectral
@@ -179,7 +180,10 @@ def integrate(
         raise SolverError(f"need a finite t_end >= t0={t0}, got t_end={t_end!r}")
     if on_interrupt not in ("return", "raise"):
         raise SolverError(f"on_interrupt must be 'return' or 'raise', got {on_interrupt!r}")
-    y = np.array(y0, dtype=np.float64, order="C", copy=True)
+    xp = namespace(y0)
+    # float32 states (GPU backends) stay float32; everything else is computed in float64
+    dtype = np.float32 if getattr(y0, "dtype", None) == np.float32 else np.float64
+    y = xp.array(y0, dtype=dtype, order="C", copy=True)
     ynew = np.empty_like(y)
     st = make_stepper(stepper, rtol=rtol, atol=atol, linear=linear,
                       stabilization=stabilization)
@@ -266,7 +270,8 @@ def integrate(
         "resumed": resumed,
     }
     return Result(
-        fields=np.array(snap_tr.fields), times=np.array(snap_tr.times), final=state.y.copy(),
+        fields=np.array(snap_tr.fields), times=np.array(snap_tr.times),
+        final=np.array(to_host(state.y)),
         energy=np.array(energy_tr.values if energy_tr else []),
         energy_times=np.array(energy_tr.times if energy_tr else []),
         residual=np.array(residual_tr.values if residual_tr else []),

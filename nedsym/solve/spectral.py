@@ -3,7 +3,8 @@
 The evolution is split as :math:`\\partial_t u = \\mathcal{L} u + N(u)` with :math:`\\mathcal{L}` a
 constant-coefficient linear operator, diagonal in Fourier space with symbol :math:`\\hat L(k)`
 (one per field), and :math:`N` the rest, given as ``nonlinear(t, y, out)``. Transforms are
-``scipy.fft.rfftn`` over the spatial axes ``1..ndim`` of ``y`` (shape ``(nfields, *grid.shape)``).
+``scipy.fft.rfftn`` over the spatial axes ``1..ndim`` of ``y`` (shape ``(nfields, *grid.shape)``),
+or ``cupy.fft.rfftn`` when the state is a CuPy array (``L_hat`` is then moved to the device once).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import scipy.fft
 
 from nedsym.errors import DiscretizationError, SolverError
+from nedsym.solve.arrays import is_device_array, namespace
 from nedsym.solve.steppers import RHS, Stepper
 
 __all__ = ["fourier_wavenumbers", "linear_multiplier", "SemiImplicitSpectral"]
@@ -143,7 +145,7 @@ class SemiImplicitSpectral(Stepper):
     order = 1
 
     def __init__(self, L_hat: np.ndarray, stabilization: float = 0.0) -> None:
-        self.L_hat = np.asarray(L_hat)
+        self.L_hat = L_hat if is_device_array(L_hat) else np.asarray(L_hat)
         self.S = float(stabilization)
         if self.S < 0:
             raise SolverError(f"stabilization S must be >= 0, got {stabilization}")
@@ -153,6 +155,13 @@ class SemiImplicitSpectral(Stepper):
 
     def bind(self, rhs: RHS, y0: np.ndarray) -> None:
         super().bind(rhs, y0)
+        if is_device_array(y0):
+            import cupy.fft
+
+            self._fft = cupy.fft
+            self.L_hat = namespace(y0).asarray(self.L_hat)
+        else:
+            self._fft = scipy.fft
         if y0.ndim < 2:
             raise SolverError(
                 f"semi-implicit spectral stepping needs a state of shape (nfields, *grid.shape); "
@@ -169,7 +178,7 @@ class SemiImplicitSpectral(Stepper):
     def _denominator(self, dt: float) -> np.ndarray:
         if self._dt_cached != dt:
             den = 1.0 + dt * self.S - dt * self.L_hat
-            if np.any(np.abs(den) < 1e-300):
+            if bool((abs(den) < 1e-300).any()):
                 raise SolverError(
                     f"1 + dt*S - dt*L_hat vanishes for dt={dt:.3g}: L_hat has positive "
                     f"eigenvalues; move the unstable part into the nonlinear term")
@@ -179,18 +188,20 @@ class SemiImplicitSpectral(Stepper):
     def step(self, t, y, dt, out):
         den = self._denominator(dt)
         self.rhs(t, y, self._n)
-        y_hat = scipy.fft.rfftn(y, axes=self._axes)
-        n_hat = scipy.fft.rfftn(self._n, axes=self._axes)
+        fft = self._fft
+        y_hat = fft.rfftn(y, axes=self._axes)
+        n_hat = fft.rfftn(self._n, axes=self._axes)
         y_hat *= 1.0 + dt * self.S
         n_hat *= dt
         y_hat += n_hat
         y_hat /= den
-        out[...] = scipy.fft.irfftn(y_hat, s=self._spatial, axes=self._axes)
+        out[...] = fft.irfftn(y_hat, s=self._spatial, axes=self._axes)
         return dt, dt, 0
 
     def full_rhs(self, t: float, y: np.ndarray, out: np.ndarray) -> None:
         """The whole right-hand side :math:`\\mathcal{L}y + N(y)` (for residuals)."""
         self.rhs(t, y, out)
-        lin = scipy.fft.irfftn(self.L_hat * scipy.fft.rfftn(y, axes=self._axes),
-                               s=self._spatial, axes=self._axes)
+        fft = self._fft
+        lin = fft.irfftn(self.L_hat * fft.rfftn(y, axes=self._axes), s=self._spatial,
+                         axes=self._axes)
         out += lin

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from nedsym.errors import BlowUpError, SolverError
+from nedsym.solve.arrays import namespace
 
 __all__ = ["Stepper", "ExplicitEuler", "RK4", "EmbeddedRK", "DormandPrince45",
            "BogackiShampine32", "RHS"]
@@ -97,7 +98,7 @@ class RK4(Stepper):
 
     def bind(self, rhs: RHS, y0: np.ndarray) -> None:
         super().bind(rhs, y0)
-        self._k = np.empty((4, *y0.shape), dtype=y0.dtype)
+        self._k = namespace(y0).empty((4, *y0.shape), dtype=y0.dtype)
         self._ytmp = np.empty_like(y0)
 
     def step(self, t, y, dt, out):
@@ -148,7 +149,7 @@ class EmbeddedRK(Stepper):
 
     def bind(self, rhs: RHS, y0: np.ndarray) -> None:
         super().bind(rhs, y0)
-        self._k = np.empty((len(self.b), *y0.shape), dtype=y0.dtype)
+        self._k = namespace(y0).empty((len(self.b), *y0.shape), dtype=y0.dtype)
         self._ytmp = np.empty_like(y0)
         self._err = np.empty_like(y0)
         self._fsal_valid = False

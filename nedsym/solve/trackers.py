@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from nedsym.errors import BlowUpError
+from nedsym.solve.arrays import to_host
 
 __all__ = ["RunState", "Tracker", "EnergyTracker", "ResidualTracker", "SnapshotTracker",
            "ProgressTracker", "CheckpointTracker", "check_finite"]
@@ -160,7 +161,7 @@ class SnapshotTracker(Tracker):
 
     def _record(self, state: RunState) -> None:
         self.times.append(state.t)
-        self.fields.append(state.y.copy())
+        self.fields.append(np.array(to_host(state.y)))   # snapshots live on the host
 
     def _due(self, t: float) -> bool:
         return any(tr == t for tr in self.requested or ()) and t not in self.times
