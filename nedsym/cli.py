@@ -168,6 +168,11 @@ def _cmd_cache(args) -> int:
     for k, v in info.items():
         if k != "dir":
             print(f"  {k}: {v}")
+    from nedsym.codegen import available
+
+    print("backends:")
+    for name, (ok, why) in available().items():
+        print(f"  {name:<11} {'yes' if ok else 'no '}  {why}")
     return 0
 
 
