@@ -1,0 +1,140 @@
+"""DepthODE: derivation, exact discrete adjoint vs finite differences, continuous adjoint."""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from nedsym.depth import DepthODE, matrix, vector
+from nedsym.errors import BlowUpError, ConfigError, DeclarationError, NonDifferentiableError
+from nedsym.flows.hamiltonian import hamiltonian_system
+
+from .conftest import random_problem, tanh_ode
+
+
+def _fd_check(ode, theta, x0, y, stepper, seed=1):
+    res = ode.gradient(x0, theta, T=1.0, data=y, stepper=stepper)
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for _ in range(3):
+        d = rng.normal(size=theta.shape)
+        eps = 1e-5
+        fd = (ode.loss(x0, theta + eps * d, 1.0, y, stepper=stepper)
+              - ode.loss(x0, theta - eps * d, 1.0, y, stepper=stepper)) / (2 * eps)
+        ad = float(np.sum(res.grad * d))
+        worst = max(worst, abs(fd - ad) / abs(fd))
+    return worst
+
+
+def test_hamiltonian_derivation_tanh_layer():
+    x, W, b = vector("x", 2), matrix("W", 2, 2), vector("b", 2)
+    s = hamiltonian_system(x, (W * x + b).applyfunc(sp.tanh), [W, b])
+    z0 = W[0, 0] * x[0] + W[0, 1] * x[1] + b[0]
+    z1 = W[1, 0] * x[0] + W[1, 1] * x[1] + b[1]
+    p0, p1 = s.costate
+    g0, g1 = p0 * (1 - sp.tanh(z0) ** 2), p1 * (1 - sp.tanh(z1) ** 2)
+    expect = [-(W[0, 0] * g0 + W[1, 0] * g1), -(W[0, 1] * g0 + W[1, 1] * g1)]
+    for got, want in zip(s.costate_rhs, expect, strict=True):
+        assert sp.simplify(got - want) == 0
+    # dH/dW_ij = p_i sigma'(z_i) x_j, dH/db_i = p_i sigma'(z_i)
+    assert sp.simplify(s.dH_dtheta[1] - g0 * x[1]) == 0
+    assert sp.simplify(s.dH_dtheta[5] - g1) == 0
+    assert s.phase_space_divergence() == 0
+    assert s.terminal_costate == (0, 0)
+
+
+@pytest.mark.parametrize("n", [4, 8, 16])
+@pytest.mark.parametrize("stepper", ["euler", "rk4"])
+def test_discrete_adjoint_equals_finite_differences(n, stepper):
+    ode, W, b = tanh_ode(n)
+    theta, x0, y = random_problem(ode, W, b, n, steps=6)
+    assert _fd_check(ode, theta, x0, y, stepper) < 1e-6
+
+
+@pytest.mark.parametrize("stepper", ["euler", "heun", "rk4"])
+def test_discrete_adjoint_with_running_cost_and_time(stepper):
+    ode, W, b = tanh_ode(4, running_cost=True, time_dep=True)
+    theta, x0, y = random_problem(ode, W, b, 4, steps=5, seed=3)
+    assert _fd_check(ode, theta, x0, y, stepper) < 1e-6
+
+
+def test_state_gradient_is_minus_costate():
+    n, B = 4, 3
+    ode, W, b = tanh_ode(n)
+    theta, x0, y = random_problem(ode, W, b, n, steps=4, B=B)
+    res = ode.gradient(x0, theta, data=y)
+    eps = 1e-6
+    for s_, i in [(0, 0), (2, 3)]:
+        e = np.zeros_like(x0)
+        e[s_, i] = eps
+        fd = (ode.loss(x0 + e, theta, data=y) - ode.loss(x0 - e, theta, data=y)) / (2 * eps)
+        assert fd == pytest.approx(-res.ps[0][i, s_] / B, rel=1e-6)
+
+
+@pytest.mark.parametrize("stepper,order", [("euler", 1), ("rk4", 4)])
+def test_continuous_adjoint_converges_to_discrete(stepper, order):
+    n = 4
+    ode, W, b = tanh_ode(n)
+    rng = np.random.default_rng(0)
+    W0, b0 = rng.normal(size=(n, n)) / 2, 0.2 * rng.normal(size=n)
+    x0, y = rng.normal(size=(3, n)), rng.normal(size=(3, n))
+    errs = []
+    for steps in (8, 16, 32):
+        theta = ode.pack({W: W0, b: b0}, steps=steps)
+        gd = ode.gradient(x0, theta, data=y, stepper=stepper).grad.sum(axis=0)
+        gc = ode.gradient(x0, theta, data=y, stepper=stepper, adjoint="continuous").grad.sum(0)
+        errs.append(np.linalg.norm(gd - gc) / np.linalg.norm(gd))
+    rates = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    assert errs[-1] < errs[0]
+    assert np.all(rates > order - 0.5), (errs, rates)
+
+
+def test_numba_backend_matches_numpy():
+    n = 4
+    ode_np, W, b = tanh_ode(n, running_cost=True)
+    ode_nb, _, _ = tanh_ode(n, running_cost=True, backend="numba")
+    theta, x0, y = random_problem(ode_np, W, b, n, steps=3, B=7)
+    r1 = ode_np.gradient(x0, theta, data=y)
+    r2 = ode_nb.gradient(x0, theta, data=y)
+    assert r2.loss == pytest.approx(r1.loss, rel=1e-12)
+    np.testing.assert_allclose(r2.grad, r1.grad, rtol=1e-10, atol=1e-13)
+    assert "njit" in ode_nb.source("vjp")
+
+
+def test_pack_unpack_roundtrip_and_errors():
+    ode, W, b = tanh_ode(3)
+    theta = ode.pack({"W": np.arange(9.0).reshape(3, 3), b: np.ones(3)}, steps=2)
+    assert theta.shape == (2, 12)
+    back = ode.unpack(theta)
+    np.testing.assert_array_equal(back["W"][1], np.arange(9.0).reshape(3, 3))
+    with pytest.raises(ConfigError, match="'b'"):
+        ode.pack({W: np.eye(3)})
+    with pytest.raises(ConfigError, match="shape"):
+        ode.pack({W: np.eye(2), b: np.ones(3)})
+    with pytest.raises(ConfigError, match="x0"):
+        ode.forward(np.ones((2, 5)), theta)
+    with pytest.raises(ConfigError, match="unknown depth stepper"):
+        ode.forward(np.ones((2, 3)), theta, stepper="rk7")
+    with pytest.raises(ConfigError, match="data"):
+        ode.gradient(np.ones((2, 3)), theta)
+
+
+def test_declaration_errors_name_the_symbol():
+    x, W = vector("x", 2), matrix("W", 2, 2)
+    a = sp.Symbol("a")
+    with pytest.raises(DeclarationError, match="'a'"):
+        DepthODE(x, W * x * a, [W])
+    with pytest.raises(DeclarationError, match="3 components"):
+        DepthODE(x, sp.ImmutableMatrix([1, 2, 3]), [W])
+    with pytest.raises(NonDifferentiableError, match="Abs"):
+        DepthODE(x, (W * x).applyfunc(sp.Abs), [W])
+    with pytest.raises(DeclarationError, match="more than one role"):
+        DepthODE(x, W * x, [W, x])
+
+
+def test_blow_up_is_detected():
+    n = 2
+    x, W = vector("x", n), matrix("W", n, n)
+    ode = DepthODE(x, (W * x).applyfunc(lambda e: e**3), [W])
+    theta = ode.pack({W: 5 * np.eye(n)}, steps=20)
+    with pytest.raises(BlowUpError, match="step"):
+        ode.forward(10 * np.ones((1, n)), theta, T=5.0, stepper="euler")
