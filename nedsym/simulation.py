@@ -119,8 +119,8 @@ class Simulation:
     def residual(self, t: float, y: np.ndarray) -> float:
         r"""RMS of the right-hand side, :math:`\|F[u]\|_{L^2}/|\Omega|^{1/2}`."""
         self.rhs(t, y, self._scratch)
-        xp = self.xp
-        return float(xp.sqrt(xp.mean(xp.square(self._scratch, dtype=xp.float64))))
+        s = self._scratch.astype(np.float64, copy=False)
+        return float(self.xp.sqrt(self.xp.mean(s * s)))
 
     def stable_dt(self, t: float = 0.0, y: np.ndarray | None = None, iters: int = 20,
                   seed: int = 0) -> float:

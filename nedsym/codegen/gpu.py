@@ -114,6 +114,12 @@ class _NumbaCudaOps:
     def empty(self, shape, dtype):
         return np.empty(shape, dtype) if self.simulator else self.cuda.device_array(shape, dtype)
 
+    def empty_like(self, a):
+        """A buffer like ``a`` from the same library (CuPy, numba device or NumPy)."""
+        if type(a).__module__.split(".")[0] == "cupy" or isinstance(a, np.ndarray):
+            return _like(a)
+        return self.cuda.device_array_like(a)
+
     def zero(self, a) -> None:
         if isinstance(a, np.ndarray):
             a[...] = 0
@@ -147,6 +153,9 @@ class _CupyOps:
     def empty(self, shape, dtype):
         return self.cp.empty(shape, dtype)
 
+    def empty_like(self, a):
+        return self.cp.empty_like(a)
+
     def zero(self, a) -> None:
         a.fill(0)
 
@@ -155,6 +164,14 @@ class _CupyOps:
 
     def scalar(self, a) -> float:
         return float(a[0].get())
+
+
+def _like(a):
+    """``empty_like`` in the library of ``a`` (NumPy or CuPy)."""
+    import sys
+
+    mod = sys.modules["cupy"] if type(a).__module__.split(".")[0] == "cupy" else np
+    return mod.empty_like(a)
 
 
 def _ops(backend: str, dtype: str):
@@ -428,7 +445,7 @@ class DeviceEulerLoop:
     def advance(self, yp, nsteps: int, dt: float, *scalars) -> None:
         """``nsteps`` steps in place on the padded device array ``yp``."""
         if self._buf is None or self._buf.shape != yp.shape:
-            self._buf = self.ops.empty(yp.shape, yp.dtype)
+            self._buf = self.ops.empty_like(yp)
         interior = tuple(int(n) - 2 * self.ir.halo for n in yp.shape[1:])
         grid = _map_grid(self.ir.ndim, interior, self.block)
         typ = np.dtype(self.dtype).type
