@@ -13,6 +13,7 @@ from nedsym.relax.estimators import (
     importance_sampling_gradient,
     langevin_gradient,
 )
+from nedsym.relax.hj_grid import HJGridSolver, HJSolution, numerical_hamiltonian
 from nedsym.relax.loss import Loss, as_loss
 from nedsym.relax.optim import (
     SGD,
@@ -25,7 +26,7 @@ from nedsym.relax.optim import (
 )
 
 __all__ = [
-    "Loss", "as_loss",
+    "Loss", "as_loss", "HJGridSolver", "HJSolution", "numerical_hamiltonian",
     "LocalEntropy", "MoreauPoint", "hopf_lax", "local_entropy", "moreau_envelope",
     "quadratic_local_entropy",
     "EntropyGradient", "importance_sampling_gradient", "langevin_gradient",

@@ -98,7 +98,7 @@ def langevin_gradient(grad: Callable, x, gamma: float, beta: float, steps: int =
     Example
     -------
     >>> est = langevin_gradient(lambda y: y, np.array([1.0]), 1.0, 1e6, steps=200, lr=0.1)
-    >>> round(float(est.grad[0]), 3)     # f = y^2/2: grad f_gamma = x/(1+gamma)
+    >>> round(float(est.grad[0]), 2)     # f = y^2/2: grad f_gamma = x/(1+gamma)
     0.5
     """
     gamma = _positive(gamma, "gamma")

@@ -234,7 +234,8 @@ class EntropySGD(Optimizer):
     Example
     -------
     >>> obj = Objective(lambda x: float(x @ x) / 2, lambda x: x)
-    >>> r = EntropySGD(lr=0.5, gamma=1.0, beta=1e4, inner_steps=10, inner_lr=0.1).run(
+    >>> r = EntropySGD(lr=1.0, momentum=0.0, gamma=1.0, beta=1e4, inner_steps=10,
+    ...                inner_lr=0.1).run(
     ...     obj, np.ones(2), epochs=200)
     >>> r.steps, bool(r.losses[-1] < 1e-3)
     (20, True)
