@@ -109,3 +109,23 @@ def test_importing_nedsym_loads_no_gpu_library():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_gpu_backend_reasons_and_errors(monkeypatch):
+    from nedsym.codegen import available
+    from nedsym.codegen import backends as bk
+    from nedsym.errors import BackendUnavailableError
+
+    av = available()
+    for name in ("numba-cuda", "cupy"):
+        ok, why = av[name]
+        if not ok:   # the reason says what is missing, never a bare traceback
+            assert any(w in why for w in ("not installed", "driver", "GPU", "NVRTC",
+                                          "NUMBA_ENABLE_CUDASIM")), why
+    real_find_spec = bk.importlib.util.find_spec
+    monkeypatch.setattr(bk.importlib.util, "find_spec",
+                        lambda n, *a: None if n == "cupy" else real_find_spec(n, *a))
+    assert available()["cupy"] == (False, "cupy is not installed (pip install cupy-cuda13x)")
+    with pytest.raises(BackendUnavailableError, match="backend 'cupy' is unavailable: cupy is "
+                                                      "not installed"):
+        bk.require_backend("cupy")
