@@ -80,6 +80,8 @@ APPS: dict[str, tuple[str, str]] = {
                 "nedsym.solve.ned_demo:run_fit"),
     "ned-poisson": ("Neural Energy Descent: -u'' = π² sin(πx) on (-1, 1), u(±1) = 0, vs Adam",
                     "nedsym.solve.ned_demo:run_poisson"),
+    "relax-landscape": ("Deep relaxation: local entropy of a wide and a sharp well; "
+                        "Entropy-SGD vs SGD", "nedsym.relax.demo:run_landscape"),
 }
 
 
