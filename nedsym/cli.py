@@ -151,7 +151,8 @@ def _cmd_run(args) -> int:
         if value is not None:
             spec[key] = value
     run_problem(spec, out_dir=args.out, backend=args.backend,
-                progress=False if args.no_progress else None)
+                progress=False if args.no_progress else None,
+                **({"cluster": args.dask} if getattr(args, "dask", None) else {}))
     return 0
 
 
@@ -235,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gradient", choices=["continuous", "discrete"],
                    help="derive-then-discretize or exact discrete-energy gradient")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--dask", metavar="ADDRESS", help="run on Dask: a scheduler address "
+                   "(tcp://host:8786) or local[N] (N worker processes on this machine); "
+                   "explicit steppers (euler, rk4) only")
     r.add_argument("--quick", action="store_true",
                    help="non-grid demos (ned-*, relax-*, depth-*): a reduced, fast run")
     r.set_defaults(func=_cmd_run)

@@ -62,8 +62,11 @@ def _initial(sim, spec: dict) -> np.ndarray:
 
 
 def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | None = None,
-                progress: bool | None = None, log=print) -> dict:
-    """Derive, discretize and solve ``spec``; write PNG figures and ``summary.json``."""
+                progress: bool | None = None, log=print, cluster=None) -> dict:
+    """Derive, discretize and solve ``spec``; write PNG figures and ``summary.json``.
+
+    ``cluster``: run the solve on Dask (a scheduler address, ``"local[N]"`` or a Client).
+    """
     from nedsym.plot import plot_energy, plot_snapshots
     from nedsym.symbolic.printing import compact_str
 
@@ -86,7 +89,7 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
     n_snap = int(spec.get("snapshots", 4))
     res = sim.solve(y0, t_end=t_end, stepper=spec.get("stepper", "rk4"), dt=spec.get("dt"),
                     snapshot_times=list(np.linspace(0, t_end, n_snap)[1:]),
-                    progress=progress)
+                    progress=progress, **({"cluster": cluster} if cluster is not None else {}))
     name = spec.get("name", "problem")
     f1 = out / f"{name}_fields.png"
     f2 = out / f"{name}_energy.png"
