@@ -82,6 +82,8 @@ APPS: dict[str, tuple[str, str]] = {
                     "nedsym.solve.ned_demo:run_poisson"),
     "relax-landscape": ("Deep relaxation: local entropy of a wide and a sharp well; "
                         "Entropy-SGD vs SGD", "nedsym.relax.demo:run_landscape"),
+    "depth-ode": ("Networks as ODEs in depth: tanh ResNet, costates, H over depth, near-identity "
+                  "limit; width-depth training", "nedsym.depth.demo:run_depth_demo"),
 }
 
 
