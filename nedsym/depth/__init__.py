@@ -9,5 +9,7 @@
 
 from nedsym.depth.ode import DepthGradient, DepthODE, Trajectory, matrix, vector
 from nedsym.depth.steppers import TABLEAUX
+from nedsym.depth.widthdepth import TrainingHistory, WidthDepthGradient, WidthDepthModel
 
-__all__ = ["DepthODE", "DepthGradient", "Trajectory", "TABLEAUX", "matrix", "vector"]
+__all__ = ["DepthODE", "DepthGradient", "Trajectory", "TABLEAUX", "matrix", "vector",
+           "WidthDepthModel", "WidthDepthGradient", "TrainingHistory"]
