@@ -1,5 +1,6 @@
 """Deep relaxation: local entropy, the viscous Hamilton–Jacobi equation, Entropy-SGD, HJ-prox."""
 
+from nedsym.relax.classify import Classifier, classifier_objective, synthetic_blobs
 from nedsym.relax.entropy import (
     LocalEntropy,
     MoreauPoint,
@@ -30,5 +31,6 @@ __all__ = [
     "LocalEntropy", "MoreauPoint", "hopf_lax", "local_entropy", "moreau_envelope",
     "quadratic_local_entropy",
     "EntropyGradient", "importance_sampling_gradient", "langevin_gradient",
+    "Classifier", "classifier_objective", "synthetic_blobs",
     "Objective", "OptimizeResult", "Optimizer", "SGD", "Nesterov", "EntropySGD", "HJProx",
 ]

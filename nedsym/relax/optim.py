@@ -258,6 +258,15 @@ class EntropySGD(Optimizer):
         self.gamma, self.beta = float(gamma), float(beta)
         self.inner_steps, self.inner_lr, self.alpha = int(inner_steps), float(inner_lr), alpha
         self.scoping, self.warm_start = float(scoping), bool(warm_start)
+        self._check_coupling(self.gamma)
+
+    def _check_coupling(self, gamma: float) -> None:
+        # the coupling term alone makes the inner step y <- y - inner_lr (y - x)/gamma
+        if self.inner_lr >= 2 * gamma:
+            raise SolverError(
+                f"EntropySGD: inner_lr={self.inner_lr} >= 2*gamma={2 * gamma:g} makes the "
+                "Langevin chain unstable (the coupling (y - x)/gamma alone); lower inner_lr "
+                "or raise gamma (or the scoping that shrinks it)")
 
     @property
     def evals_per_step(self) -> int:
@@ -268,7 +277,9 @@ class EntropySGD(Optimizer):
         return self.gamma / (1.0 + self.scoping) ** k
 
     def direction(self, x, k, objective, rng, state):
-        est = langevin_gradient(objective.grad, x, self.gamma_at(k), self.beta,
+        gamma = self.gamma_at(k)
+        self._check_coupling(gamma)
+        est = langevin_gradient(objective.grad, x, gamma, self.beta,
                                 self.inner_steps, self.inner_lr, self.alpha, rng,
                                 y0=state.get("y") if self.warm_start else None)
         state["y"] = est.last
