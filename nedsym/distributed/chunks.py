@@ -1,11 +1,11 @@
 """Worker side of a chunked grid run: advance one padded chunk by several time steps.
 
-A chunk of the state (``(nfields, *n)`` cells) arrives padded by ``depth`` layers per side of
-every spatial axis (shape ``(nfields, *[n_a + 2*depth])``): on internal and periodic sides the
-layers hold the neighbours' cells (dask's overlap, periodic wrap included); on the *physical*
-sides of a non-periodic axis they are ghosts, refilled here before every kernel call by the
-even/odd reflection of :mod:`nedsym.discretize.halo` (same arithmetic, same axis order, so the
-values are those of the single-grid run).
+A chunk of the state (``(nfields, *n)`` cells) arrives with ``depth`` layers of its
+neighbours' cells on its internal and periodic sides (dask's overlap, periodic wrap included)
+and nothing on the *physical* sides of a non-periodic axis (``boundary="none"``). It is copied
+into an array padded by ``depth`` on every side, whose physical-side ghosts are refilled before
+every kernel call by the even/odd reflection of :mod:`nedsym.discretize.halo` (same
+arithmetic, same axis order, so the values are those of the single-grid run).
 
 Communication-avoiding steps: the generated kernel (stencil radius ``r``) is evaluated on the
 whole padded chunk, so after one stage the outermost ``r`` layers are stale, after two ``2r``,
@@ -146,6 +146,21 @@ class ChunkProgram:
         return tuple(lo + (s - depth + self.radius) * h if s - depth + self.radius else lo
                      for lo, h, s in zip(self.lo, self.spacing, start, strict=True))
 
+    def padded(self, block: np.ndarray, depth: int, physical) -> np.ndarray:
+        """A fresh C-contiguous copy of ``block`` padded by ``depth`` on every side (the
+        physical sides, which dask left out, get zero ghosts to be filled)."""
+        if not any(lo or hi for lo, hi in physical):
+            return np.array(block, dtype=np.float64, order="C")
+        shape = [block.shape[0]]
+        index: list[slice] = [slice(None)]
+        for a, (lo, hi) in enumerate(physical):
+            m = block.shape[a + 1]
+            shape.append(m + depth * (lo + hi))
+            index.append(slice(depth * lo, depth * lo + m))
+        P = np.zeros(shape)
+        P[tuple(index)] = block
+        return P
+
     def fill_physical(self, P: np.ndarray, depth: int, physical) -> None:
         """Refill the ghost layers of the physical sides of ``P`` (axis by axis, in place)."""
         for a in range(self.ndim):
@@ -189,8 +204,8 @@ def advance_block(block: np.ndarray, program: ChunkProgram, steps: tuple[tuple[f
     """
     p = program
     p.use_threads()
-    P = np.array(block, dtype=np.float64, order="C")          # never modify dask's block
     start, physical = p.chunk_geometry(block_id, grid_chunks)
+    P = p.padded(block, depth, physical)                     # a copy: dask's block stays
     lo = p.kernel_lo(start, depth)
     rhs = p.kernel("rhs")
     r = p.radius
@@ -242,7 +257,7 @@ def reductions_block(block: np.ndarray, program: ChunkProgram, t: float, depth: 
     p.use_threads()
     r = p.radius
     start, physical = p.chunk_geometry(block_id, grid_chunks)
-    P = np.array(block, dtype=np.float64, order="C")
+    P = p.padded(block, depth, physical)
     p.fill_physical(P, depth, physical)
     P = np.ascontiguousarray(P[_inner(p.ndim, depth - r)])     # padded by exactly r
     lo = p.kernel_lo(start, r)

@@ -48,7 +48,7 @@ class CostModel:
     -------
     >>> m = CostModel(latency=0.02, seconds_per_byte=1e-9, seconds_per_cell=2e-8)
     >>> m.best_fuse((1024, 1024), nfields=1, radius=1, stages=1, max_fuse=64)
-    9
+    15
     """
 
     latency: float
@@ -101,25 +101,33 @@ def max_fuse(chunks: tuple[tuple[int, ...], ...], radius: int, stages: int) -> i
     return k
 
 
-def _scheduler_costs(client: Any, nblocks: int) -> tuple[float, float]:
-    """(latency per round, seconds per byte), measured once per scheduler and block count."""
+def _trim(block: np.ndarray) -> np.ndarray:
+    return block[1:-1]
+
+
+def _scheduler_costs(client: Any, nblocks: int, rounds: int = 4) -> tuple[float, float]:
+    """(latency per round, seconds per byte), measured once per scheduler and block count.
+
+    Rounds are submitted ``rounds`` at a time, as the solver submits them."""
     import dask.array as da
     from distributed import wait
 
     key = f"{client.scheduler.address}:{nblocks}"
     if key in _MEASURED:
         return _MEASURED[key]
-    x = da.zeros((nblocks * 8, 8), chunks=(8, 8)).persist()
+    x = client.persist(da.zeros((nblocks * 8, 8), chunks=(8, 8)))
     wait(x)
     times = []
-    for _ in range(4):
+    for _ in range(3):
         t0 = time.perf_counter()
-        y = da.overlap.overlap(x, depth={0: 1, 1: 0}, boundary={0: "periodic", 1: "none"})
-        x = client.persist(y.map_blocks(lambda b: b[1:-1], chunks=x.chunks, dtype=float))
+        for _ in range(rounds):
+            y = da.overlap.overlap(x, depth={0: 1, 1: 0}, boundary={0: "periodic", 1: "none"})
+            x = y.map_blocks(_trim, chunks=x.chunks, dtype=float)
+        x = client.persist(x)
         wait(x)
-        times.append(time.perf_counter() - t0)
+        times.append((time.perf_counter() - t0) / rounds)
     latency = float(np.median(times[1:]))
-    nbytes = 8 * 2**20
+    nbytes = 2**21
     fut = client.submit(np.ones, nbytes // 8, pure=False)
     wait(fut)
     t0 = time.perf_counter()

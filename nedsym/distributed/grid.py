@@ -31,6 +31,8 @@ from nedsym.solve.result import Result
 __all__ = ["solve", "program_for", "normalize_chunks"]
 
 _CPU_BACKENDS = ("numba", "numpy")
+#: exchange rounds submitted as one graph between two waits of the client
+ROUNDS_PER_SUBMIT = 8
 
 
 def program_for(sim, stepper: str, share: int = 1) -> ChunkProgram:
@@ -158,7 +160,7 @@ def _overlap(x, depth: int, periodic: tuple[bool, ...]):
     ndim = len(periodic)
     return da.overlap.overlap(
         x, depth={0: 0, **{a + 1: depth for a in range(ndim)}},
-        boundary={0: "none", **{a + 1: ("periodic" if p else 0.0)
+        boundary={0: "none", **{a + 1: ("periodic" if p else "none")
                                for a, p in enumerate(periodic)}},
         allow_rechunk=False)
 
@@ -379,11 +381,21 @@ class _Run:
         return parts.sum(axis=tuple(range(1, p.ndim + 1)))
 
     def _record(self, totals, t: float) -> None:
+        """Append a record at time ``t``: entry ``i`` of ``totals`` per reduction (``None``:
+        a placeholder filled by :meth:`_set_record`)."""
         for i, w in enumerate(self.what):
-            times, values = ((self.h.energy_times, self.h.energy) if w == "energy"
-                             else (self.h.residual_times, self.h.residual))
+            times, values = self._series(w)
             times.append(t)
-            values.append(totals[i])
+            values.append(None if totals is None else totals[i])
+
+    def _set_record(self, t: float, totals) -> None:
+        for i, w in enumerate(self.what):
+            times, values = self._series(w)
+            values[len(times) - 1 - times[::-1].index(t)] = totals[i]
+
+    def _series(self, what: str) -> tuple[list, list]:
+        return ((self.h.energy_times, self.h.energy) if what == "energy"
+                else (self.h.residual_times, self.h.residual))
 
     def _gather(self, x) -> np.ndarray:
         return np.asarray(self.client.compute(x).result())
@@ -422,12 +434,13 @@ class _Run:
         from nedsym.solve.trackers import ProgressTracker, RunState
 
         opts, p, client = self.opts, self.p, self.client
-        self.k = self._fuse()
         self.h = _History()
         resumed = opts["resume"] is not None
+        self.k = 1
         if resumed:
             x, t, step = self._load_checkpoint(opts["resume"])
-        else:
+        self.k = self._fuse()
+        if not resumed:
             x = client.persist(_from_numpy(client, self.y0, self.chunks))
             t, step = 0.0, 0
             if self.snapshot_request is None or self._snapshot_due(t):
@@ -446,7 +459,7 @@ class _Run:
         try:
             while not self.clock.done(t, step):
                 try:
-                    x, t, step = self._round(x, t, step)
+                    x, t, step = self._batch(x, t, step)
                 except (NedsymError, KeyboardInterrupt):
                     raise
                 except Exception as exc:  # noqa: BLE001 - a lost worker or connection
@@ -499,39 +512,48 @@ class _Run:
             residual=np.array(self.h.residual), residual_times=np.array(self.h.residual_times),
             dt_history=np.array(self.h.dt_history), diagnostics=diagnostics)
 
-    def _round(self, x, t: float, step: int):
+    def _batch(self, x, t: float, step: int):
+        """Up to ``ROUNDS_PER_SUBMIT`` rounds as one graph (no client round trip between
+        rounds), persisted together with their energy/residual totals."""
         import dask.array as da
 
         p = self.p
-        steps, t_new, at_stop = self.clock.round(t, step, self.k, self._boundary)
-        depth = len(steps) * p.stages * p.radius
-        ov = _overlap(x, depth, p.periodic)
-        x_new = da.map_blocks(
-            advance_block, ov, program=p, steps=tuple(steps), depth=depth,
-            grid_chunks=self.chunks, dtype=float, chunks=x.chunks,
-            meta=np.empty((0,) * (p.ndim + 1)),
-            name=f"nedsym-step-{self.tag}-{self.rounds}-{step + len(steps)}")
-        collections = [x_new]
-        totals = None
-        if self._record_due(step) and not self._recorded(t):
-            totals = self._reductions(ov, t, depth)
-            collections.append(totals)
-        persisted = self.client.persist(collections)
+        totals = []
+        for _ in range(ROUNDS_PER_SUBMIT):
+            steps, t_new, at_stop = self.clock.round(t, step, self.k, self._boundary)
+            depth = len(steps) * p.stages * p.radius
+            ov = _overlap(x, depth, p.periodic)
+            if self._record_due(step) and not self._recorded(t):
+                totals.append((t, self._reductions(ov, t, depth)))
+                self._record(None, t)
+            x = da.map_blocks(
+                advance_block, ov, program=p, steps=tuple(steps), depth=depth,
+                grid_chunks=self.chunks, dtype=float, chunks=x.chunks,
+                meta=np.empty((0,) * (p.ndim + 1)),
+                name=f"nedsym-step-{self.tag}-{self.rounds}-{step + len(steps)}")
+            t, step = t_new, step + len(steps)
+            self.rounds += 1
+            self.h.dt_history.extend(dt for _, dt in steps)
+            if at_stop or self.clock.done(t, step) or self._checkpoint_due(step):
+                break
+        persisted = self.client.persist([x] + [tot for _, tot in totals])
         _check_futures(self.client, persisted)
-        if totals is not None:
-            self._record(persisted[1], t)
-        x_new = persisted[0]
-        step += len(steps)
-        self.rounds += 1
-        self.h.dt_history.extend(dt for _, dt in steps)
-        if at_stop and self._snapshot_due(t_new):
-            self.h.snap_times.append(t_new)
-            self.h.snaps.append(self._gather(x_new))
-        if self.ckpt and ((self.ckpt_every and step % self.ckpt_every == 0) or (
-                self.opts["checkpoint_seconds"] is not None and time.perf_counter()
-                - self.last_ckpt_time >= self.opts["checkpoint_seconds"])):
-            self._write_checkpoint(x_new, t_new, step)
-        return x_new, t_new, step
+        x = persisted[0]
+        for (tr, _), tot in zip(totals, persisted[1:], strict=True):
+            self._set_record(tr, tot)
+        if at_stop and self._snapshot_due(t):
+            self.h.snap_times.append(t)
+            self.h.snaps.append(self._gather(x))
+        if self._checkpoint_due(step):
+            self._write_checkpoint(x, t, step)
+        return x, t, step
+
+    def _checkpoint_due(self, step: int) -> bool:
+        if not self.ckpt:
+            return False
+        every, seconds = self.ckpt_every, self.opts["checkpoint_seconds"]
+        return bool(every and step % every == 0) or (
+            seconds is not None and time.perf_counter() - self.last_ckpt_time >= seconds)
 
     def _recorded(self, t: float) -> bool:
         times = self.h.energy_times if "energy" in self.what else self.h.residual_times
