@@ -217,7 +217,9 @@ class NED:
     stepper: ``auto``, ``euler``, ``rk4`` or ``implicit``.
     residual: ``strong`` or ``weak``.
     resample: draw new points every step (the "efficient NED"); ``False`` keeps the first draw.
-    adaptive: retry a step that increases :meth:`merit` with a smaller time step (see :meth:`step`).
+    adaptive: retry a step that increases :meth:`merit` too much (see :meth:`step`): on the weak
+        route any increase of the sampled energy; on the strong route a growth of the residual
+        measure by more than the factor ``merit_growth``.
     max_retries: retries per step before the smallest step is taken anyway.
     seed: seeds the parameter initialization (when ``theta`` is not given) and the sampling.
     theta: initial parameters (default ``net.init(seed)``).
@@ -565,6 +567,11 @@ class NED:
             total += float(np.sum((part_pts.w / W)[:, None] * F * F))
         return 0.5 * total
 
+    def _acceptable(self, m0: float, m1: float) -> bool:
+        if self.residual_kind == "weak":   # the sampled energy (any sign): never increase it
+            return m1 <= m0 + 1e-12 * abs(m0)
+        return m1 <= m0 * self.merit_growth   # the residual measure (>= 0): bounded growth
+
     def step(self) -> dict:
         """One step from the current parameters; returns that step's record.
 
@@ -593,7 +600,7 @@ class NED:
             if m0 is None:
                 m0 = self.merit(self.theta, sample)
             m1 = self.merit(new, sample) if ok else math.nan
-            if ok and math.isfinite(m1) and m1 <= m0 * self.merit_growth:
+            if ok and math.isfinite(m1) and self._acceptable(m0, m1):
                 break
             self.rejected += 1
             if ridge < _RIDGE_CAP:

@@ -93,3 +93,36 @@ def test_laplacian_only_jets_give_the_same_step_as_full_hessians():
     ned._net_has_lap = False
     full, _ = ned.direction(ned.theta, sample)
     np.testing.assert_allclose(fast, full, rtol=1e-7, atol=1e-9 * np.abs(full).max())
+
+
+@pytest.mark.parametrize("energy", ["poisson", "p-laplace"])
+def test_sampled_energy_gradient_passes_a_taylor_test(energy):
+    x1, x2 = ns.coords("x1 x2")
+    v = ns.Field("v", (x1, x2))
+    g2 = ns.grad(v).dot(ns.grad(v))
+    dens = g2 / 2 - x1 * v if energy == "poisson" else (1 + g2) ** sp.Rational(3, 2) / 3 - v
+    E = ns.Energy(dens, fields=[v], boundary=5 * (v - x2) ** 2)
+    ned = ns.NED(E, MLP([2, 6, 6, 1], seed=2), ns.Box([(0, 1), (0, 1)]), points=40,
+                 residual="weak", stepper="euler", seed=0)
+    sample = ned._draw()
+    e0, g = ned.gradient(ned.theta, sample)
+    d = np.random.default_rng(0).standard_normal(g.size)
+    rem = []
+    for k in range(5):
+        h = 0.1 / 2 ** k
+        rem.append(abs(ned.energy_value(ned.theta + h * d, sample) - e0 - h * g @ d))
+    rates = np.log2(np.array(rem[:-1]) / np.array(rem[1:]))
+    assert np.all(rates[-2:] > 1.8), rates
+
+
+def test_p_laplacian_weak_route_decreases_energy():
+    p = sp.Rational(3, 2)
+    E = ns.Energy((1 + ns.grad(u).dot(ns.grad(u))) ** (p / 2) / p - sp.cos(sp.pi * x / 2) * u,
+                  fields=[u], boundary=20 * u ** 2)
+    ned = ns.NED(E, MLP([1, 12, 1], seed=0), ns.Box([(-1, 1)]), points=100, residual="weak",
+                 stepper="euler", dt=0.05, ridge=1e-3, seed=0, resample=False)
+    e0 = ned.energy_value(ned.theta, ned._draw())
+    res = ned.run(40)
+    # the adaptive step never accepts an increase of the sampled energy on the weak route
+    assert np.all(np.diff(res.energy) <= 1e-12 * np.abs(res.energy[:-1]))
+    assert res.energy[-1] < e0
