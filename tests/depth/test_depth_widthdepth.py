@@ -100,3 +100,17 @@ def test_errors_are_specific():
         m.gradient(xi, f[:3], w, b)
     with pytest.raises(ConfigError, match="unknown depth stepper"):
         WidthDepthModel(K=8, stepper="leapfrog")
+
+
+def test_training_can_be_interrupted_and_keeps_progress():
+    m = WidthDepthModel(K=8, steps=4, lam=0.05)
+    xi, f = _toy(m)
+    w, b = m.init_params(seed=0)
+
+    def stop(it, g):
+        if it == 5:
+            raise KeyboardInterrupt
+
+    hist = m.train(xi, f, w, b, iters=100, callback=stop)
+    assert hist.interrupted and not hist.converged and len(hist.loss) == 6
+    assert m.loss(xi, f, hist.w, hist.b) < hist.loss[0]
