@@ -8,11 +8,15 @@ chunks spends per round
 .. math::
 
     T(k) = L + b\,\beta\,8m\Big(\prod_a (n_a + 2H) - \prod_a n_a\Big)
-             + b\,\gamma\, k\, s \prod_a (n_a + 2H - 2r),
+             + b\,c\,\delta\, m \prod_a (n_a + 2H)
+             + b\,\gamma\, k\, s\, m \prod_a (n_a + 2H - 2r),
 
 with :math:`L` the latency of one round (scheduler, task dispatch, small messages),
-:math:`\beta` seconds per halo byte moved and :math:`\gamma` seconds per cell per stage of the
-generated kernel (the last term counts the redundant work on the halo). The model picks the
+:math:`\beta` seconds per halo byte moved, :math:`\delta` seconds per cell to copy a chunk
+(:math:`c = 3` copies per round: dask's overlap concatenates the halo onto the chunk, a periodic
+axis held by one chunk is wrapped by another concatenation, and the worker copies the result
+into its work array) and :math:`\gamma` seconds per cell per stage of the generated kernel
+and the stepper's update (the last term counts the redundant work on the halo). The model picks the
 :math:`k \le k_{max}` (halo no deeper than the smallest chunk) that minimizes the time per
 step :math:`T(k)/k`: large :math:`k` amortizes :math:`L`, small :math:`k` avoids recomputing
 the halo. The constants are measured on the cluster in use (:func:`measure_costs`).
@@ -32,6 +36,8 @@ from nedsym.errors import DistributedError
 __all__ = ["CostModel", "choose_fuse", "measure_costs"]
 
 _MEASURED: dict[str, tuple[float, float]] = {}
+#: full copies of a chunk per exchange round (see the module docstring)
+COPIES_PER_ROUND = 3
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class CostModel:
     latency: float
     seconds_per_byte: float
     seconds_per_cell: float
+    seconds_per_copy: float = 0.0
 
     def round_time(self, chunk: tuple[int, ...], nfields: int, radius: int, stages: int,
                    k: int, chunks_per_worker: int = 1) -> float:
@@ -64,7 +71,9 @@ class CostModel:
         work = math.prod(n + 2 * H - 2 * radius for n in chunk)
         halo_bytes = 8 * nfields * (padded - core)
         return self.latency + chunks_per_worker * (
-            self.seconds_per_byte * halo_bytes + self.seconds_per_cell * k * stages * work)
+            self.seconds_per_byte * halo_bytes
+            + COPIES_PER_ROUND * self.seconds_per_copy * nfields * padded
+            + self.seconds_per_cell * k * stages * nfields * work)
 
     def step_time(self, chunk, nfields, radius, stages, k, chunks_per_worker=1) -> float:
         """Predicted seconds per time step with ``k`` fused steps (:math:`T(k)/k`)."""
@@ -137,28 +146,38 @@ def _scheduler_costs(client: Any, nblocks: int, rounds: int = 4) -> tuple[float,
     return latency, per_byte
 
 
-def _kernel_seconds_per_cell(program, chunk: tuple[int, ...]) -> float:
-    """Seconds per cell of one right-hand-side evaluation on a chunk-sized array (worker side)."""
-    cells = min(math.prod(chunk), 2**18)
+def _kernel_costs(program, chunk: tuple[int, ...]) -> tuple[float, float]:
+    """(seconds per cell of one stage: kernel + update, seconds per cell of a copy), timed on
+    a chunk-sized array (at most 2**22 cells) where this runs (a worker)."""
+    program.use_threads()
+    cells = min(math.prod(chunk), 2**22)
     side = max(2 * program.radius + 1, round(cells ** (1 / program.ndim)))
     shape = (program.nfields, *[side + 2 * program.radius] * program.ndim)
     P = np.random.default_rng(0).uniform(0.5, 1.5, shape)
     out = np.empty((program.nfields, *[side] * program.ndim))
+    inner = (slice(None),) + (slice(program.radius, -program.radius),) * program.ndim
     rhs = program.kernel("rhs")
     args = program.scalars(program.rhs_scalars, 0.0, program.lo)
     rhs(P, out, *args)
-    best = math.inf
+    stage = copy = math.inf
     for _ in range(3):
         t0 = time.perf_counter()
         rhs(P, out, *args)
-        best = min(best, time.perf_counter() - t0)
-    return best / side**program.ndim * 1.5   # + the stepper's update and the halo fill
+        np.multiply(out, 1e-9, out=out)
+        P[inner] += out
+        t1 = time.perf_counter()
+        np.array(P)
+        t2 = time.perf_counter()
+        stage, copy = min(stage, t1 - t0), min(copy, t2 - t1)
+    n_cells = program.nfields * side**program.ndim
+    return stage / n_cells, copy / P.size
 
 
 def measure_costs(client: Any, program, chunks: tuple[tuple[int, ...], ...]) -> CostModel:
-    """Measure :math:`L, \\beta` on ``client``'s cluster and :math:`\\gamma` on one worker."""
+    """Measure :math:`L, \\beta` on ``client``'s cluster and :math:`\\gamma, \\delta` on one
+    worker."""
     nblocks = math.prod(len(c) for c in chunks)
     latency, per_byte = _scheduler_costs(client, nblocks)
     chunk = tuple(max(c) for c in chunks)
-    per_cell = client.submit(_kernel_seconds_per_cell, program, chunk, pure=False).result()
-    return CostModel(latency, per_byte, per_cell)
+    per_cell, per_copy = client.submit(_kernel_costs, program, chunk, pure=False).result()
+    return CostModel(latency, per_byte, per_cell, per_copy)

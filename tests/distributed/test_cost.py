@@ -20,11 +20,12 @@ def test_fuse_grows_with_latency_and_shrinks_with_chunk_size():
 
 
 def test_step_time_is_the_round_time_over_k():
-    m = CostModel(0.01, 1e-9, 1e-8)
+    m = CostModel(0.01, 1e-9, 1e-8, 2e-9)
     T = m.round_time((100, 80), nfields=2, radius=2, stages=4, k=3)
     H = 3 * 4 * 2
-    expected = 0.01 + 1e-9 * 16 * ((100 + 2 * H) * (80 + 2 * H) - 8000) \
-        + 1e-8 * 3 * 4 * (100 + 2 * H - 4) * (80 + 2 * H - 4)
+    padded = (100 + 2 * H) * (80 + 2 * H)
+    expected = 0.01 + 1e-9 * 16 * (padded - 8000) + 3 * 2e-9 * 2 * padded \
+        + 1e-8 * 3 * 4 * 2 * (100 + 2 * H - 4) * (80 + 2 * H - 4)
     assert abs(T - expected) <= 1e-15
     assert abs(m.step_time((100, 80), 2, 2, 4, 3) - T / 3) <= 1e-15
 
