@@ -51,7 +51,8 @@ class ChunkProgram:
     lo, spacing, shape: grid geometry; periodic: per axis.
     bc_kinds, bc_values: halo kinds/values per field, axis and side (``BoundaryData``).
     dV: cell volume.
-    share: see :meth:`use_threads`.
+    share: dask worker threads per machine (the largest over machines); the numba kernels
+        of a chunk task use ``cpu_count // share`` threads (:meth:`use_threads`).
     """
 
     rhs: tuple[str, str]
@@ -72,8 +73,6 @@ class ChunkProgram:
     bc_kinds: np.ndarray
     bc_values: np.ndarray
     dV: float
-    #: dask worker threads per machine (the largest over machines); the numba kernels of a
-    #: chunk task use ``cpu_count // share`` threads so workers do not oversubscribe cores
     share: int = 1
 
     @property
