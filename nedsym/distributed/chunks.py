@@ -51,6 +51,8 @@ class ChunkProgram:
     lo, spacing, shape: grid geometry; periodic: per axis.
     bc_kinds, bc_values: halo kinds/values per field, axis and side (``BoundaryData``).
     dV: cell volume.
+    loop_ir: the map kernel's IR when chunks run the generated fused time loops
+        (:mod:`nedsym.distributed.chunkloop`); ``None``: the NumPy steppers below.
     share: dask worker threads per machine (the largest over machines); the numba kernels
         of a chunk task use ``cpu_count // share`` threads (:meth:`use_threads`).
     """
@@ -74,6 +76,7 @@ class ChunkProgram:
     bc_values: np.ndarray
     dV: float
     share: int = 1
+    loop_ir: Any = None
 
     @property
     def stages(self) -> int:
@@ -85,6 +88,7 @@ class ChunkProgram:
         """A short hash naming this program in dask keys."""
         h = hashlib.sha1()
         for part in (self.rhs[0], self.energy[0], self.backend, self.dtype, self.stepper,
+                     str(self.loop_ir is not None),
                      repr(self.values), repr(self.lo), repr(self.spacing), repr(self.shape),
                      self.bc_kinds.tobytes(), self.bc_values.tobytes()):
             h.update(part if isinstance(part, bytes) else part.encode())
@@ -216,7 +220,9 @@ def advance_block(block: np.ndarray, program: ChunkProgram, steps: tuple[tuple[f
         rhs(state, out, *p.scalars(p.rhs_scalars, t, lo))
 
     with np.errstate(all="ignore"):      # stale outer layers may overflow; they are discarded
-        if p.stepper == "euler":
+        if p.loop_ir is not None:
+            _run_loop(p, P, steps, depth, physical, lo)
+        elif p.stepper == "euler":
             k = np.empty(kshape)
             scratch = np.empty(kshape)
             for t, dt in steps:
@@ -245,6 +251,24 @@ def advance_block(block: np.ndarray, program: ChunkProgram, steps: tuple[tuple[f
             f" and t={t_last + dt_last:.6g} (dt={dt_last:.3g}); reduce dt (see "
             f"Simulation.stable_dt)")
     return out
+
+
+def _run_loop(p: ChunkProgram, P: np.ndarray, steps, depth: int, physical, lo) -> None:
+    """``steps`` with the generated fused loop, one call per run of equal step sizes."""
+    from nedsym.distributed.chunkloop import chunk_kinds, chunk_loop
+
+    loop = chunk_loop(p.loop_ir, p.stepper)
+    kinds = chunk_kinds(p.bc_kinds, physical, depth)
+    values = np.ascontiguousarray(p.bc_values, dtype=np.float64)
+    work = loop.workspace(P)
+    i = 0
+    while i < len(steps):
+        t0, dt = steps[i]
+        j = i + 1
+        while j < len(steps) and steps[j][1] == dt:
+            j += 1
+        loop(P, *work, j - i, dt, kinds, values, *p.scalars(p.rhs_scalars, t0, lo))
+        i = j
 
 
 def reductions_block(block: np.ndarray, program: ChunkProgram, t: float, depth: int, grid_chunks,

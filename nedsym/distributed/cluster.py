@@ -29,9 +29,9 @@ def require_dask() -> None:
 def start_local_cluster(n_workers: int = 2, threads_per_worker: int = 1, **kwargs: Any):
     """A :class:`distributed.LocalCluster` of worker *processes* on the loopback interface.
 
-    The dashboard listens on a free port (``client.dashboard_link``). Each worker's numba
-    kernels get ``max(1, cpu_count // n_workers)`` threads so the workers do not
-    oversubscribe the cores (set ``NUMBA_NUM_THREADS`` yourself to override).
+    The dashboard listens on a free port (``client.dashboard_link``). The chunk tasks of a
+    distributed solve give their numba kernels ``cpu_count // (worker threads on the host)``
+    threads, so the workers do not oversubscribe the cores.
 
     Example
     -------
@@ -43,10 +43,8 @@ def start_local_cluster(n_workers: int = 2, threads_per_worker: int = 1, **kwarg
 
     if n_workers < 1:
         raise DistributedError(f"a local cluster needs at least 1 worker, got {n_workers}")
-    threads = os.environ.get("NUMBA_NUM_THREADS") or str(max(1, (os.cpu_count() or 1)
-                                                             // n_workers))
     options = dict(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                   host="127.0.0.1", dashboard_address=":0", env={"NUMBA_NUM_THREADS": threads})
+                   host="127.0.0.1", dashboard_address=":0")
     options.update(kwargs)
     return LocalCluster(**options)
 

@@ -35,9 +35,10 @@ _CPU_BACKENDS = ("numba", "numpy")
 ROUNDS_PER_SUBMIT = 8
 
 
-def program_for(sim, stepper: str, share: int = 1) -> ChunkProgram:
+def program_for(sim, stepper: str, share: int = 1, compiled: bool = True) -> ChunkProgram:
     """The :class:`ChunkProgram` of a :class:`~nedsym.simulation.Simulation` and a stepper
-    (``share``: dask worker threads per machine, see :meth:`ChunkProgram.use_threads`)."""
+    (``share``: dask worker threads per machine, see :meth:`ChunkProgram.use_threads`;
+    ``compiled``: run the generated fused time loops on numba backends)."""
     from nedsym.codegen import compile_kernel
 
     if stepper in ("semi-implicit", "stabilized"):
@@ -76,7 +77,8 @@ def program_for(sim, stepper: str, share: int = 1) -> ChunkProgram:
         lo=tuple(float(b[0]) for b in grid.bounds), spacing=tuple(grid.spacing),
         shape=tuple(grid.shape), periodic=tuple(grid.periodic),
         bc_kinds=np.array(sim.boundary.kinds), bc_values=np.array(sim.boundary.values),
-        dV=float(grid.dV), share=int(share))
+        dV=float(grid.dV), share=int(share),
+        loop_ir=sim.kernel_ir if compiled and sim.backend == "numba" else None)
 
 
 def normalize_chunks(chunks: Any, shape: tuple[int, ...], n_workers: int,
@@ -249,15 +251,15 @@ class _History:
         return h
 
 
-_OPTIONS = ("chunks", "fuse", "snapshot_times", "energy", "energy_every", "residual",
+_OPTIONS = ("chunks", "fuse", "compiled", "snapshot_times", "energy", "energy_every", "residual",
             "max_steps", "checkpoint", "checkpoint_every", "checkpoint_seconds", "resume",
             "progress", "callback", "gather", "max_recoveries", "on_interrupt")
 
 
 def solve(sim, y0: np.ndarray, t_end: float, *, cluster: Any, stepper: str = "rk4",
           dt: float | None = None, chunks: Any = None, fuse: int | str = "auto",
-          snapshot_times: Sequence[float] | None = None, energy: bool | None = True,
-          energy_every: int | None = None, residual: bool = False,
+          compiled: bool = True, snapshot_times: Sequence[float] | None = None,
+          energy: bool | None = True, energy_every: int | None = None, residual: bool = False,
           max_steps: int | None = None, checkpoint: str | None = None,
           checkpoint_every: int | None = None, checkpoint_seconds: float | None = None,
           resume: str | None = None, progress: bool | None = None,
@@ -274,6 +276,10 @@ def solve(sim, y0: np.ndarray, t_end: float, *, cluster: Any, stepper: str = "rk
         of axis 0 per worker.
     fuse: time steps per halo exchange, an int or ``"auto"`` (the cost model of
         :mod:`nedsym.distributed.cost` with constants measured on this cluster).
+    compiled: chunks run the generated fused Euler/RK4 loops (numba backend; agree with the
+        single run to rounding, ~1e-16 per step). ``False``: the NumPy steppers of
+        :mod:`nedsym.solve.steppers`, operation for operation, so the fields equal the single
+        run bit for bit (slower).
     snapshot_times: states gathered to the client (default: start and end).
     energy: record the discrete energy (a Dask reduction) at the start, after every
         round (or every ``energy_every`` steps, which then also ends rounds) and at the end.
@@ -310,7 +316,7 @@ def solve(sim, y0: np.ndarray, t_end: float, *, cluster: Any, stepper: str = "rk
             f"{(len(sim.fields), *sim.grid.shape)} (fields {list(sim.fields)})")
     if t_end is None or not np.isfinite(t_end) or t_end < 0:
         raise DistributedError(f"need a finite t_end >= 0, got {t_end!r}")
-    program = program_for(sim, stepper)
+    program = program_for(sim, stepper, compiled=bool(compiled))
     if dt is None:
         dt = sim.stable_dt(0.0, y0) * (1.0 if stepper == "euler" else 1.4)
     dt = float(dt)

@@ -25,7 +25,7 @@ def test_checkpoint_files_and_resume(client, run_case, tmp_path):
     ckpt = tmp_path / "ckpt"
     part = sim.solve(y0, t_end=16 * dt, stepper="euler", dt=dt, cluster=client, fuse=4,
                      chunks=((10, 14), (9, 11)), checkpoint=str(ckpt), checkpoint_every=4,
-                     max_steps=8, progress=False)
+                     max_steps=8, compiled=False, progress=False)
     assert part.diagnostics["stop_reason"] == "max_steps" and part.diagnostics["steps"] == 8
     latest = (ckpt / "LATEST").read_text().strip()
     assert latest == "step_00000008"
@@ -37,7 +37,7 @@ def test_checkpoint_files_and_resume(client, run_case, tmp_path):
         assert z["y"].shape == (1, 14, 9)
         np.testing.assert_array_equal(z["y"], part.final[:, 10:, :9])
     res = sim.solve(y0, t_end=16 * dt, stepper="euler", dt=dt, cluster=client, fuse=4,
-                    checkpoint=str(ckpt), resume=str(ckpt), progress=False)
+                    checkpoint=str(ckpt), resume=str(ckpt), compiled=False, progress=False)
     assert res.diagnostics["resumed"] and res.diagnostics["steps"] == 16
     assert np.max(np.abs(res.final - ref.final)) <= 1e-12
     np.testing.assert_array_equal(res.dt_history, ref.dt_history)
@@ -66,7 +66,8 @@ def test_killed_worker_does_not_lose_the_run(client, run_case, tmp_path):
         warnings.simplefilter("always")
         res = sim.solve(y0, t_end=16 * dt, stepper="euler", dt=dt, cluster=client, fuse=4,
                         chunks=((12, 12), -1), checkpoint=str(tmp_path / "ck"),
-                        checkpoint_every=8, callback=kill_one_worker, progress=False)
+                        checkpoint_every=8, callback=kill_one_worker, compiled=False,
+                        progress=False)
     client.wait_for_workers(2, timeout=60)     # the nanny restarts the killed worker
     assert killed
     assert res.diagnostics["steps"] == 16

@@ -14,10 +14,10 @@ from nedsym.cli import main
 
 def _run(tmp_path, name, *extra):
     out = tmp_path / name
-    rc = main(["run", "heat", "--n", "16", "--stepper", "rk4", "--t-end", "0.004",
+    rc = main(["run", "allen-cahn", "--n", "16", "--stepper", "rk4", "--t-end", "2.0",
                "--no-progress", "--out", str(out), *extra])
     assert rc == 0
-    return json.loads((out / "heat_summary.json").read_text())
+    return json.loads((out / "allen-cahn_summary.json").read_text())
 
 
 def test_run_with_dask_scheduler_address(client, tmp_path):
