@@ -139,6 +139,13 @@ class _Lowered:
         self.residual_order = max((o.order for o in occs), default=0)
         self.laplacian_only = _through_laplacian(occs, syms, Fs, len(coords))
 
+    def portable(self) -> _Lowered:
+        """A copy without the sympy density (which holds the energy's field functions)."""
+        out = _Lowered.__new__(_Lowered)
+        out.__dict__.update(self.__dict__)
+        out.density = None
+        return out
+
 
 def _through_laplacian(occs, syms, Fs, d) -> bool:
     """True when the residuals read second derivatives only through Laplacians: every
@@ -218,6 +225,16 @@ class PointwiseEnergy:
                 raise ConfigError(
                     "the boundary energy depends on derivatives of the field; the strong route "
                     "needs a boundary energy in the field values only (use residual='weak')")
+
+    def __getstate__(self):
+        # the compiled kernels and occurrences are all a worker needs; the energy's fields are
+        # dynamically created sympy functions, which do not pickle
+        state = dict(self.__dict__)
+        state["energy"] = None
+        state["components"] = [None] * len(self.components)
+        state["interior"] = self.interior.portable()
+        state["boundary"] = None if self.boundary is None else self.boundary.portable()
+        return state
 
     # -- occurrences -----------------------------------------------------------------------
     def _occurrences(self, exprs) -> list[Occurrence]:

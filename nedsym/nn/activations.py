@@ -156,6 +156,12 @@ class Activation:
     def __repr__(self) -> str:
         return f"Activation({self.name!r}, {self.expr})"
 
+    def __reduce__(self):
+        # rebuilt from its recipe: the sympy function classes and compiled kernels made on
+        # demand are not picklable (Dask workers receive networks this way)
+        return (Activation, (self.name, self.expr, Z,
+                             {k: self._derivs[k] for k in sorted(self._declared)}))
+
 
 def _ident(name: str) -> str:
     out = "".join(c if c.isalnum() else "_" for c in name)

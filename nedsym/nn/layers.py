@@ -43,6 +43,10 @@ _NONSMOOTH = (sp.DiracDelta, sp.Derivative, sp.Subs)
 _KERNELS: dict = {}
 
 
+def _rebuild_layer(cls, args, kwargs):
+    return cls(*args, **kwargs)
+
+
 def _param_symbol(i: int) -> sp.Symbol:
     return sp.Symbol(f"p{i}", real=True)
 
@@ -63,6 +67,7 @@ class Layer:
                  name: str | None = None):
         self.n_in, self.n_out = _positive(n_in, "n_in"), _positive(n_out, "n_out")
         self.name = name or self.kind
+        self._recipe = (n_in, n_out, rule, {"x": x, "z": z, "params": params, "name": name})
         x = x if x is not None else sp.Symbol("x")
         z = z if z is not None else sp.Symbol("z")
         params = dict(params or {})
@@ -202,6 +207,16 @@ class Layer:
         """The generated elementwise kernel source at ``level``."""
         return self.kernel(level, backend)[0].source
 
+    def __reduce__(self):
+        # rebuilt from the declaration (what the layer derives and compiles is made again on
+        # the other side); a rule must then use sympy's own functions or nedsym activations
+        args, kwargs = self._reduce_args()
+        return (_rebuild_layer, (type(self), args, kwargs))
+
+    def _reduce_args(self):
+        n_in, n_out, rule, kwargs = self._recipe
+        return (n_in, n_out, rule), kwargs
+
     def __repr__(self) -> str:
         params = f", params={self.param_names}" if self.param_names else ""
         return (f"{type(self).__name__}({self.n_in} -> {self.n_out}, "
@@ -225,6 +240,9 @@ class Dense(Layer):
         z = sp.Symbol("z")
         super().__init__(n_in, n_out, self.activation(z), z=z, name=name)
 
+    def _reduce_args(self):
+        return (self.n_in, self.n_out, self.activation), {"name": self.name}
+
 
 class Residual(Layer):
     r"""Residual layer :math:`a = a_{in} + h\,\sigma(W a_{in} + b)` (square, ``n -> n``).
@@ -245,6 +263,9 @@ class Residual(Layer):
         hs = sp.Integer(int(self.h)) if self.h.is_integer() else sp.Float(self.h)
         super().__init__(n, n, x + hs * self.activation(z), x=x, z=z, name=name)
 
+    def _reduce_args(self):
+        return (self.n_in, self.activation, self.h), {"name": self.name}
+
 
 class Linear(Layer):
     r"""Affine output layer :math:`a = W a_{in} + b` (no activation).
@@ -260,6 +281,9 @@ class Linear(Layer):
     def __init__(self, n_in: int, n_out: int, name: str | None = None):
         z = sp.Symbol("z")
         super().__init__(n_in, n_out, z, z=z, name=name)
+
+    def _reduce_args(self):
+        return (self.n_in, self.n_out), {"name": self.name}
 
 
 def _positive(n, what: str) -> int:

@@ -82,6 +82,12 @@ class Network:
         self.n_params = start
         self.theta0 = self.init(0 if seed is None else seed)
 
+    def __reduce__(self):
+        # layers travel as their declarations (see Layer.__reduce__); theta0 as it is
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("layers", "backend", "init_scheme", "layout", "n_params")}
+        return (_rebuild_network, (type(self), self.layers, self.backend, self.init_scheme, state))
+
     @property
     def d_in(self) -> int:
         """Input (spatial) dimension ``d``."""
@@ -272,6 +278,13 @@ def _view(a: np.ndarray, shape: tuple) -> np.ndarray:
     if not np.may_share_memory(r, a):  # pragma: no cover - layouts above always allow a view
         raise RuntimeError(f"internal error: cannot view {a.shape} as {shape} without a copy")
     return r
+
+
+def _rebuild_network(cls, layers, backend, init, state):
+    net = cls.__new__(cls)
+    Network.__init__(net, layers, backend=backend, init=init)
+    net.__dict__.update(state)
+    return net
 
 
 def _with_data(jet: Jet, data: np.ndarray) -> Jet:

@@ -229,6 +229,11 @@ class NED:
     test_points: size of the fixed Sobol test set for the error.
     data: ``(X, {"y": Y})`` — a dataset instead of a domain; names are per-sample symbols of
         the energy (e.g. ``E = (u - y)**2/2`` with a plain symbol ``y``).
+    cluster: a ``dask.distributed.Client`` or scheduler address: the points of each step are
+        drawn on the workers (``resample=False``: the first local draw is scattered), every
+        worker sums :math:`J^\top J`, :math:`J^\top r`, the merit and the energy over its
+        shards, and only :math:`P\times P` matrices travel; the solve stays here.
+    shards: number of point shards on the cluster (default: one per worker).
     """
 
     def __init__(self, energy, net, domain=None, *, points: int = 1000, rule: str = "sobol",
@@ -237,7 +242,7 @@ class NED:
                  residual: str = "strong", resample: bool = True, adaptive: bool = True,
                  merit_growth: float = 2.0, max_retries: int = 8, seed: int | None = 0,
                  theta=None, params: Mapping | None = None, exact=None,
-                 test_points: int = 2048, data=None):
+                 test_points: int = 2048, data=None, cluster=None, shards: int | None = None):
         if solver not in SOLVERS:
             raise ConfigError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
         if stepper not in STEPPERS:
@@ -296,6 +301,15 @@ class NED:
         self.theta = self.theta0.copy()
         self.t = 0.0
         self._fixed = None
+        self._raw_weights = False
+        self._cluster = None
+        if cluster is not None:
+            if data is not None:
+                raise ConfigError("a Dask cluster shards domain points; datasets run locally")
+            if solver not in ("auto", "cholesky"):
+                raise ConfigError(f"solver={solver!r} needs all rows on one machine; on a "
+                                  "cluster NED sums the normal equations (solver='cholesky')")
+            self._cluster = _ClusterSums(self, cluster, shards)
         self._exact = self._exact_fn(exact)
         self._test = None
         if self._exact is not None:
@@ -366,6 +380,9 @@ class NED:
     def _draw(self):
         if self._fixed is not None and not self.resample:
             return self._fixed
+        if self._cluster is not None:
+            self._fixed = self._cluster.draw(first=self._fixed is None)
+            return self._fixed
         if isinstance(self.sampler, DataSampler):
             pts, cols = self.sampler.draw()
             data = tuple(cols[s.name] for s in self.pe.data_symbols)
@@ -382,9 +399,12 @@ class NED:
         return self._energy(theta, pts, data, bpts)
 
     def _energy(self, theta, pts, data, bpts) -> float:
-        order = self.pe.order
-        jv = self._jet(self.net.forward(pts.x, theta, order=order))
-        val = float(pts.w @ self.pe.density(pts.x, jv, data))
+        if self._cluster is not None:
+            return self._cluster.energy(theta, (pts, data, bpts))
+        val = 0.0
+        if pts is not None:
+            jv = self._jet(self.net.forward(pts.x, theta, order=self.pe.interior.order))
+            val = float(pts.w @ self.pe.density(pts.x, jv, data))
         if bpts is not None:
             bjv = self._jet(self.net.forward(bpts.x, theta, order=self.pe.boundary.order))
             val += float(bpts.w @ self.pe.density(bpts.x, bjv, (), boundary=True))
@@ -417,12 +437,14 @@ class NED:
         """The least-squares system of a step: ``("rows", A, b)`` for
         :math:`\\min_v |Av - b|^2 + \\varepsilon|v|^2` (strong route) or ``("gram", G, g)`` for
         :math:`(G + \\varepsilon I)v = g` (weak route), with the residual measure as 3rd item."""
+        if self._cluster is not None:
+            return self._cluster.system(theta, sample, self.dt if dt is None else dt)
         pts, data, bpts = sample
         if self.residual_kind == "weak":
             return self._weak_system(theta, pts, data, bpts)
         implicit = self.stepper == "implicit"
         dt = self.dt if dt is None else dt
-        W = float(pts.w.sum())
+        W = self._weight_total(pts)
         rows, rhs, res2 = [], [], 0.0
         for part_pts, bnd in ((pts, False), (bpts, True)):
             if part_pts is None:
@@ -468,8 +490,12 @@ class NED:
                     K[:, k, :] += scale * coef[:, None] * jj.take(occ)
         return K
 
+    def _weight_total(self, pts) -> float:
+        # shards of a distributed run sum raw weights; the client divides by the total
+        return 1.0 if self._raw_weights else float(pts.w.sum())
+
     def _weak_system(self, theta, pts, data, bpts):
-        W = float(pts.w.sum())
+        W = self._weight_total(pts)
         P = self.net.n_params
         G, g = np.zeros((P, P)), np.zeros(P)
         for part_pts, bnd in ((pts, False), (bpts, True)):
@@ -552,10 +578,12 @@ class NED:
         """What an accepted step must not increase: the sampled energy (weak route) or
         :math:`\\tfrac12\\sum_i w_i |F_i|^2/\\sum_i w_i` with :math:`F = \\delta E/\\delta u`
         (interior and boundary rows, strong route)."""
+        if self._cluster is not None:
+            return self._cluster.merit(theta, sample)
         pts, data, bpts = sample
         if self.residual_kind == "weak":
             return self._energy(theta, pts, data, bpts)
-        W = float(pts.w.sum())
+        W = self._weight_total(pts)
         total = 0.0
         for part_pts, bnd in ((pts, False), (bpts, True)):
             if part_pts is None:
@@ -695,6 +723,8 @@ class NED:
         The point stream restarts from the seed, so NED and its baselines see the same draws;
         ``ned.theta`` is left as it was.
         """
+        if self._cluster is not None:
+            raise ConfigError("baselines run on one machine: build the NED without cluster=")
         defaults = {"gd": 1e-2, "sgd": 1e-2, "adam": 1e-3}
         opt = make_optimizer(optimizer, lr=lr if lr is not None else
                              defaults.get(str(optimizer).lower(), 1e-3), **options)
@@ -770,3 +800,92 @@ def _progress(total: int, enabled: bool, desc: str):
     except ImportError:  # pragma: no cover - tqdm is a dependency
         return None
     return tqdm(total=int(total), desc=desc, leave=False)
+
+
+class _ClusterSums:
+    """NED's sums over points sharded on a Dask cluster (see ``NED(cluster=...)``)."""
+
+    def __init__(self, ned: NED, cluster, shards: int | None):
+        from nedsym.distributed.cluster import require_dask, worker_count
+
+        require_dask()
+        if isinstance(cluster, str):
+            from distributed import Client
+
+            cluster = Client(cluster)
+        self.ned, self.client = ned, cluster
+        self.n_shards = worker_count(cluster) if shards is None else int(shards)
+        state = (ned.net, ned.pe, ned.stepper, ned.residual_kind, ned._net_has_lap)
+        [self.state] = cluster.scatter([state], broadcast=True)
+
+    def draw(self, first: bool):
+        from nedsym.distributed.sharded import ShardedPoints
+
+        ned = self.ned
+        if not ned.resample:      # the same points as a local run: draw here, scatter once
+            pts = ShardedPoints.scatter(self.client, ned.sampler.draw(), self.n_shards)
+            bpts = None if ned.bsampler is None else ShardedPoints.scatter(
+                self.client, ned.bsampler.draw(), self.n_shards)
+            return (pts, (), bpts)
+        seed = int(ned.sampler.rng.integers(2 ** 63))
+        pts = ShardedPoints.sample(self.client, ned.domain, ned.rule, ned.points,
+                                   self.n_shards, seed)
+        bpts = None
+        if ned.bsampler is not None:
+            bpts = ShardedPoints.sample(self.client, ned.domain.boundary(),
+                                        ned.bsampler.rule.name, ned.bsampler.n,
+                                        self.n_shards, seed + 1)
+        return (pts, (), bpts)
+
+    def _sum(self, what: str, theta, sample, dt=None):
+        from nedsym.distributed.sharded import add_results
+
+        pts, _, bpts = sample
+        futures = [self.client.submit(_ned_shard, self.state, theta, dt, s, None, what,
+                                      pure=False) for s in pts.shards]
+        if bpts is not None:
+            futures += [self.client.submit(_ned_shard, self.state, theta, dt, None, s, what,
+                                           pure=False) for s in bpts.shards]
+        total = None
+        for part in self.client.gather(futures):
+            total = part if total is None else add_results(total, part)
+        return total
+
+    def system(self, theta, sample, dt):
+        out = self._sum("system", theta, sample, dt)
+        W = out["W"]
+        if not (np.all(np.isfinite(out["AtA"])) and np.all(np.isfinite(out["Atb"]))):
+            raise _NonFinite("non-finite residual or Jacobian on a worker")
+        g = out["Atb"] / W
+        measure = math.sqrt(out["res2"] / W) if self.ned.residual_kind == "strong" \
+            else float(np.linalg.norm(g))
+        return ("gram", out["AtA"] / W, g, measure)
+
+    def merit(self, theta, sample) -> float:
+        out = self._sum("merit", theta, sample)
+        return out["value"] if self.ned.residual_kind == "weak" else out["value"] / out["W"]
+
+    def energy(self, theta, sample) -> float:
+        return self._sum("energy", theta, sample)["value"]
+
+
+def _ned_shard(state, theta, dt, pts, bpts, what: str) -> dict:
+    """Partial sums of one shard, on a worker: raw quadrature weights, no normalization."""
+    net, pe, stepper, residual_kind, has_lap = state
+    ned = NED.__new__(NED)
+    ned.net, ned.pe, ned.stepper, ned.residual_kind = net, pe, stepper, residual_kind
+    ned._net_has_lap, ned._raw_weights, ned._cluster, ned.dt = has_lap, True, None, dt
+    W = 0.0 if pts is None else float(pts.w.sum())
+    sample = (pts, (), bpts)
+    if what == "energy":
+        return {"value": ned._energy(theta, pts, (), bpts)}
+    if what == "merit":
+        return {"value": ned.merit(theta, sample), "W": W}
+    P = net.n_params
+    if residual_kind == "weak":
+        _, G, b, _ = ned._weak_system(theta, pts, (), bpts)
+        return {"AtA": G, "Atb": b, "res2": 0.0, "W": W}
+    if pts is None and bpts is None:
+        return {"AtA": np.zeros((P, P)), "Atb": np.zeros(P), "res2": 0.0, "W": W}
+    _, A, b, r = ned.system(theta, sample, dt)
+    return {"AtA": A.T @ A, "Atb": A.T @ b, "res2": r * r, "W": W}
