@@ -82,7 +82,10 @@ def _fill_side_face(v, halo, side, kind, face):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _fill_all(yp, halo, kinds, values):  # pragma: no cover - compiled
+def fill_sides(yp, depth, kinds, values, min_kind):  # pragma: no cover - compiled
+    """Fill ``depth`` ghost layers, axis by axis (corners follow), on every side whose kind
+    ``kinds[f, a, side]`` is at least ``min_kind``: ``PERIODIC`` fills all sides; ``EVEN``
+    leaves periodic sides and sides marked ``-1`` alone (a chunk's sides facing neighbours)."""
     nfields = yp.shape[0]
     ndim = yp.ndim - 1
     total = yp.size // nfields
@@ -94,8 +97,14 @@ def _fill_all(yp, halo, kinds, values):  # pragma: no cover - compiled
             post = total // (pre * npad)
             v = flat.reshape((pre, npad, post))
             for side in range(2):
-                _fill_side(v, halo, side, kinds[f, a, side], values[f, a, side])
+                if kinds[f, a, side] >= min_kind:
+                    _fill_side(v, depth, side, kinds[f, a, side], values[f, a, side])
             pre *= npad
+
+
+@numba.njit(cache=True)
+def _fill_all(yp, halo, kinds, values):  # pragma: no cover - compiled
+    fill_sides(yp, halo, kinds, values, PERIODIC)
 
 
 _SUPPORTED_NDIM = (1, 2, 3)

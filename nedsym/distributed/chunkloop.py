@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from nedsym.discretize.halo import _fill_side
+from nedsym.discretize.halo import EVEN, fill_sides
 
 __all__ = ["fill_chunk", "chunk_kinds", "chunk_loop"]
 
@@ -23,21 +23,7 @@ _LOOPS: dict[str, object] = {}
 
 @numba.njit(cache=True)
 def fill_chunk(yp, halo, kinds, values):  # pragma: no cover - compiled
-    depth = kinds[0, 0, 2]
-    nfields = yp.shape[0]
-    ndim = yp.ndim - 1
-    total = yp.size // nfields
-    for f in range(nfields):
-        flat = yp[f].reshape(total)
-        pre = 1
-        for a in range(ndim):
-            npad = yp.shape[1 + a]
-            post = total // (pre * npad)
-            v = flat.reshape((pre, npad, post))
-            for side in range(2):
-                if kinds[f, a, side] > 0:
-                    _fill_side(v, depth, side, kinds[f, a, side], values[f, a, side])
-            pre *= npad
+    fill_sides(yp, kinds[0, 0, 2], kinds, values, EVEN)   # physical, non-periodic sides only
 
 
 def chunk_kinds(bc_kinds: np.ndarray, physical, depth: int) -> np.ndarray:
