@@ -20,7 +20,7 @@ import numpy as np
 from nedsym.distributed.cluster import require_dask
 from nedsym.errors import DistributedError
 
-__all__ = ["ShardedPoints", "sharded_sum", "sharded_integrate", "add_results"]
+__all__ = ["ShardedPoints", "sharded_sum", "sharded_integrate", "add_results", "tree_sum"]
 
 
 def add_results(a: Any, b: Any) -> Any:
@@ -65,7 +65,7 @@ def _split(points: Any, n_shards: int) -> list[Any]:
     return np.array_split(arr, n_shards)
 
 
-def _tree_sum(client, futures: list[Any]) -> Any:
+def tree_sum(client, futures: list[Any]) -> Any:
     """Add futures pairwise on the workers; return the future of the total."""
     while len(futures) > 1:
         pairs = [client.submit(add_results, futures[i], futures[i + 1], pure=False)
@@ -140,7 +140,7 @@ class ShardedPoints:
 
     def sum(self, fn: Callable[[Any], Any]) -> Any:
         """:math:`\\sum_s fn(S_s)`; only the partial results travel."""
-        return _tree_sum(self.client, self.map(fn)).result()
+        return tree_sum(self.client, self.map(fn)).result()
 
     def gather(self) -> list[Any]:
         """The shards themselves (this moves all points to the client)."""

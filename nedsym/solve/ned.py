@@ -431,7 +431,7 @@ class NED:
         increment itself.
         """
         system = self.system(theta, sample, dt)
-        return self._solve(system, self._ridge_now if ridge is None else ridge), system[2]
+        return self._solve(system, self._ridge_now if ridge is None else ridge), system[3]
 
     def system(self, theta, sample, dt: float | None = None):
         """The least-squares system of a step: ``("rows", A, b)`` for
@@ -625,8 +625,9 @@ class NED:
             ok = bool(np.all(np.isfinite(new)))
             if not self.adaptive:
                 break
-            if m0 is None:
-                m0 = self.merit(self.theta, sample)
+            if m0 is None:   # strong route: the step's own residual measure at theta
+                m0 = 0.5 * res * res if self.residual_kind == "strong" else \
+                    self.merit(self.theta, sample)
             m1 = self.merit(new, sample) if ok else math.nan
             if ok and math.isfinite(m1) and self._acceptable(m0, m1):
                 break
@@ -635,7 +636,8 @@ class NED:
                 ridge = min(_RIDGE_CAP, max(10 * ridge, 1e-10))
             else:
                 dt = dt / 4 if math.isfinite(dt) else 1e4
-        e = self._energy(new, *sample)
+        # the weak route's merit is the sampled energy: the accepted step already computed it
+        e = m1 if self.adaptive and self.residual_kind == "weak" else self._energy(new, *sample)
         if not (np.all(np.isfinite(new)) and math.isfinite(e)):
             raise _NonFinite("non-finite parameters or energy after the step")
         self.theta = new
@@ -838,7 +840,7 @@ class _ClusterSums:
         return (pts, (), bpts)
 
     def _sum(self, what: str, theta, sample, dt=None):
-        from nedsym.distributed.sharded import add_results
+        from nedsym.distributed.sharded import tree_sum
 
         pts, _, bpts = sample
         futures = [self.client.submit(_ned_shard, self.state, theta, dt, s, None, what,
@@ -846,10 +848,7 @@ class _ClusterSums:
         if bpts is not None:
             futures += [self.client.submit(_ned_shard, self.state, theta, dt, None, s, what,
                                            pure=False) for s in bpts.shards]
-        total = None
-        for part in self.client.gather(futures):
-            total = part if total is None else add_results(total, part)
-        return total
+        return tree_sum(self.client, futures).result()   # added on the workers
 
     def system(self, theta, sample, dt):
         out = self._sum("system", theta, sample, dt)
