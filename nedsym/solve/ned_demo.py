@@ -112,34 +112,38 @@ def _finite(v: float):
     return None if math.isinf(v) else float(v)
 
 
+def _compare(name: str, ned: NED, header: str, steps: tuple[int, int], baselines: dict,
+             title: str, out_dir, progress, log) -> dict:
+    """Run NED and each baseline ``{label: (optimizer, lr)}``; write figures and summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    n_ned, n_base = steps
+    log(f"== {name}: {header}")
+    show = bool(progress)
+    results = {"NED": ned.run(n_ned, progress=show)}
+    for label, (opt, lr) in baselines.items():
+        results[label] = ned.baseline(opt, n_base, lr=lr, progress=show, error_every=10)
+    figs = compare_figures(ned, results, out, name, title)
+    return _summarize(name, results, figs, out, log)
+
+
 def run_fit(out_dir="nedsym-out", *, quick: bool = False, progress: bool | None = None,
             log=print) -> dict:
     """``nedsym run ned-fit``: NED (300 steps) vs GD and Adam (3000 steps) on the same fit."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    n_ned, n_base = (60, 300) if quick else (300, 3000)
     ned = fit_problem()
-    log("== ned-fit: E[u] = 1/2 ∫ (u - sin 2πx)² dx on (-1, 1); MLP [1, 20, 1] tanh; "
-        f"{ned.points} Sobol points resampled per step")
-    show = bool(progress)
-    results = {"NED": ned.run(n_ned, progress=show)}
-    results["GD"] = ned.baseline("gd", n_base, lr=0.5, progress=show, error_every=10)
-    results["Adam"] = ned.baseline("adam", n_base, lr=1e-2, progress=show, error_every=10)
-    figs = compare_figures(ned, results, out, "ned-fit", "fit of sin(2πx)")
-    return _summarize("ned-fit", results, figs, out, log)
+    header = (f"E[u] = 1/2 ∫ (u - sin 2πx)² dx on (-1, 1); MLP [1, 20, 1] tanh; "
+              f"{ned.points} Sobol points resampled per step")
+    return _compare("ned-fit", ned, header, (60, 300) if quick else (300, 3000),
+                    {"GD": ("gd", 0.5), "Adam": ("adam", 1e-2)}, "fit of sin(2πx)",
+                    out_dir, progress, log)
 
 
 def run_poisson(out_dir="nedsym-out", *, quick: bool = False, progress: bool | None = None,
                 log=print) -> dict:
     """``nedsym run ned-poisson``: NED (linearly implicit) vs Adam on the same Poisson energy."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    n_ned, n_base = (20, 300) if quick else (100, 3000)
     ned = poisson_problem()
-    log("== ned-poisson: E[u] = ∫ u'²/2 - π² sin(πx) u dx + 50 (u(-1)² + u(1)²); "
-        f"MLP [1, 20, 1] tanh; {ned.points} Sobol points per step; stepper {ned.stepper}")
-    show = bool(progress)
-    results = {"NED": ned.run(n_ned, progress=show)}
-    results["Adam"] = ned.baseline("adam", n_base, lr=1e-2, progress=show, error_every=10)
-    figs = compare_figures(ned, results, out, "ned-poisson", "-u'' = π² sin(πx), u(±1) = 0")
-    return _summarize("ned-poisson", results, figs, out, log)
+    header = (f"E[u] = ∫ u'²/2 - π² sin(πx) u dx + 50 (u(-1)² + u(1)²); MLP [1, 20, 1] "
+              f"tanh; {ned.points} Sobol points per step; stepper {ned.stepper}")
+    return _compare("ned-poisson", ned, header, (20, 300) if quick else (100, 3000),
+                    {"Adam": ("adam", 1e-2)}, "-u'' = π² sin(πx), u(±1) = 0",
+                    out_dir, progress, log)
