@@ -144,6 +144,6 @@ def run_poisson(out_dir="nedsym-out", *, quick: bool = False, progress: bool | N
     ned = poisson_problem()
     header = (f"E[u] = ∫ u'²/2 - π² sin(πx) u dx + 50 (u(-1)² + u(1)²); MLP [1, 20, 1] "
               f"tanh; {ned.points} Sobol points per step; stepper {ned.stepper}")
-    return _compare("ned-poisson", ned, header, (20, 300) if quick else (100, 3000),
+    return _compare("ned-poisson", ned, header, (50, 300) if quick else (100, 3000),
                     {"Adam": ("adam", 1e-2)}, "-u'' = π² sin(πx), u(±1) = 0",
                     out_dir, progress, log)
