@@ -2,7 +2,6 @@
 compilation) and shows the physics its docstring promises."""
 
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +11,8 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _kernel_cache(tmp_path_factory):
-    old = os.environ.get("NEDSYM_CACHE_DIR")
-    os.environ["NEDSYM_CACHE_DIR"] = str(tmp_path_factory.mktemp("nedsym-cache"))
-    yield
-    if old is None:
-        del os.environ["NEDSYM_CACHE_DIR"]
-    else:
-        os.environ["NEDSYM_CACHE_DIR"] = old
+def _kernel_cache(fresh_kernel_cache):
+    return fresh_kernel_cache
 
 
 def _run(name: str, tmp_path: Path, **kwargs) -> dict:
