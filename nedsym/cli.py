@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from nedsym._version import __version__
-from nedsym.errors import NedsymError
+from nedsym.errors import ConfigError, NedsymError
 
 ALLEN_CAHN = "eps^2/2*|grad(u)|^2 + (u^2-1)^2/4"
 
@@ -144,6 +144,10 @@ def _cmd_run(args) -> int:
                 progress=False if args.no_progress else None)
         return 0
     spec = load_problem(args.problem) if args.problem.endswith(".toml") else demo(args.problem)
+    if args.n is not None and args.n < 4:
+        raise ConfigError(f"--n must be at least 4 grid points per axis, got {args.n}")
+    if args.dt is not None and not (args.dt > 0 and args.dt < float("inf")):
+        raise ConfigError(f"--dt must be a positive finite number, got {args.dt}")
     if args.n:
         spec["grid"]["shape"] = [args.n] * len(spec["grid"]["shape"])
     for key in ("t_end", "dt", "stepper", "gradient"):
@@ -232,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--n", type=int, help="grid points per axis (overrides the problem)")
     r.add_argument("--t-end", dest="t_end", type=float, help="final time")
     r.add_argument("--dt", type=float, help="time step")
-    r.add_argument("--stepper", help="euler | rk4 | rk45 | rk23 | semi-implicit | stabilized")
+    r.add_argument("--stepper", help="euler | ssprk3 | rk4 | rk45 | rk23 | semi-implicit | "
+                                     "stabilized")
     r.add_argument("--gradient", choices=["continuous", "discrete"],
                    help="derive-then-discretize or exact discrete-energy gradient")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")

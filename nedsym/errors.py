@@ -74,7 +74,21 @@ class SolverError(NedsymError, RuntimeError):
 
 
 class BlowUpError(SolverError):
-    """The state became NaN/Inf during time stepping."""
+    """A run failed its health check: the state became NaN/Inf, or the energy of a gradient
+    flow rose.
+
+    Attributes (``None`` where unknown): ``t``, ``step`` (of the last good state), ``dt`` (the
+    step size that failed), ``advised_dt`` (a stable step estimated at the last good state),
+    ``state`` (a copy of the last good state), ``reason`` (``"non-finite"`` or
+    ``"energy rose"``).
+    """
+
+    def __init__(self, message: str, *, t: float | None = None, step: int | None = None,
+                 dt: float | None = None, advised_dt: float | None = None, state=None,
+                 reason: str | None = None):
+        super().__init__(message)
+        self.t, self.step, self.dt, self.advised_dt = t, step, dt, advised_dt
+        self.state, self.reason = state, reason
 
 
 class QuadratureError(NedsymError, ValueError):

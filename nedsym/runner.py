@@ -10,7 +10,7 @@ import numpy as np
 
 from nedsym.codegen import cache_info
 from nedsym.discretize import Grid
-from nedsym.errors import ConfigError
+from nedsym.errors import BlowUpError, ConfigError
 from nedsym.flows import GradientFlow
 from nedsym.symbolic.energy import Energy
 from nedsym.symbolic.parse import Namespace
@@ -87,10 +87,22 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
     y0 = _initial(sim, spec)
     t_end = float(spec["t_end"])
     n_snap = int(spec.get("snapshots", 4))
-    res = sim.solve(y0, t_end=t_end, stepper=spec.get("stepper", "rk4"), dt=spec.get("dt"),
-                    snapshot_times=list(np.linspace(0, t_end, n_snap)[1:]),
-                    progress=progress, **({"cluster": cluster} if cluster is not None else {}))
     name = spec.get("name", "problem")
+    try:
+        res = sim.solve(y0, t_end=t_end, stepper=spec.get("stepper", "rk4"), dt=spec.get("dt"),
+                        snapshot_times=list(np.linspace(0, t_end, n_snap)[1:]),
+                        progress=progress,
+                        **({"cluster": cluster} if cluster is not None else {}))
+    except BlowUpError as exc:
+        summary = {
+            "problem": name, "status": "blew up", "error": str(exc), "reason": exc.reason,
+            "grid": list(sim.grid.shape), "backend": sim.backend,
+            "stepper": spec.get("stepper", "rk4"), "dt": spec.get("dt"),
+            "t_last_good": exc.t, "step_last_good": exc.step, "failed_dt": exc.dt,
+            "advised_dt": exc.advised_dt, "setup_time_s": t_build,
+        }
+        (out / f"{name}_summary.json").write_text(json.dumps(summary, indent=2))
+        raise
     f1 = out / f"{name}_fields.png"
     f2 = out / f"{name}_energy.png"
     plot_snapshots(res, sim.grid, save=str(f1))
@@ -98,11 +110,14 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
     energy = np.asarray(res.energy)
     summary = {
         "problem": name,
+        "status": "done",
         "energy_formula": compact_str(E.density),
         "rhs": {c.func.__name__: compact_str(r) for c, r in flow.rhs.items()},
         "grid": list(sim.grid.shape), "backend": sim.backend, "stepper": res.diagnostics.get(
             "stepper"),
         "steps": int(res.diagnostics.get("steps", 0)),
+        "dt_adjustments": len(res.diagnostics.get("dt_adjustments", [])),
+        "energy_every": res.diagnostics.get("energy_every"),
         "rejected_steps": int(res.diagnostics.get("rejected_steps", 0)),
         "wall_time_s": float(res.diagnostics.get("wall_time", 0.0)),
         "setup_time_s": t_build,

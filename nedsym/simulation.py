@@ -23,13 +23,13 @@ from nedsym.codegen.gpu import DeviceEulerLoop, DeviceHaloFiller, array_module, 
 from nedsym.discretize.grid import Grid
 from nedsym.discretize.lower import LoweredFlow, MeanOf, lower_flow
 from nedsym.errors import DiscretizationError, SolverError
+from nedsym.grid_stepper import CompiledGridStepper
 from nedsym.solve import Result, integrate
+from nedsym.solve.solver import stepper_class
 from nedsym.solve.spectral import linear_multiplier
+from nedsym.solve.steppers import ExplicitRK
 
 __all__ = ["Simulation"]
-
-_SEMI_IMPLICIT = ("semi-implicit", "stabilized")
-
 
 def _to_ir_mean(expr):
     return expr.replace(MeanOf, Mean)
@@ -122,13 +122,11 @@ class Simulation:
         s = self._scratch.astype(np.float64, copy=False)
         return float(self.xp.sqrt(self.xp.mean(s * s)))
 
-    def stable_dt(self, t: float = 0.0, y: np.ndarray | None = None, iters: int = 20,
-                  seed: int = 0) -> float:
-        r"""Largest stable explicit-Euler step, :math:`1.8/\rho(\partial F/\partial u)`.
-
-        :math:`\rho` is estimated by power iteration on finite differences of
-        the generated right-hand side at ``y`` (default: a small random state).
-        """
+    def spectral_radius(self, t: float = 0.0, y: np.ndarray | None = None, iters: int = 20,
+                        seed: int = 0) -> float:
+        r"""Spectral radius :math:`\rho(\partial F/\partial u)` at ``y`` (default: a small
+        random state), by power iteration on finite differences of the generated right-hand
+        side."""
         xp = self.xp
         rng = np.random.default_rng(seed)
         y = self.initial("random", seed=seed) if y is None else xp.asarray(y, self.dtype)
@@ -146,9 +144,20 @@ class Simulation:
             w = (f1 - f0) / eps
             lam = float(xp.linalg.norm(w))
             if lam == 0:
-                return float("inf")
+                return 0.0
             v = w
-        return 1.8 / lam
+        return lam
+
+    def stable_dt(self, t: float = 0.0, y: np.ndarray | None = None, iters: int = 20,
+                  seed: int = 0, stepper: str = "euler") -> float:
+        r"""Largest stable step of an explicit ``stepper`` at ``y``,
+        :math:`0.9\,s/\rho(\partial F/\partial u)` with ``s`` the stepper's stability
+        interval (2 for Euler, 2.785 for RK4) and ρ from :meth:`spectral_radius`."""
+        rho = self.spectral_radius(t, y, iters, seed)
+        stability = stepper_class(stepper).stability
+        if rho == 0 or not np.isfinite(stability):
+            return float("inf")
+        return 0.9 * stability / rho
 
     def initial(self, kind="random", seed: int = 0, amplitude: float = 0.1,
                 mean: float = 0.0) -> np.ndarray:
@@ -217,21 +226,33 @@ class Simulation:
 
     # -- running -----------------------------------------------------------------------
     def solve(self, y0: np.ndarray, t_end: float, stepper: str = "rk4", dt: float | None = None,
-              cluster=None, **options) -> Result:
+              cluster=None, compiled: bool | None = None, **options) -> Result:
         """Integrate from ``y0`` to ``t_end`` (see :func:`nedsym.solve.integrate` for options).
+
+        ``stepper``: ``euler``, ``ssprk3``, ``rk4``, ``rk45``, ``rk23``, ``semi-implicit``
+        (periodic grids: the linear constant-coefficient part implicitly in Fourier space)
+        or ``stabilized`` (energy-stable, ``stabilization=S``).
+
+        ``compiled`` (numba backend, float64, fixed-step explicit steppers; default on): the
+        controller advances in compiled segments of many steps (ghost cells filled inside,
+        health fused). ``compiled=False`` runs the same steps through the NumPy-level stepper
+        and the generated right-hand side (the reference).
+
+        Defaults chosen here: the energy is recorded with the generated discrete-energy
+        kernel every ``energy_every="auto"`` steps (recording ≤ ~5 % of the run); for a
+        gradient flow with homogeneous, time-independent boundary data the energy must not
+        rise (``monotone_energy=1e-6``, relative), else the run stops with
+        :class:`~nedsym.errors.BlowUpError`; ``dt=None`` is an automatic step that follows the
+        state (:meth:`stable_dt` re-estimated as the run goes, halved on a failed check).
 
         ``cluster``: a ``distributed.Client``, a scheduler address or ``"local[N]"`` runs
         the explicit steppers chunk-wise on Dask (see :func:`nedsym.distributed.solve`).
-
-        ``stepper``: ``euler``, ``rk4``, ``rk45``, ``rk23``, ``semi-implicit``
-        (periodic grids: the linear constant-coefficient part implicitly in
-        Fourier space) or ``stabilized`` (energy-stable, ``stabilization=S``).
-        Energy is recorded with the generated discrete-energy kernel; a
-        blow-up message quotes the stable step of :meth:`stable_dt`.
         """
         if cluster is not None:
             from nedsym.distributed import solve as solve_distributed
 
+            if compiled is not None:
+                options["compiled"] = compiled
             return solve_distributed(self, y0, t_end, cluster=cluster, stepper=stepper, dt=dt,
                                      **options)
         y0 = self.xp.asarray(y0, dtype=self.dtype)
@@ -239,21 +260,53 @@ class Simulation:
             raise DiscretizationError(
                 f"initial state has shape {y0.shape}; expected "
                 f"{(len(self.fields), *self.grid.shape)} (fields {list(self.fields)})")
+        cls = stepper_class(stepper)
+        name = stepper if isinstance(stepper, str) else cls.names[0] if cls.names else "euler"
         options.setdefault("energy", self.energy)
-        options.setdefault("stable_dt", lambda t, y: self.stable_dt(t, y, iters=8))
-        if stepper in _SEMI_IMPLICIT:
+        options.setdefault("energy_every", "auto")
+        if self.is_gradient_flow():
+            options.setdefault("monotone_energy", 1e-6)
+        options.setdefault("stable_dt",
+                           lambda t, y: self.stable_dt(t, y, iters=8, stepper=name))
+        if cls.needs_linear:
             if not all(self.grid.periodic):
                 raise SolverError(f"stepper {stepper!r} needs a periodic grid; "
                                   "use 'rk4' or 'rk45' for other boundary conditions")
             rhs, neg = self._nonlinear_rhs()
             options["linear"] = neg
+            if dt is None:
+                dt = max(self.stable_dt(0.0, y0, stepper="euler"), 1e-3 * t_end)
         else:
             rhs = self.rhs
-        if dt is None and stepper in ("euler", "rk4", *_SEMI_IMPLICIT):
-            dt = self.stable_dt(0.0, y0) * (1.0 if stepper == "euler" else 1.4)
-            if stepper in _SEMI_IMPLICIT:
-                dt = max(dt, 1e-3 * t_end)
+        use_compiled = compiled if compiled is not None else True
+        if compiled and not self._can_compile(cls):
+            raise SolverError(
+                f"compiled=True needs the numba backend in float64 and a fixed-step explicit "
+                f"stepper (euler, ssprk3, rk4); got backend {self.backend!r}, dtype "
+                f"{self.dtype}, stepper {stepper!r}")
+        if use_compiled and isinstance(stepper, str) and self._can_compile(cls):
+            st = CompiledGridStepper(self, cls.tableau)
+            if options["energy"] is self.energy:
+                options["energy"] = st.energy
+            stepper = st
         return integrate(rhs, y0, t_end, stepper=stepper, dt=dt, **options)
+
+    def _can_compile(self, cls) -> bool:
+        return (self.backend == "numba" and self.dtype == "float64" and not cls.adaptive
+                and issubclass(cls, ExplicitRK))
+
+    def is_gradient_flow(self) -> bool:
+        """Whether the discrete energy must not rise along the flow: a gradient flow with
+        homogeneous, time-independent boundary data and no explicit time dependence."""
+        from nedsym.flows import GradientFlow
+
+        if not isinstance(self.flow, GradientFlow) or self.boundary.varying:
+            return False
+        if np.any(self.boundary.values != 0):
+            return False
+        t = sp.Symbol("t", real=True)
+        return not any(t.name in {str(v) for v in e.free_symbols}
+                       for e in self.lowered.rhs.values())
 
     def run_euler(self, y: np.ndarray, nsteps: int, dt: float, t: float = 0.0) -> np.ndarray:
         """``nsteps`` explicit Euler steps in one compiled loop (constant BC data).

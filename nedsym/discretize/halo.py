@@ -32,7 +32,8 @@ import numpy as np
 
 from nedsym.errors import BoundaryConditionError, DiscretizationError
 
-__all__ = ["PERIODIC", "EVEN", "ODD", "halo_filler", "fill_halo_numpy", "BoundaryData"]
+__all__ = ["PERIODIC", "EVEN", "ODD", "halo_filler", "fill_ghosts", "fill_halo_numpy",
+           "BoundaryData"]
 
 PERIODIC = 0
 EVEN = 1
@@ -99,6 +100,55 @@ def fill_sides(yp, depth, kinds, values, min_kind):  # pragma: no cover - compil
             for side in range(2):
                 if kinds[f, a, side] >= min_kind:
                     _fill_side(v, depth, side, kinds[f, a, side], values[f, a, side])
+            pre *= npad
+
+
+@numba.njit(cache=True)
+def _fill_side_table(v, halo, side, kind, face):  # pragma: no cover - compiled
+    """Like ``_fill_side_face`` with the face values flat: ``face[i*post + j]``."""
+    npad = v.shape[1]
+    n = npad - 2 * halo
+    post = v.shape[2]
+    for k in range(halo):
+        if side == 0:
+            g = halo - 1 - k
+            src = halo + k
+        else:
+            g = halo + n + k
+            src = halo + n - 1 - k
+        for i in range(v.shape[0]):
+            for j in range(post):
+                if kind == 1:
+                    v[i, g, j] = v[i, src, j] + (2 * k + 1) * face[i * post + j]
+                else:
+                    v[i, g, j] = 2.0 * face[i * post + j] - v[i, src, j]
+
+
+@numba.njit(cache=True)
+def fill_ghosts(yp, halo, kinds, values, vmap, faces, slot):  # pragma: no cover - compiled
+    """Fill every ghost cell of ``yp``, constant and time-dependent sides alike.
+
+    Sides with ``vmap[f, a, side] < 0`` use ``values``; a side with ``vmap[f, a, side] = v``
+    takes its face values from ``faces[v, slot]`` (flattened ``(pre, post)`` face, already
+    scaled by h for Neumann sides), where ``slot`` indexes the times a caller tabulated
+    (:meth:`BoundaryData.face_table`). Axis by axis, as :func:`fill_sides`.
+    """
+    nfields = yp.shape[0]
+    ndim = yp.ndim - 1
+    total = yp.size // nfields
+    for f in range(nfields):
+        flat = yp[f].reshape(total)
+        pre = 1
+        for a in range(ndim):
+            npad = yp.shape[1 + a]
+            post = total // (pre * npad)
+            v = flat.reshape((pre, npad, post))
+            for side in range(2):
+                m = vmap[f, a, side]
+                if m < 0:
+                    _fill_side(v, halo, side, kinds[f, a, side], values[f, a, side])
+                else:
+                    _fill_side_table(v, halo, side, kinds[f, a, side], faces[m, slot])
             pre *= npad
 
 
@@ -273,6 +323,35 @@ class BoundaryData:
             pre = int(np.prod(coords[0].shape[:a]))
             self.faces[(f, a, s)] = np.ascontiguousarray(val).reshape(pre, -1)
         self.t = t
+
+    def vmap(self) -> np.ndarray:
+        """``int64[nfields, ndim, 2]``: the row of :meth:`face_table` of each time-dependent
+        side, ``-1`` for constant sides (the ``vmap`` argument of :func:`fill_ghosts`)."""
+        out = np.full(self.kinds.shape, -1, dtype=np.int64)
+        for m, (f, a, s, _) in enumerate(self._varying):
+            out[f, a, s] = m
+        return out
+
+    def face_table(self, times) -> np.ndarray:
+        """Face values of every time-dependent side at each of ``times``.
+
+        ``float64[n_varying, len(times), max_face_size]`` (each face flattened as
+        ``(pre, post)``; Neumann sides scaled by h), the ``faces`` argument of
+        :func:`fill_ghosts`. Empty ``(0, 1, 1)`` when no side varies.
+        """
+        if not self._varying:
+            return np.zeros((0, 1, 1))
+        times = list(times)
+        sizes = [self._coords(a, s)[0].size for _, a, s, _ in self._varying]
+        table = np.zeros((len(self._varying), len(times), max(sizes)))
+        for m, (f, a, s, func) in enumerate(self._varying):
+            coords = self._coords(a, s)
+            scale = self.grid.spacing[a] if self.kinds[f, a, s] == EVEN else 1.0
+            for q, t in enumerate(times):
+                val = np.broadcast_to(np.asarray(func(*coords, t), dtype=np.float64),
+                                      coords[0].shape)
+                table[m, q, :sizes[m]] = val.reshape(-1) * scale
+        return table
 
     def fill(self, yp: np.ndarray, t: float = 0.0) -> None:
         """Fill every ghost cell of ``yp`` (C-contiguous, padded) for time ``t``.

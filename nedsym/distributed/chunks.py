@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from nedsym.codegen.tableau import TABLEAUX
 from nedsym.errors import BlowUpError, DistributedError
 
 __all__ = ["ChunkProgram", "STAGES"]
 
 #: stages (right-hand-side evaluations) per step of the chunkable steppers
-STAGES = {"euler": 1, "rk4": 4}
+STAGES = {name: TABLEAUX[name].stages for name in ("euler", "rk4")}
 _EVEN, _ODD = 1, 2
 _KERNELS: dict[str, Any] = {}
 
@@ -222,27 +223,24 @@ def advance_block(block: np.ndarray, program: ChunkProgram, steps: tuple[tuple[f
     with np.errstate(all="ignore"):      # stale outer layers may overflow; they are discarded
         if p.loop_ir is not None:
             _run_loop(p, P, steps, depth, physical, lo)
-        elif p.stepper == "euler":
-            k = np.empty(kshape)
-            scratch = np.empty(kshape)
-            for t, dt in steps:
-                F(P, t, k)
-                np.multiply(k, dt, out=scratch)
-                P[inner] += scratch
-        else:
-            k = np.empty((4, *kshape))
+        else:      # the operations of nedsym.solve.steppers.ExplicitRK, in the same order
+            tab = TABLEAUX[p.stepper]
+            k = np.empty((tab.stages, *kshape))
             scratch = np.empty(kshape)
             Y = np.empty_like(P)
             for t, dt in steps:
                 F(P, t, k[0])
-                for i, c in ((1, 0.5), (2, 0.5), (3, 1.0)):
+                for i in range(1, tab.stages):
                     Y[...] = P
-                    np.multiply(k[i - 1], c * dt, out=scratch)
-                    Y[inner] += scratch
-                    F(Y, t + c * dt, k[i])
-                for i, w in enumerate((1.0, 2.0, 2.0, 1.0)):
-                    np.multiply(k[i], w * dt / 6.0, out=scratch)
-                    P[inner] += scratch
+                    for j, a in enumerate(tab.A[i]):
+                        if a:
+                            np.multiply(k[j], a * dt, out=scratch)
+                            Y[inner] += scratch
+                    F(Y, t + tab.c[i] * dt, k[i])
+                for i, w in enumerate(tab.b):
+                    if w:
+                        np.multiply(k[i], w * dt, out=scratch)
+                        P[inner] += scratch
     out = P[_inner(p.ndim, depth)]          # a view: no copy (dask slices it for the halos)
     if not np.isfinite(out).all():
         t_last, dt_last = steps[-1]

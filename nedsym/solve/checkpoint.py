@@ -26,8 +26,11 @@ __all__ = ["save_checkpoint", "load_checkpoint", "restore"]
 
 
 def save_checkpoint(path: str | os.PathLike, state: RunState, stepper: Stepper,
-                    trackers: list[Tracker], rng: np.random.Generator | None = None) -> Path:
-    """Write a checkpoint of ``state`` (+ stepper, trackers, rng) to ``path`` atomically."""
+                    trackers: list[Tracker], rng: np.random.Generator | None = None,
+                    meta: dict | None = None) -> Path:
+    """Write a checkpoint of ``state`` (+ stepper, trackers, rng) to ``path`` atomically.
+
+    ``meta``: JSON-able facts about the run (stepper, dt, t_end) that a resume checks."""
     path = Path(path)
     data: dict[str, Any] = {
         "y": to_host(state.y), "t": np.float64(state.t), "t0": np.float64(state.t0),
@@ -35,7 +38,8 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, stepper: Stepper,
         "dt": np.float64(state.dt), "dt_last": np.float64(state.dt_last),
         "rejected": np.int64(state.rejected),
         "dt_history": np.asarray(state.dt_history, dtype=np.float64),
-        "meta": np.array(json.dumps({"stepper": stepper.name, "version": __version__})),
+        "meta": np.array(json.dumps({**(meta or {}), "stepper": stepper.name,
+                                     "version": __version__})),
     }
     for k, v in stepper.state_dict().items():
         data[f"stepper/{k}"] = np.float64(v)

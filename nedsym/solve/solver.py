@@ -1,5 +1,14 @@
 """The integration controller: steppers + trackers + checkpoints in one loop.
 
+The loop advances in *segments*: trackers say at which step they next need the state
+(:meth:`~nedsym.solve.trackers.Tracker.next_step`), snapshots and ``t_end`` give the times
+to land on exactly, and a fixed-step stepper advances to the nearest of them in one call of
+``stepper.advance`` (for compiled steppers one compiled call of many steps). After every
+segment the run checks its health before it commits the new state: the state must be
+finite, and with ``monotone_energy`` set, the energy must not rise. A failed check either
+retries from the last good state with a smaller step (``dt`` left to the controller) or
+raises :class:`~nedsym.errors.BlowUpError` with a step size estimated at the last good state.
+
 Ctrl-C policy: while :func:`integrate` runs (in the main thread) the first SIGINT is *deferred*
 to the end of the current step; the loop then stops cleanly, writes a checkpoint (when a
 ``checkpoint`` path is set) and **returns a partial Result with**
@@ -22,19 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from nedsym.errors import SolverError
+from nedsym.errors import BlowUpError, SolverError
 from nedsym.solve.arrays import namespace, to_host
 from nedsym.solve.checkpoint import load_checkpoint, restore, save_checkpoint
 from nedsym.solve.result import Result
-from nedsym.solve.spectral import SemiImplicitSpectral
-from nedsym.solve.steppers import (
-    RHS,
-    RK4,
-    BogackiShampine32,
-    DormandPrince45,
-    ExplicitEuler,
-    Stepper,
-)
+from nedsym.solve.spectral import SemiImplicitSpectral  # noqa: F401 - registers its names
+from nedsym.solve.steppers import RHS, STEPPERS, PartialSegment, Stepper
 from nedsym.solve.trackers import (
     CheckpointTracker,
     EnergyTracker,
@@ -43,21 +45,16 @@ from nedsym.solve.trackers import (
     RunState,
     SnapshotTracker,
     Tracker,
-    check_finite,
 )
 
-__all__ = ["integrate", "make_stepper", "STEPPERS"]
+__all__ = ["integrate", "make_stepper", "stepper_class", "STEPPERS"]
 
-STEPPERS: dict[str, Callable[..., Stepper]] = {
-    "euler": ExplicitEuler,
-    "rk4": RK4,
-    "rk45": DormandPrince45,
-    "dopri5": DormandPrince45,
-    "rk23": BogackiShampine32,
-    "bs32": BogackiShampine32,
-    "semi-implicit": SemiImplicitSpectral,
-    "stabilized": SemiImplicitSpectral,
-}
+#: extra wall-clock cap of one segment (seconds), so progress and Ctrl-C stay responsive
+SEGMENT_SECONDS = 0.5
+#: the automatic energy-recording interval keeps recording below this fraction of the run
+RECORDING_BUDGET = 0.02
+#: consecutive automatic step-size reductions after failed health checks before giving up
+MAX_RETRIES = 8
 
 
 def make_stepper(name: str | Stepper, *, rtol: float = 1e-6, atol: float = 1e-9,
@@ -72,19 +69,33 @@ def make_stepper(name: str | Stepper, *, rtol: float = 1e-6, atol: float = 1e-9,
     if isinstance(name, Stepper):
         return name
     key = str(name).strip().lower()
-    if key not in STEPPERS:
+    cls = STEPPERS.get(key)
+    if cls is None:
         raise SolverError(f"unknown stepper {name!r}; valid names are {sorted(STEPPERS)}")
-    if key in ("semi-implicit", "stabilized"):
+    if cls.needs_linear:
         if linear is None:
             raise SolverError(
                 f"stepper {key!r} needs the Fourier multiplier of the linear part: pass "
                 f"linear=L_hat (see nedsym.solve.linear_multiplier)")
         if key == "stabilized" and stabilization <= 0:
             raise SolverError("stepper 'stabilized' needs stabilization=S > 0")
-        return SemiImplicitSpectral(linear, stabilization)
-    if key in ("rk45", "dopri5", "rk23", "bs32"):
-        return STEPPERS[key](rtol=rtol, atol=atol)
-    return STEPPERS[key]()
+        return cls(linear, stabilization if key == "stabilized" else 0.0)
+    if cls.adaptive:
+        if not (np.isfinite(rtol) and np.isfinite(atol)) or rtol < 0 or atol < 0:
+            raise SolverError(f"rtol and atol must be finite and >= 0, got rtol={rtol!r}, "
+                              f"atol={atol!r}")
+        return cls(rtol=rtol, atol=atol)
+    return cls()
+
+
+def stepper_class(name: str | Stepper) -> type:
+    """The registered class of a stepper name (or of an instance)."""
+    if isinstance(name, Stepper):
+        return type(name)
+    cls = STEPPERS.get(str(name).strip().lower())
+    if cls is None:
+        raise SolverError(f"unknown stepper {name!r}; valid names are {sorted(STEPPERS)}")
+    return cls
 
 
 @contextmanager
@@ -122,6 +133,7 @@ def _initial_dt(stepper: Stepper, rhs: RHS, t: float, y: np.ndarray, span: float
     return float(min(100 * h0, h1, span))
 
 
+
 def integrate(
     rhs: RHS,
     y0: np.ndarray,
@@ -136,7 +148,8 @@ def integrate(
     stabilization: float = 0.0,
     trackers: Sequence[Tracker] = (),
     energy: Callable[[np.ndarray], float] | None = None,
-    energy_every: int = 1,
+    energy_every: int | str = 1,
+    monotone_energy: float | None = None,
     residual: Callable[[float, np.ndarray], float] | None = None,
     residual_every: int = 1,
     steady_tol: float | None = None,
@@ -155,14 +168,27 @@ def integrate(
 
     For ``stepper="semi-implicit"``/``"stabilized"`` ``rhs`` is only the nonlinear part N and
     ``linear`` the Fourier multiplier :math:`\\hat L` (:math:`\\dot y = \\mathcal{L}y + N(y)`).
-    Fixed-step steppers use ``dt`` (default: ``stable_dt``); adaptive ones (``rk45``, ``rk23``)
-    start from ``dt`` (default: an estimate) and control the error with ``rtol``/``atol``.
-    Steps are shortened to land exactly on ``snapshot_times`` and ``t_end``. The run stops at
-    ``t_end``, after ``max_steps`` steps, or when the residual norm drops below
-    ``steady_tol`` (``residual(t, y) -> float``; default :math:`\\max|y_{n+1}-y_n|/\\Delta t`).
-    NaN/Inf raises :class:`~nedsym.errors.BlowUpError`. Checkpoints go to ``checkpoint``
-    every ``checkpoint_every`` steps / ``checkpoint_seconds`` seconds, on Ctrl-C and at the end;
-    ``resume=path`` continues a run bit-for-bit (same arguments otherwise).
+    Adaptive steppers (``rk45``, ``rk23``) start from ``dt`` (default: an estimate) and control
+    the error with ``rtol``/``atol``. Fixed-step steppers use ``dt``; with ``dt=None`` the step
+    is *automatic*: ``stable_dt(t, y)`` at the start, re-estimated as the run goes (about 3 %
+    of the right-hand-side evaluations), and halved from the last good state whenever a health
+    check fails. Steps land exactly on ``snapshot_times`` and ``t_end``.
+
+    Recording: the energy is recorded at the start, every ``energy_every`` steps (``"auto"``:
+    chosen once, from the measured costs of the first segments, so that recording takes about
+    2 % of the run; kept in checkpoints) and at the end.
+    Health: after every segment the state must be finite; with ``monotone_energy=rtol`` (set by
+    :meth:`Simulation.solve` for gradient flows) the energy must also not rise by more than
+    ``rtol * max(|E|, |E_0|)``. A failure with a user-given ``dt`` raises
+    :class:`~nedsym.errors.BlowUpError` naming time, step and dt and advising the stable step
+    estimated at the last good state. The run stops at ``t_end``, after ``max_steps`` steps,
+    or when the residual norm drops below ``steady_tol`` (``residual(t, y) -> float``; default
+    :math:`\\max|y - y_{prev}|/(t - t_{prev})` between recordings).
+
+    Checkpoints go to ``checkpoint`` every ``checkpoint_every`` steps / ``checkpoint_seconds``
+    seconds, on Ctrl-C and at the end; ``resume=path`` continues a run bit-for-bit. A resumed
+    run must use the same stepper, a ``t_end`` not before the checkpoint and, for fixed steps
+    given by the user, the same ``dt``: anything else is refused.
 
     Example
     -------
@@ -180,20 +206,34 @@ def integrate(
         raise SolverError(f"need a finite t_end >= t0={t0}, got t_end={t_end!r}")
     if on_interrupt not in ("return", "raise"):
         raise SolverError(f"on_interrupt must be 'return' or 'raise', got {on_interrupt!r}")
+    if dt is not None and not (np.isfinite(dt) and dt > 0):
+        raise SolverError(f"dt must be a positive finite number, got {dt!r}")
+    auto_every = energy_every == "auto"
+    if auto_every:
+        energy_every = 1
+    for name, every in (("energy_every", energy_every), ("residual_every", residual_every),
+                        ("checkpoint_every", checkpoint_every), ("max_steps", max_steps)):
+        if every is not None and (not isinstance(every, (int, np.integer)) or every < 1):
+            raise SolverError(f"{name} must be a positive integer, got {every!r}")
+    if monotone_energy is not None and not monotone_energy >= 0:
+        raise SolverError(f"monotone_energy must be a tolerance >= 0, got {monotone_energy!r}")
     xp = namespace(y0)
     # float32 states (GPU backends) stay float32; everything else is computed in float64
     dtype = np.float32 if getattr(y0, "dtype", None) == np.float32 else np.float64
-    y = xp.array(y0, dtype=dtype, order="C", copy=True)
-    ynew = np.empty_like(y)
+    y0 = xp.asarray(y0, dtype=dtype)
+    if not bool(xp.isfinite(y0).all()):
+        bad = int(xp.size(y0) - xp.isfinite(y0).sum()) if xp is np else "some"
+        raise SolverError(f"the initial state contains NaN or Inf ({bad} of {y0.size} values); "
+                          "give a finite initial state")
     st = make_stepper(stepper, rtol=rtol, atol=atol, linear=linear,
                       stabilization=stabilization)
-    st.bind(rhs, y)
-    state = RunState(t=t0, y=y, t0=t0, t_end=float(t_end), y_prev=ynew)
+    y = st.bind(rhs, xp.ascontiguousarray(y0))
+    state = RunState(t=t0, y=y, t0=t0, t_end=float(t_end))
 
-    def stable_value() -> float | None:
+    def stable_value(t: float, y: np.ndarray) -> float | None:
         if stable_dt is None:
             return None
-        return float(stable_dt(state.t, state.y)) if callable(stable_dt) else float(stable_dt)
+        return float(stable_dt(t, y)) if callable(stable_dt) else float(stable_dt)
 
     all_trackers: list[Tracker] = []
     energy_tr = EnergyTracker(energy, energy_every) if energy is not None else None
@@ -206,43 +246,58 @@ def integrate(
     snap_tr = SnapshotTracker(snapshot_times)
     all_trackers.append(snap_tr)
     all_trackers.extend(trackers)
+    meta = {"stepper": st.name, "dt": None if dt is None else float(dt),
+            "t_end": float(t_end)}
 
     def write_checkpoint() -> None:
         if checkpoint is not None:
-            save_checkpoint(checkpoint, state, st, all_trackers, rng)
+            save_checkpoint(checkpoint, state, st, all_trackers, rng, meta=meta)
 
-    if checkpoint is not None and (checkpoint_every or checkpoint_seconds):
-        all_trackers.append(CheckpointTracker(write_checkpoint, checkpoint_every,
-                                              checkpoint_seconds))
+    if checkpoint is not None:
+        _check_writable(checkpoint)
+        if checkpoint_every or checkpoint_seconds:
+            all_trackers.append(CheckpointTracker(write_checkpoint, checkpoint_every,
+                                                  checkpoint_seconds))
     show = sys.stderr.isatty() if progress is None else bool(progress)
     progress_tr = ProgressTracker(show, energy_tr)
 
     resumed = resume is not None
+    auto_dt = False
     if resumed:
-        restore(load_checkpoint(resume), state, st, all_trackers, rng)
+        data = load_checkpoint(resume)
+        _check_resume(data, meta, t_end, resume)
+        restore(data, state, st, all_trackers, rng)
+        import json
+
+        saved = json.loads(str(data["meta"])) if "meta" in data else {}
+        auto_dt = bool(saved.get("auto_dt", dt is None and not st.adaptive))
     elif st.adaptive:
         state.dt = float(dt) if dt is not None else _initial_dt(st, rhs, t0, y, t_end - t0)
     else:
         if dt is None:
-            dt = stable_value()
+            dt = stable_value(t0, y)
             if dt is None:
                 raise SolverError(f"stepper {st.name!r} takes fixed steps: pass dt= "
                                   f"(or stable_dt=)")
+            auto_dt = callable(stable_dt)
         state.dt = float(dt)
-    if not state.dt > 0:
-        raise SolverError(f"dt must be positive, got {state.dt!r}")
+    meta["auto_dt"] = auto_dt
+    if not (np.isfinite(state.dt) and state.dt > 0):
+        raise SolverError(f"dt must be positive and finite, got {state.dt!r} (the stable-step "
+                          "estimate failed at the initial state?)")
     stops = sorted({float(t_end), *[float(s) for tr in all_trackers for s in tr.stop_times()]})
     bad = [s for s in stops if s < t0 or s > t_end]
     if bad:
         raise SolverError(f"snapshot/stop times {bad} lie outside [t0, t_end] = [{t0}, {t_end}]")
 
+    run = _Controller(state, st, stops, max_steps, [*all_trackers, progress_tr], stable_value,
+                      energy_tr, auto_every and not resumed, monotone_energy, auto_dt)
     for tr in [*all_trackers, progress_tr]:
         tr.start(state, resumed)
     interrupted = False
     try:
         with _deferred_sigint() as sigint:
-            y, ynew = _loop(state, st, stops, max_steps, [*all_trackers, progress_tr],
-                            stable_value, sigint)
+            run.loop(sigint)
     except KeyboardInterrupt:
         interrupted = True
         state.stop_reason = "interrupted"
@@ -254,6 +309,10 @@ def integrate(
                       f"returning a partial result" +
                       (f", checkpoint in {checkpoint!r}" if checkpoint else ""),
                       RuntimeWarning, stacklevel=2)
+    except BlowUpError:
+        progress_tr.finalize(state)
+        write_checkpoint()       # the last good state, so a run can resume with a smaller dt
+        raise
     finally:
         if not interrupted:
             progress_tr.finalize(state)
@@ -267,7 +326,9 @@ def integrate(
         "steps": state.step, "rejected_steps": state.rejected,
         "wall_time": time.perf_counter() - wall0, "stepper": st.name,
         "interrupted": interrupted, "stop_reason": state.stop_reason, "t": state.t,
-        "resumed": resumed,
+        "resumed": resumed, "segments": run.segments, "auto_dt": auto_dt,
+        "dt_adjustments": run.adjustments,
+        "energy_every": energy_tr.every if energy_tr is not None else None,
     }
     return Result(
         fields=np.array(snap_tr.fields), times=np.array(snap_tr.times),
@@ -279,40 +340,276 @@ def integrate(
         dt_history=np.array(state.dt_history), diagnostics=diagnostics)
 
 
-def _loop(state: RunState, st: Stepper, stops: list[float], max_steps: int | None,
-          trackers: list[Tracker], stable_value: Callable[[], float | None],
-          sigint: dict[str, bool]) -> tuple[np.ndarray, np.ndarray]:
-    y, ynew = state.y, state.y_prev
-    assert ynew is not None
-    while True:
-        if state.t >= state.t_end:
-            state.stop_reason = "t_end"
-            break
-        if max_steps is not None and state.step >= max_steps:
-            state.stop_reason = "max_steps"
-            break
-        next_stop = next(s for s in stops if s > state.t)
-        dt_try = state.dt
-        clipped = state.t + dt_try >= next_stop - 1e-8 * dt_try
-        if clipped:
-            dt_try = next_stop - state.t
-        dt_taken, dt_next, rejected = st.step(state.t, y, dt_try, ynew)
-        if not np.isfinite(ynew).all():
-            check_finite(ynew, state, dt_taken, stable_value())
-        # commit: swap buffers, then advance the clock
-        y, ynew = ynew, y
-        state.y, state.y_prev = y, ynew
-        state.t = next_stop if (clipped and dt_taken == dt_try) else state.t + dt_taken
-        state.step += 1
-        state.rejected += rejected
-        state.dt_last = dt_taken
-        state.dt_history.append(dt_taken)
-        if st.adaptive:
-            state.dt = max(dt_next, state.dt) if clipped and rejected == 0 else dt_next
-        for tr in trackers:
-            tr.handle(state)
-        if state.stop_reason is not None:
-            break
-        if sigint["hit"]:
-            raise KeyboardInterrupt
-    return y, ynew
+def _check_writable(path: str) -> None:
+    """Refuse a checkpoint path that cannot be written *before* the run starts."""
+    import os
+
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(folder):
+        raise SolverError(f"checkpoint folder {folder!r} does not exist; create it or choose "
+                          "another checkpoint path")
+    if not os.access(folder, os.W_OK):
+        raise SolverError(f"checkpoint folder {folder!r} is not writable")
+    if os.path.isdir(path):
+        raise SolverError(f"checkpoint path {path!r} is a folder; give a file name (.npz)")
+
+
+def _check_resume(data: dict, meta: dict, t_end: float, path: str) -> None:
+    """A resumed run must continue the run that wrote the checkpoint."""
+    import json
+
+    saved = json.loads(str(data["meta"])) if "meta" in data else {}
+    if saved.get("stepper") not in (None, meta["stepper"]):
+        raise SolverError(f"cannot resume {path!r} with stepper {meta['stepper']!r}: the "
+                          f"checkpoint was written by stepper {saved['stepper']!r}")
+    if float(data["t"]) > t_end:
+        raise SolverError(f"cannot resume {path!r} to t_end={t_end}: the checkpoint is already "
+                          f"at t={float(data['t']):.6g}")
+    if meta["dt"] is not None and saved.get("dt") is not None and saved["dt"] != meta["dt"]:
+        raise SolverError(f"cannot resume {path!r} with dt={meta['dt']}: the checkpoint's run "
+                          f"used dt={saved['dt']} (a resumed run continues bit-for-bit; start "
+                          "a new run from res.final for another dt)")
+
+
+class _Controller:
+    """The segment loop of :func:`integrate` (state, health checks, automatic dt)."""
+
+    def __init__(self, state: RunState, st: Stepper, stops: list[float],
+                 max_steps: int | None, trackers: list[Tracker],
+                 stable_value: Callable[[float, np.ndarray], float | None],
+                 energy_tr: EnergyTracker | None, auto_every: bool,
+                 monotone_energy: float | None, auto_dt: bool):
+        self.state, self.st, self.stops, self.max_steps = state, st, stops, max_steps
+        self.trackers, self.stable_value = trackers, stable_value
+        self.energy_tr, self.auto_every = energy_tr, auto_every
+        self.monotone, self.auto_dt = monotone_energy, auto_dt
+        self.segments = 0
+        self.adjustments: list[tuple[float, float, str]] = []   # (t, new dt, reason)
+        self._step_seconds = np.inf       # best measured wall time of one step
+        self._energy_seconds = np.inf     # best measured wall time of one energy evaluation
+        self._retries = 0
+        self._last_estimate = state.step
+        # re-estimate an automatic dt after this many steps: ~3 % of the rhs evaluations
+        # (a power iteration costs ~9 evaluations)
+        self._estimate_every = max(10, int(np.ceil(9 / 0.03 / max(1, st.stages))))
+        self._scale: float | None = None    # |E_0|, read once the tracker has recorded it
+
+    # -- segment length --------------------------------------------------------
+    def _steps_allowed(self) -> int:
+        s = self.state
+        n = 1 << 30
+        for tr in self.trackers:
+            due = tr.next_step(s)
+            if due is not None:
+                n = min(n, max(1, due - s.step))
+        if self.max_steps is not None:
+            n = min(n, self.max_steps - s.step)
+        if np.isfinite(self._step_seconds):
+            n = min(n, max(1, int(SEGMENT_SECONDS / self._step_seconds)))
+        else:
+            n = min(n, 4)            # first segments: short, to measure the step time
+        if self.auto_dt:
+            n = min(n, max(1, self._last_estimate + self._estimate_every - s.step))
+        return max(1, n)
+
+    def _plan(self, next_stop: float) -> tuple[int, float, float, bool]:
+        """(steps, dt, t after them, clipped): full steps of ``state.dt`` that stay strictly
+        before ``next_stop`` (the rule of a step-by-step loop), or one step landing on it."""
+        s = self.state
+        dt, cap = s.dt, self._steps_allowed()
+        n, t = 0, s.t
+        while n < cap and not (t + dt >= next_stop - 1e-8 * dt):
+            t += dt
+            n += 1
+        if n == 0:
+            return 1, next_stop - s.t, next_stop, True
+        return n, dt, t, False
+
+    # -- the loop ------------------------------------------------------------------
+    def loop(self, sigint: dict[str, bool]) -> None:
+        s, st = self.state, self.st
+        while True:
+            if s.t >= s.t_end:
+                s.stop_reason = "t_end"
+                return
+            if self.max_steps is not None and s.step >= self.max_steps:
+                s.stop_reason = "max_steps"
+                return
+            next_stop = next(v for v in self.stops if v > s.t)
+            wall = time.perf_counter()
+            if st.adaptive:
+                dt_try = s.dt
+                clipped = s.t + dt_try >= next_stop - 1e-8 * dt_try
+                if clipped:
+                    dt_try = next_stop - s.t
+                ynew = st.buffer_other_than(s.y)
+                dt_used, dt_next, rejected = st.step(s.t, s.y, dt_try, ynew)
+                health = float(namespace(ynew).sum(ynew))
+                n = 1
+                t_new = next_stop if (clipped and dt_used == dt_try) else s.t + dt_used
+            else:
+                n, dt_used, t_new, clipped = self._plan(next_stop)
+                try:
+                    ynew, health, done = st.advance(s.t, s.y, n, dt_used, sigint)
+                except PartialSegment as part:
+                    if part.steps:
+                        self._commit_partial(part.state, part.steps, dt_used)
+                    raise KeyboardInterrupt from None
+                if done < n:
+                    n, clipped = done, False
+                    t_new = s.t
+                    for _ in range(done):
+                        t_new += dt_used
+                rejected, dt_next = 0, s.dt
+            seconds = time.perf_counter() - wall
+            if self.segments > 0:          # the first segment pays compilation and checks
+                self._step_seconds = min(self._step_seconds, seconds / n)
+            self.segments += 1
+            energy = self._health(ynew, health, n, dt_used, t_new)
+            if energy is False:            # failed and retried with a smaller dt
+                continue
+            self._retries = 0
+            s.y_prev, s.y, s.t_prev = s.y, ynew, s.t
+            s.t, s.energy = t_new, energy
+            s.step += n
+            s.rejected += rejected
+            s.dt_last = dt_used
+            s.dt_history.extend([dt_used] * n)
+            if st.adaptive:
+                s.dt = max(dt_next, s.dt) if clipped and rejected == 0 else dt_next
+            elif self.auto_dt and s.step - self._last_estimate >= self._estimate_every:
+                self._reestimate()
+            for tr in self.trackers:
+                tr.handle(s)
+            self._tune_recording()
+            if s.stop_reason is not None:
+                return
+            if sigint["hit"]:
+                raise KeyboardInterrupt
+
+    def _commit_partial(self, y, n: int, dt: float) -> None:
+        """Keep the steps a Python segment completed before a KeyboardInterrupt."""
+        s = self.state
+        for _ in range(n):
+            s.t += dt
+        s.y_prev, s.y, s.energy = s.y, y, None
+        s.step += n
+        s.dt_last = dt
+        s.dt_history.extend([dt] * n)
+
+    # -- health ---------------------------------------------------------------------
+    def _health(self, ynew, health: float, n: int, dt: float, t_new: float):
+        """The energy of ``ynew`` when it was evaluated (None if not), after checking it;
+        ``False`` when the segment failed and is to be retried with a smaller step."""
+        s = self.state
+        energy = None
+        reason = None
+        if not np.isfinite(health):
+            reason = "non-finite"
+        elif self.energy_tr is not None and (self.monotone is not None
+                                              or self.energy_tr.due(s.step + n)):
+            wall = time.perf_counter()
+            energy = float(self.energy_tr.energy(ynew))
+            self._energy_seconds = min(self._energy_seconds, time.perf_counter() - wall)
+            previous = s.energy if s.energy is not None else self.energy_tr.latest
+            if self._scale is None and self.energy_tr.values:
+                self._scale = abs(self.energy_tr.values[0])
+            if not np.isfinite(energy):
+                reason = "non-finite"
+            elif self.monotone is not None and previous is not None:
+                scale = max(abs(previous), self._scale or 0.0, 1e-300)
+                if energy > previous + self.monotone * scale:
+                    reason = "energy rose"
+        if reason is None:
+            return energy
+        if self.auto_dt and self._retries < MAX_RETRIES:
+            advised = self._advice(s.t, s.y)
+            self._retries += 1
+            new = min(s.dt / 2, advised) if advised is not None and np.isfinite(advised) \
+                else s.dt / 2
+            self.adjustments.append((s.t, new, reason))
+            s.dt = new
+            self._last_estimate = s.step
+            return False
+        t_good, y_good, step_good, e_good, reason, e_bad = self._localize(n, dt, reason)
+        advised = self._advice(t_good, y_good)
+        what = ("the state became NaN/Inf" if reason == "non-finite" else
+                f"the energy rose from {e_good:.6g} to {e_bad:.6g} (a gradient flow must "
+                "not gain energy)")
+        where = (f"{what} at step {step_good + 1} "
+                 f"(t={t_good:.6g} -> {t_good + dt:.6g}, dt={dt:.3g})")
+        if advised is not None and np.isfinite(advised):
+            advice = (f"; at the last good state (t={t_good:.6g}, step {step_good}) the "
+                      f"estimated stable dt is {advised:.3g}: reduce dt below {advised:.3g}, "
+                      "leave dt unset (automatic step), or use stepper='semi-implicit'")
+        else:
+            advice = ("; reduce dt (halve it until the run is stable), use an adaptive stepper "
+                      "('rk45'), or use stepper='semi-implicit' for stiff linear parts")
+        if self.auto_dt:
+            advice += f" (gave up after {MAX_RETRIES} automatic step reductions)"
+        raise BlowUpError(where + advice, t=t_good, step=step_good, dt=dt, advised_dt=advised,
+                          state=np.array(to_host(y_good)), reason=reason)
+
+    def _localize(self, n: int, dt: float, reason: str):
+        """Replay a failed segment from its (good) start in halving sub-segments to find the
+        first failing step. Returns ``(t, y, step, energy)`` of the last good state (``y`` a
+        copy), the failure reason there and the failing energy (or None)."""
+        s, st = self.state, self.st
+        t, y, step = s.t, s.y.copy(), s.step
+        e = s.energy if s.energy is not None else \
+            (self.energy_tr.latest if self.energy_tr is not None else None)
+        e_bad = None
+        while n > 1:
+            m = n // 2
+            ynew, health, _ = st.advance(t, y, m, dt)
+            fail, e_new = self._check(ynew, health, e)
+            if fail is None:
+                y[...] = ynew
+                t, step, e, n = t + m * dt, step + m, e_new, n - m
+            else:
+                n = m
+        ynew, health, _ = st.advance(t, y, 1, dt)
+        fail, e_new = self._check(ynew, health, e)
+        return t, y, step, e, fail or reason, e_new if e_new is not None else e_bad
+
+    def _check(self, ynew, health: float, previous: float | None):
+        """(failure reason or None, energy) of a candidate state, as in :meth:`_health`."""
+        if not np.isfinite(health):
+            return "non-finite", None
+        if self.energy_tr is None:
+            return None, None
+        energy = float(self.energy_tr.energy(ynew))
+        if not np.isfinite(energy):
+            return "non-finite", None
+        if self.monotone is not None and previous is not None:
+            scale = max(abs(previous), self._scale or 0.0, 1e-300)
+            if energy > previous + self.monotone * scale:
+                return "energy rose", energy
+        return None, energy
+
+    def _advice(self, t: float, y) -> float | None:
+        try:
+            return self.stable_value(t, y)
+        except Exception:  # noqa: BLE001 - advice is best effort; the blow-up is the error
+            return None
+
+    def _reestimate(self) -> None:
+        s = self.state
+        est = self._advice(s.t, s.y)
+        self._last_estimate = s.step
+        if est is not None and np.isfinite(est) and est > 0:
+            new = min(est, 2.0 * s.dt)
+            if new != s.dt:
+                self.adjustments.append((s.t, new, "re-estimated"))
+                s.dt = new
+
+    def _tune_recording(self) -> None:
+        """Automatic ``energy_every``: recording costs at most RECORDING_BUDGET of the run."""
+        tr = self.energy_tr
+        if tr is None or not self.auto_every or not np.isfinite(self._step_seconds) \
+                or not np.isfinite(self._energy_seconds):
+            return
+        ratio = self._energy_seconds / (RECORDING_BUDGET * self._step_seconds)
+        tr.every = int(min(10_000, max(1, np.ceil(ratio))))
+        self.auto_every = False    # decided once (from the second segment on), then fixed
+        # (and checkpointed), so a resumed run records at the same steps

@@ -136,13 +136,16 @@ class SemiImplicitSpectral(Stepper):
     >>> g = Grid(8, [(0, 2 * np.pi)])
     >>> s = SemiImplicitSpectral(linear_multiplier(g, {(2,): 1.0}))   # heat equation
     >>> y = np.sin(g.axes[0])[None]; out = np.empty_like(y)
-    >>> s.bind(lambda t, y, o: o.fill(0.0), y)
+    >>> _ = s.bind(lambda t, y, o: o.fill(0.0), y)
     >>> _ = s.step(0.0, y, 0.5, out); bool(np.allclose(out, y / 1.5))
     True
     """
 
     name = "semi-implicit"
+    names = ("semi-implicit", "stabilized")
     order = 1
+    needs_linear = True
+    stability = float("inf")
 
     def __init__(self, L_hat: np.ndarray, stabilization: float = 0.0) -> None:
         self.L_hat = L_hat if is_device_array(L_hat) else np.asarray(L_hat)
@@ -153,8 +156,8 @@ class SemiImplicitSpectral(Stepper):
             self.name = "stabilized"
         self._dt_cached: float | None = None
 
-    def bind(self, rhs: RHS, y0: np.ndarray) -> None:
-        super().bind(rhs, y0)
+    def bind(self, rhs: RHS, y0: np.ndarray) -> np.ndarray:
+        y = super().bind(rhs, y0)
         if is_device_array(y0):
             import cupy.fft
 
@@ -174,6 +177,7 @@ class SemiImplicitSpectral(Stepper):
                 f"L_hat has shape {self.L_hat.shape}; for a state of shape {y0.shape} it must "
                 f"be {fft_shape} (rfftn over the spatial axes)")
         self._n = np.empty_like(y0)
+        return y
 
     def _denominator(self, dt: float) -> np.ndarray:
         if self._dt_cached != dt:

@@ -1,10 +1,18 @@
-"""Explicit time steppers for :math:`\\dot y = f(t, y)` given as ``rhs(t, y, out)``.
+"""Time steppers for :math:`\\dot y = f(t, y)` given as ``rhs(t, y, out)``.
 
 Every stepper is bound once to ``rhs`` and a state shape (buffers are allocated then, never
 per step) and advances with ``step(t, y, dt, out) -> (dt_taken, dt_next, rejected)``, writing
 :math:`y_{n+1}` into ``out`` and leaving ``y`` untouched (so an interrupted step never corrupts
 the state). Adaptive steppers may take a smaller ``dt_taken`` than asked and propose
 ``dt_next``; fixed-step ones return ``(dt, dt, 0)``.
+
+Fixed-step steppers also advance a whole *segment*, ``advance(t, y, nsteps, dt) -> (y_new,
+health, steps_taken)``: ``nsteps`` steps into a buffer the stepper owns, ``y`` untouched,
+``health`` a number that is finite exactly when the new state is (compiled steppers fuse it
+into their last sweep). The controller (:func:`nedsym.solve.integrate`) calls it between events.
+
+Steppers register themselves by their class attributes (``names``, ``adaptive``, ``stages``,
+``needs_linear``, ``stability``), so :data:`STEPPERS` is the only list of names.
 """
 
 from __future__ import annotations
@@ -14,30 +22,91 @@ from typing import Any
 
 import numpy as np
 
+from nedsym.codegen.tableau import BS32, DOPRI5, EULER, SSPRK3, ButcherTableau
+from nedsym.codegen.tableau import RK4 as RK4_TABLEAU
 from nedsym.errors import BlowUpError, SolverError
 from nedsym.solve.arrays import namespace
 
-__all__ = ["Stepper", "ExplicitEuler", "RK4", "EmbeddedRK", "DormandPrince45",
-           "BogackiShampine32", "RHS"]
+__all__ = ["Stepper", "PartialSegment", "ExplicitRK", "ExplicitEuler", "RK4", "SSPRK3Stepper",
+           "EmbeddedRK", "DormandPrince45", "BogackiShampine32", "RHS", "STEPPERS"]
 
 RHS = Callable[[float, np.ndarray, np.ndarray], Any]
 
+#: registered stepper classes by name (filled by ``Stepper.__init_subclass__``)
+STEPPERS: dict[str, type] = {}
+
+
+class PartialSegment(KeyboardInterrupt):
+    """A segment interrupted inside a step: ``state`` after ``steps`` completed steps."""
+
+    def __init__(self, state: np.ndarray, steps: int):
+        super().__init__()
+        self.state, self.steps = state, steps
+
 
 class Stepper:
-    """Base class: ``bind(rhs, y0)`` then ``step(t, y, dt, out)``."""
+    """Base class: ``bind(rhs, y0)`` then ``step(t, y, dt, out)`` or ``advance``.
+
+    Class attributes a subclass sets (and is registered by): ``names`` (the names
+    :func:`~nedsym.solve.make_stepper` accepts; empty: not registered), ``adaptive``,
+    ``stages`` (right-hand-side calls per step), ``needs_linear`` (takes the Fourier
+    multiplier of a linear part), ``stability`` (stability interval on the negative real
+    axis, :math:`\\Delta t\\,\\rho \\le` ``stability``; ``inf`` when unconditional).
+    """
 
     name = "stepper"
+    names: tuple[str, ...] = ()
     order = 1
     adaptive = False
+    stages = 1
+    needs_linear = False
+    stability = 2.0
 
-    def bind(self, rhs: RHS, y0: np.ndarray) -> None:
-        """Attach the right-hand side and allocate buffers shaped like ``y0``."""
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for n in cls.__dict__.get("names", ()):
+            STEPPERS[n] = cls
+
+    def bind(self, rhs: RHS, y0: np.ndarray) -> np.ndarray:
+        """Attach the right-hand side, allocate buffers shaped like ``y0``; return a copy of
+        ``y0`` in one of the stepper's state buffers (the controller's starting state)."""
         self.rhs = rhs
         self._scratch = np.empty_like(y0)
+        self._bufs = [np.empty_like(y0) for _ in range(3)]
+        self._bufs[0][...] = y0
+        return self._bufs[0]
 
     def step(self, t: float, y: np.ndarray, dt: float, out: np.ndarray,
              ) -> tuple[float, float, int]:
         raise NotImplementedError
+
+    def buffer_other_than(self, *arrays: np.ndarray) -> np.ndarray:
+        """A state buffer that is none of ``arrays`` (the controller's states)."""
+        for b in self._bufs:
+            if all(b is not a for a in arrays):
+                return b
+        raise SolverError("internal: no free state buffer")  # pragma: no cover
+
+    def advance(self, t: float, y: np.ndarray, nsteps: int, dt: float,
+                interrupted: dict | None = None) -> tuple[np.ndarray, float, int]:
+        """``nsteps`` fixed steps from ``(t, y)``; ``y`` is not written. Returns the new state
+        (a buffer of this stepper, valid until the next call), a health number and the number
+        of steps taken: fewer than ``nsteps`` when ``interrupted["hit"]`` became true (a
+        deferred Ctrl-C). A ``KeyboardInterrupt`` raised inside a step becomes
+        :class:`PartialSegment` carrying the steps completed before it."""
+        cur, done = y, 0
+        try:
+            for _ in range(int(nsteps)):
+                nxt = self.buffer_other_than(y, cur)
+                self.step(t, cur, dt, nxt)
+                t = t + dt
+                cur = nxt
+                done += 1
+                if interrupted is not None and interrupted.get("hit"):
+                    break
+        except KeyboardInterrupt:
+            raise PartialSegment(cur, done) from None
+        return cur, float(namespace(cur).sum(cur)), done
 
     def state_dict(self) -> dict[str, float]:
         """Controller state needed to resume bit-for-bit (floats only)."""
@@ -52,32 +121,66 @@ class Stepper:
         out += self._scratch
 
 
-class ExplicitEuler(Stepper):
+class ExplicitRK(Stepper):
+    """Fixed-step explicit Runge–Kutta method driven by a :class:`ButcherTableau`.
+
+    :math:`Y_i = y + \\Delta t\\sum_{j<i} a_{ij}k_j`, :math:`k_i = f(t + c_i\\Delta t, Y_i)`,
+    :math:`y_{n+1} = y + \\Delta t\\sum_i b_i k_i`.
+    """
+
+    tableau: ButcherTableau = EULER
+
+    def __init__(self, tableau: ButcherTableau | None = None) -> None:
+        if tableau is not None:
+            if tableau.embedded:
+                raise SolverError(f"tableau {tableau.name!r} is an embedded pair: use an "
+                                  "adaptive stepper (rk45, rk23)")
+            self.tableau = tableau
+            self.name = tableau.name
+        self.order = self.tableau.order
+        self.stages = self.tableau.stages
+        self.stability = self.tableau.stability
+
+    def bind(self, rhs: RHS, y0: np.ndarray) -> np.ndarray:
+        y = super().bind(rhs, y0)
+        self._k = namespace(y0).empty((self.tableau.stages, *y0.shape), dtype=y0.dtype)
+        self._ytmp = np.empty_like(y0)
+        return y
+
+    def step(self, t, y, dt, out):
+        tab, k, yt = self.tableau, self._k, self._ytmp
+        self.rhs(t, y, k[0])
+        for i in range(1, tab.stages):
+            yt[...] = y
+            for j, a in enumerate(tab.A[i]):
+                if a:
+                    self._axpy(yt, a * dt, k[j])
+            self.rhs(t + tab.c[i] * dt, yt, k[i])
+        out[...] = y
+        for i, w in enumerate(tab.b):
+            if w:
+                self._axpy(out, w * dt, k[i])
+        return dt, dt, 0
+
+
+class ExplicitEuler(ExplicitRK):
     """Forward Euler, :math:`y_{n+1} = y_n + \\Delta t\\, f(t_n, y_n)` (order 1).
 
     Example
     -------
     >>> s = ExplicitEuler(); y = np.ones(1); out = np.empty(1)
-    >>> s.bind(lambda t, y, o: np.negative(y, out=o), y)
+    >>> _ = s.bind(lambda t, y, o: np.negative(y, out=o), y)
     >>> s.step(0.0, y, 0.1, out)[0], out.tolist()
     (0.1, [0.9])
     """
 
     name = "euler"
-    order = 1
-
-    def bind(self, rhs: RHS, y0: np.ndarray) -> None:
-        super().bind(rhs, y0)
-        self._k = np.empty_like(y0)
-
-    def step(self, t, y, dt, out):
-        self.rhs(t, y, self._k)
-        out[...] = y
-        self._axpy(out, dt, self._k)
-        return dt, dt, 0
+    names = ("euler",)
+    tableau = EULER
+    stability = EULER.stability
 
 
-class RK4(Stepper):
+class RK4(ExplicitRK):
     """Classical 4-stage Runge-Kutta (order 4).
 
     :math:`y_{n+1} = y_n + \\tfrac{\\Delta t}{6}(k_1 + 2k_2 + 2k_3 + k_4)` with
@@ -88,30 +191,32 @@ class RK4(Stepper):
     Example
     -------
     >>> s = RK4(); y = np.ones(1); out = np.empty(1)
-    >>> s.bind(lambda t, y, o: np.negative(y, out=o), y)
+    >>> _ = s.bind(lambda t, y, o: np.negative(y, out=o), y)
     >>> _ = s.step(0.0, y, 0.1, out); bool(abs(out[0] - np.exp(-0.1)) < 1e-7)
     True
     """
 
     name = "rk4"
-    order = 4
+    names = ("rk4",)
+    tableau = RK4_TABLEAU
+    stages = 4
+    stability = RK4_TABLEAU.stability
 
-    def bind(self, rhs: RHS, y0: np.ndarray) -> None:
-        super().bind(rhs, y0)
-        self._k = namespace(y0).empty((4, *y0.shape), dtype=y0.dtype)
-        self._ytmp = np.empty_like(y0)
 
-    def step(self, t, y, dt, out):
-        k, yt = self._k, self._ytmp
-        self.rhs(t, y, k[0])
-        for i, c in ((1, 0.5), (2, 0.5), (3, 1.0)):
-            yt[...] = y
-            self._axpy(yt, c * dt, k[i - 1])
-            self.rhs(t + c * dt, yt, k[i])
-        out[...] = y
-        for i, w in enumerate((1.0, 2.0, 2.0, 1.0)):
-            self._axpy(out, w * dt / 6.0, k[i])
-        return dt, dt, 0
+class SSPRK3Stepper(ExplicitRK):
+    """Shu–Osher strong-stability-preserving RK3 (``"ssprk3"``, order 3).
+
+    Example
+    -------
+    >>> SSPRK3Stepper().order
+    3
+    """
+
+    name = "ssprk3"
+    names = ("ssprk3",)
+    tableau = SSPRK3
+    stages = 3
+    stability = SSPRK3.stability
 
 
 class EmbeddedRK(Stepper):
@@ -147,12 +252,13 @@ class EmbeddedRK(Stepper):
         self._fsal_t: float = float("nan")
         self._fsal_y: np.ndarray | None = None
 
-    def bind(self, rhs: RHS, y0: np.ndarray) -> None:
-        super().bind(rhs, y0)
+    def bind(self, rhs: RHS, y0: np.ndarray) -> np.ndarray:
+        y = super().bind(rhs, y0)
         self._k = namespace(y0).empty((len(self.b), *y0.shape), dtype=y0.dtype)
         self._ytmp = np.empty_like(y0)
         self._err = np.empty_like(y0)
         self._fsal_valid = False
+        return y
 
     def state_dict(self) -> dict[str, float]:
         return {"err_prev": self._err_prev}
@@ -231,24 +337,18 @@ class DormandPrince45(EmbeddedRK):
     Example
     -------
     >>> s = DormandPrince45(rtol=1e-8); y = np.ones(1); out = np.empty(1)
-    >>> s.bind(lambda t, y, o: np.negative(y, out=o), y)
+    >>> _ = s.bind(lambda t, y, o: np.negative(y, out=o), y)
     >>> dt, dt_next, rej = s.step(0.0, y, 0.1, out); bool(abs(out[0] - np.exp(-0.1)) < 1e-8)
     True
     """
 
     name = "rk45"
-    order = 5
-    error_order = 5
-    c = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
-    A = ((),
-         (1 / 5,),
-         (3 / 40, 9 / 40),
-         (44 / 45, -56 / 15, 32 / 9),
-         (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
-         (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
-         (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84))
-    b = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0)
-    b_err = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
+    names = ("rk45", "dopri5")
+    order = DOPRI5.order
+    error_order = DOPRI5.error_order
+    stages = DOPRI5.stages
+    stability = DOPRI5.stability
+    A, b, b_err, c = DOPRI5.A, DOPRI5.b, DOPRI5.b_err, DOPRI5.c
 
 
 class BogackiShampine32(EmbeddedRK):
@@ -261,9 +361,9 @@ class BogackiShampine32(EmbeddedRK):
     """
 
     name = "rk23"
-    order = 3
-    error_order = 3
-    c = (0.0, 1 / 2, 3 / 4, 1.0)
-    A = ((), (1 / 2,), (0.0, 3 / 4), (2 / 9, 1 / 3, 4 / 9))
-    b = (2 / 9, 1 / 3, 4 / 9, 0.0)
-    b_err = (2 / 9 - 7 / 24, 1 / 3 - 1 / 4, 4 / 9 - 1 / 3, -1 / 8)
+    names = ("rk23", "bs32")
+    order = BS32.order
+    error_order = BS32.error_order
+    stages = BS32.stages
+    stability = BS32.stability
+    A, b, b_err, c = BS32.A, BS32.b, BS32.b_err, BS32.c

@@ -1,9 +1,10 @@
 """Trackers: what the integration loop records or does between steps.
 
-A tracker sees the :class:`RunState` after every accepted step (``handle``), once at the start
-and once at the end. Its ``state_dict`` goes into checkpoints so that a resumed run continues
-its histories exactly. Trackers may ask the controller to step exactly onto given times
-(``stop_times``) and may stop the run by setting ``state.stop_reason``.
+A tracker sees the :class:`RunState` after every accepted segment of steps (``handle``), once
+at the start and once at the end; ``next_step`` tells the controller at which step it next
+needs the state, and segments end there. Its ``state_dict`` goes into checkpoints so that a
+resumed run continues its histories exactly. Trackers may ask the controller to step exactly
+onto given times (``stop_times``) and may stop the run by setting ``state.stop_reason``.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from nedsym.errors import BlowUpError
 from nedsym.solve.arrays import to_host
 
 __all__ = ["RunState", "Tracker", "EnergyTracker", "ResidualTracker", "SnapshotTracker",
-           "ProgressTracker", "CheckpointTracker", "check_finite"]
+           "ProgressTracker", "CheckpointTracker"]
 
 
 @dataclass
@@ -37,7 +37,9 @@ class RunState:
     rejected: int = 0
     dt_history: list[float] = field(default_factory=list)
     y_prev: np.ndarray | None = None
+    t_prev: float = float("nan")    # time of y_prev (the start of the last segment)
     stop_reason: str | None = None
+    energy: float | None = None     # energy of y when the controller evaluated it
 
 
 class Tracker:
@@ -49,7 +51,12 @@ class Tracker:
         """Called before the first step (``resumed``: state came from a checkpoint)."""
 
     def handle(self, state: RunState) -> None:
-        """Called after every accepted step."""
+        """Called after every accepted segment (one or more steps)."""
+
+    def next_step(self, state: RunState) -> int | None:
+        """The step number at which this tracker next needs the state (``None``: no need);
+        the controller ends its segment there."""
+        return None
 
     def finalize(self, state: RunState) -> None:
         """Called once when the loop ends (also on interruption)."""
@@ -85,14 +92,21 @@ class EnergyTracker(Tracker):
 
     def _record(self, state: RunState) -> None:
         self.times.append(state.t)
-        self.values.append(float(self.energy(state.y)))
+        value = state.energy if state.energy is not None else float(self.energy(state.y))
+        self.values.append(value)
+
+    def due(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def next_step(self, state):
+        return (state.step // self.every + 1) * self.every
 
     def start(self, state, resumed):
         if not resumed:
             self._record(state)
 
     def handle(self, state):
-        if state.step % self.every == 0:
+        if self.due(state.step):
             self._record(state)
 
     def finalize(self, state):
@@ -104,18 +118,22 @@ class EnergyTracker(Tracker):
         return self.values[-1] if self.values else None
 
     def state_dict(self):
-        return {"times": np.array(self.times, float), "values": np.array(self.values, float)}
+        return {"times": np.array(self.times, float), "values": np.array(self.values, float),
+                "every": np.int64(self.every)}
 
     def load_state_dict(self, state):
         self.times = state["times"].tolist()
         self.values = state["values"].tolist()
+        if "every" in state:
+            self.every = int(state["every"])
 
 
 class ResidualTracker(Tracker):
     """Record a residual norm and stop at steady state (norm < ``steady_tol``).
 
     ``residual(t, y) -> float``; by default the max-norm of
-    :math:`(y_{n+1} - y_n)/\\Delta t`, an estimate of :math:`\\|\\partial_t y\\|_\\infty`.
+    :math:`(y - y_{prev})/(t - t_{prev})` over the last segment, an estimate of
+    :math:`\\|\\partial_t y\\|_\\infty`.
     """
 
     name = "residual"
@@ -126,13 +144,16 @@ class ResidualTracker(Tracker):
         self.times: list[float] = []
         self.values: list[float] = []
 
+    def next_step(self, state):
+        return (state.step // self.every + 1) * self.every
+
     def handle(self, state):
         if state.step % self.every:
             return
         if self.residual is not None:
             r = float(self.residual(state.t, state.y))
         else:
-            r = float(np.max(np.abs(state.y - state.y_prev))) / state.dt_last
+            r = float(np.max(np.abs(state.y - state.y_prev))) / (state.t - state.t_prev)
         self.times.append(state.t)
         self.values.append(r)
         if self.steady_tol is not None and r < self.steady_tol:
@@ -239,6 +260,11 @@ class CheckpointTracker(Tracker):
         self.write, self.every_steps, self.every_seconds = write, every_steps, every_seconds
         self._last = time.perf_counter()
 
+    def next_step(self, state):
+        if not self.every_steps:
+            return None
+        return (state.step // int(self.every_steps) + 1) * int(self.every_steps)
+
     def handle(self, state):
         due = bool(self.every_steps) and state.step % int(self.every_steps) == 0
         now = time.perf_counter()
@@ -247,19 +273,3 @@ class CheckpointTracker(Tracker):
         if due:
             self.write()
             self._last = now
-
-
-def check_finite(y_new: np.ndarray, state: RunState, dt: float,
-                 stable_dt: float | None) -> None:
-    """Raise :class:`BlowUpError` if ``y_new`` has NaN/Inf, naming step, time, dt and advice."""
-    if np.isfinite(np.sum(y_new)) and np.isfinite(y_new).all():
-        return
-    where = (f"the state became NaN/Inf at step {state.step + 1} "
-             f"(t={state.t:.6g} -> {state.t + dt:.6g}, dt={dt:.3g})")
-    if stable_dt is not None and np.isfinite(stable_dt):
-        advice = (f"; the estimated stable dt is {stable_dt:.3g}: reduce dt below "
-                  f"{stable_dt:.3g}, or use stepper='semi-implicit'")
-    else:
-        advice = ("; reduce dt (halve it until the run is stable), use an adaptive stepper "
-                  "('rk45'), or use stepper='semi-implicit' for stiff linear parts")
-    raise BlowUpError(where + advice)

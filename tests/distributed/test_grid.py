@@ -22,6 +22,11 @@ CASES = [
 
 
 def _single(sim, y0, stepper, dt, t_end, **kw):
+    # the single-process reference runs the NumPy-level steppers (compiled=False) and records
+    # the energy every step. Its health check is off: with dt from the stable step at the
+    # small initial state, Allen-Cahn's late steps here are past the stable limit (the energy
+    # rises; the check would stop the reference run), and these tests compare runs only.
+    kw = {"compiled": False, "energy_every": 1, "monotone_energy": None, **kw}
     return sim.solve(y0, t_end=t_end, stepper=stepper, dt=dt, progress=False, **kw)
 
 

@@ -211,6 +211,104 @@ class NumbaPrinter(KernelPrinter):
         lines.append(f"    _fill(yp, {ir.halo}, kinds, values)")
         return "\n".join(lines) + "\n"
 
+    def rk_segment_source(self, name: str, tableau) -> str:
+        """Source of a compiled explicit Runge–Kutta *segment*: ``nsteps`` steps in one call.
+
+        ``name(y0, ya, yb, s1, s2, K, acc, nsteps, dt, kinds, values, vmap, faces, *scalars)
+        -> (which, health)``. Every buffer is padded like ``y0`` except ``K`` (stored stages,
+        ``(max(1, len(tableau.kept_stages())), nfields, *interior)``) and ``acc``
+        (``(nfields, *interior)``). ``y0`` is never written: step ``n`` reads one buffer
+        and writes the other of ``ya``/``yb``; ``which`` (0 or 1) names the one holding the
+        result, halo filled (``-1`` when ``nsteps == 0``). ``health`` is the sum of the final
+        state over the interior, a reduction fused into the last step's final sweep, NaN/Inf
+        exactly when the state has a NaN or Inf (or overflows). Stage ``i`` of step ``n``
+        fills the ghosts of the state it reads with
+        ``_fill(state, halo, kinds, values, vmap, faces, n*stages + i)`` (module global, set
+        by the loader); the final fill uses slot ``nsteps*stages``. The stage
+        state of stage ``i+1`` is written in the nest that evaluates stage ``i``, so each stage
+        is one sweep. A scalar ``t`` is the start time; stage times are
+        :math:`t_n + c_i\\Delta t` with :math:`t_{n+1} = t_n + \\Delta t`.
+        """
+        ir = self.ir
+        if ir.kind != "map":
+            raise ValueError("a Runge–Kutta segment needs a map kernel")
+        tab = tableau
+        s = tab.stages
+        kslot = {j: m for m, j in enumerate(tab.kept_stages())}
+        acc_stages = [j for j in range(s - 1) if tab.b[j]]
+        has_t = "t" in ir.scalars
+        dt = self._cast("dt")
+        lit = self.literal
+        idx = ", ".join(f"{_INDEX[k]} + {ir.halo}" if ir.halo else _INDEX[k]
+                        for k in range(ir.ndim))
+        ii = ", ".join(_INDEX[: ir.ndim])
+        nf = len(ir.fields)
+        body = ["_w = 0", "_cur = y0", "_health = 0.0"]
+        if has_t:
+            body.append("_tn = t")
+        body += ["for _step in range(nsteps):",
+                 "    _nxt = ya if _w == 0 else yb"]
+        for i in range(s):
+            read = "_cur" if i == 0 else ("s1" if i % 2 == 1 else "s2")
+            dest = "s1" if (i + 1) % 2 == 1 else "s2"
+            self.state = read
+            stage = []
+            if has_t:
+                stage.append(f"t = _tn + {lit(tab.c[i])}*dt" if tab.c[i] else "t = _tn")
+            stage.append(f"_fill({read}, {ir.halo}, kinds, values, vmap, faces, "
+                         f"_step*{s} + {i})")
+            stage += self._prologue()
+            point = self._pointwise()
+            last = i == s - 1
+            for f, e in enumerate(ir.results):
+                point.append(f"_k{f} = {self._print(e)}")
+                if not last:
+                    terms = [f"{lit(tab.A[i + 1][j])}*K[{kslot[j]}, {f}, {ii}]"
+                             for j in range(i) if tab.A[i + 1][j]]
+                    if tab.A[i + 1][i]:
+                        terms.append(f"{lit(tab.A[i + 1][i])}*_k{f}")
+                    incr = " + ".join(terms) or lit(0.0)
+                    point.append(f"{dest}[{f}, {idx}] = _cur[{f}, {idx}] + {dt}*({incr})")
+                    if i in kslot:
+                        point.append(f"K[{kslot[i]}, {f}, {ii}] = _k{f}")
+                    if tab.b[i]:
+                        op = "=" if i == acc_stages[0] else "+="
+                        point.append(f"acc[{f}, {ii}] {op} {lit(tab.b[i])}*_k{f}")
+                else:
+                    total = [f"acc[{f}, {ii}]"] if acc_stages else []
+                    if tab.b[i]:
+                        total.append(f"{lit(tab.b[i])}*_k{f}")
+                    point.append(f"_v{f} = _cur[{f}, {idx}] + {dt}*({' + '.join(total)})")
+                    point.append(f"_nxt[{f}, {idx}] = _v{f}")
+            if last:
+                # the health sum only in a segment's last step: a reduction in the point loop
+                # keeps it from vectorizing (strict float order), so the other steps skip it
+                stage.append("if _step == nsteps - 1:")
+                stage += ["    " + ln for ln in self._nest(
+                    point + [" + ".join(f"_v{f}" for f in range(nf))], row_acc="_health")]
+                stage.append("else:")
+                stage += ["    " + ln for ln in self._nest(point)]
+            else:
+                stage += self._nest(point)
+            body += ["    " + ln for ln in stage]
+        body += ["    _cur = _nxt", "    _w = 1 - _w"]
+        if has_t:
+            body.append("    _tn = _tn + dt")
+        self.state = "_cur"
+        body.append(f"_fill(_cur, {ir.halo}, kinds, values, vmap, faces, nsteps*{s})")
+        body.append("return (1 - _w if nsteps > 0 else -1), _health")
+        self.state = "yp"
+        lines = self._header(f"explicit Runge–Kutta segment ({tab.name}, {s} stages)") + [
+            "",
+            "_fill = None  # ghost filler, set by nedsym.codegen.segments before the first call",
+            "", "",
+            f"@njit({JIT_OPTIONS})",
+            f"def {name}(y0, ya, yb, s1, s2, K, acc, nsteps, dt, kinds, values, vmap, "
+            f"faces{self.scalar_args()}):",
+        ]
+        lines += ["    " + b for b in body]
+        return "\n".join(lines) + "\n"
+
     @staticmethod
     def _split_multi(line: str) -> list[str]:
         """A generated line holding several statements (``\\n``) at one indentation."""
