@@ -1,8 +1,8 @@
 """The grid method's compiled stepper: explicit Runge–Kutta segments on padded buffers.
 
 :class:`CompiledGridStepper` is what :meth:`Simulation.solve` hands the controller for the
-numba backend. It keeps three padded state buffers; the controller's states are views of
-their interiors, so a segment of many steps is one compiled call with no padding, copying or
+numba backend (one per method and simulation, reused by later solves). It keeps three padded
+state buffers; the controller's states are views of their interiors, so a segment of many steps is one compiled call with no padding, copying or
 allocation, ghosts filled inside it (constant and time-dependent sides), and a fused health
 sum. The energy of a state is read straight off its padded buffer, whose ghosts the segment
 left filled.
@@ -36,6 +36,8 @@ class CompiledGridStepper(Stepper):
         self.name = tableau.name
         self.order, self.stages, self.stability = tableau.order, tableau.stages, tableau.stability
         self.segment = make_rk_segment(sim.kernel_ir, tableau, check=check)
+        #: measured wall times (step, energy) the controller reuses in later runs
+        self.timing: dict = {}
         bd = sim.boundary
         self._kinds, self._values, self._vmap = bd.kinds, bd.values, bd.vmap()
         self._no_faces = np.zeros((0, 1, 1))
@@ -49,8 +51,9 @@ class CompiledGridStepper(Stepper):
         self.rhs = rhs
         sim = self.sim
         shape = (len(sim.fields), *sim.grid.padded_shape(sim.halo))
-        self._padded = [np.zeros(shape) for _ in range(3)]
-        self._bufs = [sim.grid.interior(p, sim.halo) for p in self._padded]
+        if getattr(self, "_padded", None) is None or self._padded[0].shape != shape:
+            self._padded = [np.zeros(shape) for _ in range(3)]
+            self._bufs = [sim.grid.interior(p, sim.halo) for p in self._padded]
         self._bufs[0][...] = y0
         self._scratch = np.empty_like(self._bufs[0])
         sim.boundary.fill(self._padded[0], 0.0)
@@ -89,11 +92,13 @@ class CompiledGridStepper(Stepper):
         out[...] = new
         return dt, dt, 0
 
-    def energy(self, y: np.ndarray) -> float:
-        """The discrete energy of a state; read off its padded buffer when it is one of ours
-        (ghosts filled by the segment that produced it)."""
+    def energy(self, y: np.ndarray, t: float = 0.0) -> float:
+        """The discrete energy of a state at time ``t``; read off its padded buffer when it is
+        one of ours (ghosts filled for its time by the segment that produced it)."""
         i = self._index(y)
         if i < 0:
-            return self.sim.energy(y)
+            return self.sim.energy(y, t)
         sim = self.sim
-        return float(sim._energy_kernel(self._padded[i], *sim.scalars())) * sim.grid.dV
+        if sim.boundary.varying:        # ghosts for this time (the start state's were t=0)
+            sim.boundary.fill(self._padded[i], t)
+        return float(sim._energy_kernel(self._padded[i], *sim.scalars(t))) * sim.grid.dV

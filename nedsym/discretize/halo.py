@@ -103,25 +103,32 @@ def fill_sides(yp, depth, kinds, values, min_kind):  # pragma: no cover - compil
             pre *= npad
 
 
-@numba.njit(cache=True)
-def _fill_side_table(v, halo, side, kind, face):  # pragma: no cover - compiled
-    """Like ``_fill_side_face`` with the face values flat: ``face[i*post + j]``."""
+@numba.njit(parallel=True, cache=True)
+def _fill_side_par(v, halo, side, kind, value, face, use_face):  # pragma: no cover - compiled
+    """One side of the middle axis of ``v`` (``(pre, n + 2*halo, post)``), in parallel over the
+    face: a constant ``value``, or per-face values ``face[i*post + j]`` when ``use_face``.
+    The sides of inner axes are strided (a cache line per ghost), so they are worth
+    splitting across threads."""
     npad = v.shape[1]
     n = npad - 2 * halo
-    post = v.shape[2]
+    pre, post = v.shape[0], v.shape[2]
     for k in range(halo):
         if side == 0:
             g = halo - 1 - k
-            src = halo + k
+            src = halo + n - 1 - k if kind == 0 else halo + k
         else:
             g = halo + n + k
-            src = halo + n - 1 - k
-        for i in range(v.shape[0]):
-            for j in range(post):
-                if kind == 1:
-                    v[i, g, j] = v[i, src, j] + (2 * k + 1) * face[i * post + j]
-                else:
-                    v[i, g, j] = 2.0 * face[i * post + j] - v[i, src, j]
+            src = halo + k if kind == 0 else halo + n - 1 - k
+        for q in numba.prange(pre * post):
+            i = q // post
+            j = q - i * post
+            d = face[q] if use_face else value
+            if kind == 0:
+                v[i, g, j] = v[i, src, j]
+            elif kind == 1:
+                v[i, g, j] = v[i, src, j] + (2 * k + 1) * d
+            else:
+                v[i, g, j] = 2.0 * d - v[i, src, j]
 
 
 @numba.njit(cache=True)
@@ -131,7 +138,8 @@ def fill_ghosts(yp, halo, kinds, values, vmap, faces, slot):  # pragma: no cover
     Sides with ``vmap[f, a, side] < 0`` use ``values``; a side with ``vmap[f, a, side] = v``
     takes its face values from ``faces[v, slot]`` (flattened ``(pre, post)`` face, already
     scaled by h for Neumann sides), where ``slot`` indexes the times a caller tabulated
-    (:meth:`BoundaryData.face_table`). Axis by axis, as :func:`fill_sides`.
+    (:meth:`BoundaryData.face_table`). Axis by axis, as :func:`fill_sides`; each side in
+    parallel over its face.
     """
     nfields = yp.shape[0]
     ndim = yp.ndim - 1
@@ -146,9 +154,12 @@ def fill_ghosts(yp, halo, kinds, values, vmap, faces, slot):  # pragma: no cover
             for side in range(2):
                 m = vmap[f, a, side]
                 if m < 0:
-                    _fill_side(v, halo, side, kinds[f, a, side], values[f, a, side])
+                    _fill_side_par(v, halo, side, kinds[f, a, side], values[f, a, side],
+                                   faces[0, 0] if faces.shape[0] else values[f, a],
+                                   False)
                 else:
-                    _fill_side_table(v, halo, side, kinds[f, a, side], faces[m, slot])
+                    _fill_side_par(v, halo, side, kinds[f, a, side], 0.0, faces[m, slot],
+                                   True)
             pre *= npad
 
 

@@ -221,7 +221,9 @@ def integrate(
     # float32 states (GPU backends) stay float32; everything else is computed in float64
     dtype = np.float32 if getattr(y0, "dtype", None) == np.float32 else np.float64
     y0 = xp.asarray(y0, dtype=dtype)
-    if not bool(xp.isfinite(y0).all()):
+    # a sum is finite exactly when no entry is NaN/Inf (short of overflow, confirmed below):
+    # one pass and no boolean temporary of the state's size
+    if not np.isfinite(float(xp.sum(y0))) and not bool(xp.isfinite(y0).all()):
         bad = int(xp.size(y0) - xp.isfinite(y0).sum()) if xp is np else "some"
         raise SolverError(f"the initial state contains NaN or Inf ({bad} of {y0.size} values); "
                           "give a finite initial state")
@@ -294,6 +296,7 @@ def integrate(
                       energy_tr, auto_every and not resumed, monotone_energy, auto_dt)
     for tr in [*all_trackers, progress_tr]:
         tr.start(state, resumed)
+    run.tune_recording()
     interrupted = False
     try:
         with _deferred_sigint() as sigint:
@@ -330,9 +333,12 @@ def integrate(
         "dt_adjustments": run.adjustments,
         "energy_every": energy_tr.every if energy_tr is not None else None,
     }
+    fields = snap_tr.array()
+    # the final state: the last snapshot when it is one (no second copy), else a copy
+    final = fields[-1] if len(snap_tr.times) and snap_tr.times[-1] == state.t else \
+        np.array(to_host(state.y))
     return Result(
-        fields=np.array(snap_tr.fields), times=np.array(snap_tr.times),
-        final=np.array(to_host(state.y)),
+        fields=fields, times=np.array(snap_tr.times), final=final,
         energy=np.array(energy_tr.values if energy_tr else []),
         energy_times=np.array(energy_tr.times if energy_tr else []),
         residual=np.array(residual_tr.values if residual_tr else []),
@@ -385,9 +391,15 @@ class _Controller:
         self.monotone, self.auto_dt = monotone_energy, auto_dt
         self.segments = 0
         self.adjustments: list[tuple[float, float, str]] = []   # (t, new dt, reason)
-        self._step_seconds = np.inf       # best measured wall time of one step
-        self._energy_seconds = np.inf     # best measured wall time of one energy evaluation
+        # best measured wall times of one step and of one energy evaluation; a stepper that
+        # lives across runs (a Simulation's compiled stepper) keeps them in ``timing``
+        self._timing = getattr(st, "timing", None)
+        known = self._timing or {}
+        self._step_seconds = known.get("step", np.inf)
+        self._energy_seconds = known.get("energy", np.inf) if energy_tr is not None \
+            and known.get("energy_fn") == energy_tr.energy else np.inf
         self._retries = 0
+        self._tunings = 0
         self._last_estimate = state.step
         # re-estimate an automatic dt after this many steps: ~3 % of the rhs evaluations
         # (a power iteration costs ~9 evaluations)
@@ -462,8 +474,10 @@ class _Controller:
                         t_new += dt_used
                 rejected, dt_next = 0, s.dt
             seconds = time.perf_counter() - wall
-            if self.segments > 0:          # the first segment pays compilation and checks
+            if self.segments > 0 or self._timing:  # a new stepper's first call compiles
                 self._step_seconds = min(self._step_seconds, seconds / n)
+                if self._timing is not None:
+                    self._timing["step"] = self._step_seconds
             self.segments += 1
             energy = self._health(ynew, health, n, dt_used, t_new)
             if energy is False:            # failed and retried with a smaller dt
@@ -481,7 +495,7 @@ class _Controller:
                 self._reestimate()
             for tr in self.trackers:
                 tr.handle(s)
-            self._tune_recording()
+            self.tune_recording()
             if s.stop_reason is not None:
                 return
             if sigint["hit"]:
@@ -509,8 +523,10 @@ class _Controller:
         elif self.energy_tr is not None and (self.monotone is not None
                                               or self.energy_tr.due(s.step + n)):
             wall = time.perf_counter()
-            energy = float(self.energy_tr.energy(ynew))
+            energy = self.energy_tr.evaluate(ynew, t_new)
             self._energy_seconds = min(self._energy_seconds, time.perf_counter() - wall)
+            if self._timing is not None:
+                self._timing.update(energy=self._energy_seconds, energy_fn=self.energy_tr.energy)
             previous = s.energy if s.energy is not None else self.energy_tr.latest
             if self._scale is None and self.energy_tr.values:
                 self._scale = abs(self.energy_tr.values[0])
@@ -562,23 +578,23 @@ class _Controller:
         while n > 1:
             m = n // 2
             ynew, health, _ = st.advance(t, y, m, dt)
-            fail, e_new = self._check(ynew, health, e)
+            fail, e_new = self._check(ynew, health, e, t + m * dt)
             if fail is None:
                 y[...] = ynew
                 t, step, e, n = t + m * dt, step + m, e_new, n - m
             else:
                 n = m
         ynew, health, _ = st.advance(t, y, 1, dt)
-        fail, e_new = self._check(ynew, health, e)
+        fail, e_new = self._check(ynew, health, e, t + dt)
         return t, y, step, e, fail or reason, e_new if e_new is not None else e_bad
 
-    def _check(self, ynew, health: float, previous: float | None):
+    def _check(self, ynew, health: float, previous: float | None, t: float):
         """(failure reason or None, energy) of a candidate state, as in :meth:`_health`."""
         if not np.isfinite(health):
             return "non-finite", None
         if self.energy_tr is None:
             return None, None
-        energy = float(self.energy_tr.energy(ynew))
+        energy = self.energy_tr.evaluate(ynew, t)
         if not np.isfinite(energy):
             return "non-finite", None
         if self.monotone is not None and previous is not None:
@@ -603,7 +619,7 @@ class _Controller:
                 self.adjustments.append((s.t, new, "re-estimated"))
                 s.dt = new
 
-    def _tune_recording(self) -> None:
+    def tune_recording(self) -> None:
         """Automatic ``energy_every``: recording costs at most RECORDING_BUDGET of the run."""
         tr = self.energy_tr
         if tr is None or not self.auto_every or not np.isfinite(self._step_seconds) \
@@ -611,5 +627,6 @@ class _Controller:
             return
         ratio = self._energy_seconds / (RECORDING_BUDGET * self._step_seconds)
         tr.every = int(min(10_000, max(1, np.ceil(ratio))))
-        self.auto_every = False    # decided once (from the second segment on), then fixed
-        # (and checkpointed), so a resumed run records at the same steps
+        self._tunings += 1
+        if self._tunings >= 3:     # then fixed (and checkpointed), so a resumed run records
+            self.auto_every = False  # at the same steps

@@ -42,6 +42,18 @@ class RunState:
     energy: float | None = None     # energy of y when the controller evaluated it
 
 
+def _takes_time(fn: Callable) -> bool:
+    """Whether ``fn`` takes a second positional argument (the time)."""
+    import inspect
+
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2
+
+
 class Tracker:
     """Base class; override what you need."""
 
@@ -85,15 +97,21 @@ class EnergyTracker(Tracker):
 
     name = "energy"
 
-    def __init__(self, energy: Callable[[np.ndarray], float], every: int = 1) -> None:
+    def __init__(self, energy: Callable[..., float], every: int = 1) -> None:
         self.energy, self.every = energy, max(1, int(every))
+        self._takes_time = _takes_time(energy)
         self.times: list[float] = []
         self.values: list[float] = []
 
     def _record(self, state: RunState) -> None:
         self.times.append(state.t)
-        value = state.energy if state.energy is not None else float(self.energy(state.y))
+        value = state.energy if state.energy is not None else self.evaluate(state.y, state.t)
         self.values.append(value)
+
+    def evaluate(self, y: np.ndarray, t: float) -> float:
+        """``energy(y, t)`` when the callable takes the time (boundary data may depend on
+        it), else ``energy(y)``."""
+        return float(self.energy(y, t) if self._takes_time else self.energy(y))
 
     def due(self, step: int) -> bool:
         return step % self.every == 0
@@ -175,14 +193,31 @@ class SnapshotTracker(Tracker):
     def __init__(self, times: Sequence[float] | None = None) -> None:
         self.requested = None if times is None else sorted(float(t) for t in times)
         self.times: list[float] = []
-        self.fields: list[np.ndarray] = []
+        self._store: np.ndarray | None = None     # one block for every snapshot of the run
+
+    @property
+    def fields(self) -> list[np.ndarray]:
+        """The snapshots taken so far (views into one preallocated block)."""
+        return [] if self._store is None else list(self._store[:len(self.times)])
+
+    def array(self) -> np.ndarray:
+        """The snapshots as one array ``(len(times), *state shape)`` (no copy)."""
+        if self._store is None:
+            return np.zeros((0,))
+        return self._store[:len(self.times)]
 
     def stop_times(self):
         return self.requested or ()
 
     def _record(self, state: RunState) -> None:
+        if self._store is None:
+            capacity = 2 if self.requested is None else max(1, len(self.requested))
+            self._store = np.empty((capacity, *state.y.shape), dtype=state.y.dtype)
+        k = len(self.times)
+        if k == len(self._store):                 # more than planned (a resume): grow
+            self._store = np.concatenate([self._store, np.empty_like(self._store)])
+        self._store[k] = to_host(state.y)         # snapshots live on the host
         self.times.append(state.t)
-        self.fields.append(np.array(to_host(state.y)))   # snapshots live on the host
 
     def _due(self, t: float) -> bool:
         return any(tr == t for tr in self.requested or ()) and t not in self.times
@@ -201,11 +236,11 @@ class SnapshotTracker(Tracker):
 
     def state_dict(self):
         return {"times": np.array(self.times, float),
-                "fields": np.array(self.fields) if self.fields else np.zeros((0,))}
+                "fields": self.array() if self.times else np.zeros((0,))}
 
     def load_state_dict(self, state):
         self.times = state["times"].tolist()
-        self.fields = [np.array(f) for f in state["fields"]] if len(self.times) else []
+        self._store = np.array(state["fields"]) if len(self.times) else None
 
 
 class ProgressTracker(Tracker):

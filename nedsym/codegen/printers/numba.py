@@ -27,6 +27,9 @@ _NB_FUNCS = {
 }
 _INDEX = ("i", "j", "k")
 JIT_OPTIONS = 'parallel=True, cache=True, fastmath=False, error_model="numpy"'
+#: reductions may reassociate their sum (so the loop vectorizes); no other fast-math flag,
+#: so NaN and Inf still propagate into the total
+REDUCE_JIT_OPTIONS = 'parallel=True, cache=True, fastmath={"reassoc"}, error_model="numpy"'
 
 
 class NumbaPrinter(KernelPrinter):
@@ -132,7 +135,7 @@ class NumbaPrinter(KernelPrinter):
         out_arg = ", out" if ir.kind == "map" else ""
         lines = self._header(f"{ir.kind} kernel") + [
             "", "",
-            f"@njit({JIT_OPTIONS})",
+            f"@njit({JIT_OPTIONS if ir.kind == 'map' else REDUCE_JIT_OPTIONS})",
             f"def {ir.name}({self.state}{out_arg}{self.scalar_args()}):",
         ]
         body = self._prologue()
@@ -217,9 +220,10 @@ class NumbaPrinter(KernelPrinter):
         ``name(y0, ya, yb, s1, s2, K, acc, nsteps, dt, kinds, values, vmap, faces, *scalars)
         -> (which, health)``. Every buffer is padded like ``y0`` except ``K`` (stored stages,
         ``(max(1, len(tableau.kept_stages())), nfields, *interior)``) and ``acc``
-        (``(nfields, *interior)``). ``y0`` is never written: step ``n`` reads one buffer
-        and writes the other of ``ya``/``yb``; ``which`` (0 or 1) names the one holding the
-        result, halo filled (``-1`` when ``nsteps == 0``). ``health`` is the sum of the final
+        (``(nfields, *interior)``). ``y0`` is never written: with one stage, step ``n`` reads
+        one buffer and writes the other of ``ya``/``yb``; with more, the first step writes
+        ``ya`` and later ones update it in place. ``which`` (0 or 1) names the buffer holding
+        the result, halo filled (``-1`` when ``nsteps == 0``). ``health`` is the sum of the final
         state over the interior, a reduction fused into the last step's final sweep, NaN/Inf
         exactly when the state has a NaN or Inf (or overflows). Stage ``i`` of step ``n``
         fills the ghosts of the state it reads with
@@ -246,8 +250,13 @@ class NumbaPrinter(KernelPrinter):
         body = ["_w = 0", "_cur = y0", "_health = 0.0"]
         if has_t:
             body.append("_tn = t")
+        # one stage (Euler) reads _cur with its stencil while writing: alternate ya/yb. With
+        # more stages only the last writes the new state and it reads _cur at the point
+        # alone, so every step after the first updates ya in place (no write-allocate of a
+        # third array); y0 is still never written
+        in_place = s > 1
         body += ["for _step in range(nsteps):",
-                 "    _nxt = ya if _w == 0 else yb"]
+                 "    _nxt = ya" if in_place else "    _nxt = ya if _w == 0 else yb"]
         for i in range(s):
             read = "_cur" if i == 0 else ("s1" if i % 2 == 1 else "s2")
             dest = "s1" if (i + 1) % 2 == 1 else "s2"
@@ -291,12 +300,13 @@ class NumbaPrinter(KernelPrinter):
             else:
                 stage += self._nest(point)
             body += ["    " + ln for ln in stage]
-        body += ["    _cur = _nxt", "    _w = 1 - _w"]
+        body += ["    _cur = _nxt"] + ([] if in_place else ["    _w = 1 - _w"])
         if has_t:
             body.append("    _tn = _tn + dt")
         self.state = "_cur"
         body.append(f"_fill(_cur, {ir.halo}, kinds, values, vmap, faces, nsteps*{s})")
-        body.append("return (1 - _w if nsteps > 0 else -1), _health")
+        body.append("return ((0 if nsteps > 0 else -1), _health)" if in_place else
+                    "return (1 - _w if nsteps > 0 else -1), _health")
         self.state = "yp"
         lines = self._header(f"explicit Runge–Kutta segment ({tab.name}, {s} stages)") + [
             "",
