@@ -2,10 +2,10 @@
 
 :class:`CompiledGridStepper` is what :meth:`Simulation.solve` hands the controller for the
 numba backend (one per method and simulation, reused by later solves). It keeps three padded
-state buffers; the controller's states are views of their interiors, so a segment of many steps is one compiled call with no padding, copying or
-allocation, ghosts filled inside it (constant and time-dependent sides), and a fused health
-sum. The energy of a state is read straight off its padded buffer, whose ghosts the segment
-left filled.
+state buffers; the controller's states are views of their interiors, so a segment of many
+steps is one compiled call with no padding, copying or allocation, ghosts filled inside it
+(constant and time-dependent sides), and a fused health sum. The energy of a state is read
+straight off its padded buffer, whose ghosts the segment left filled.
 """
 
 from __future__ import annotations

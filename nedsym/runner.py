@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -70,8 +71,17 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
     from nedsym.plot import plot_energy, plot_snapshots
     from nedsym.symbolic.printing import compact_str
 
+    name = str(spec.get("name", "problem"))
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", name):
+        raise ConfigError(f"problem name {name!r} must be a plain file name (letters, digits, "
+                          "'_', '-', '.'; no folders): outputs are written as <out>/<name>_*")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the output folder {str(out)!r}: {exc}") from exc
     t0 = time.perf_counter()
     before = cache_info()["kernels"]
     E, flow, sim = build_simulation(spec, backend)
@@ -87,7 +97,6 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
     y0 = _initial(sim, spec)
     t_end = float(spec["t_end"])
     n_snap = int(spec.get("snapshots", 4))
-    name = spec.get("name", "problem")
     try:
         res = sim.solve(y0, t_end=t_end, stepper=spec.get("stepper", "rk4"), dt=spec.get("dt"),
                         snapshot_times=list(np.linspace(0, t_end, n_snap)[1:]),

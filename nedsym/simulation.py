@@ -73,7 +73,8 @@ class Simulation:
         self.boundary = grid.boundary_data(list(L.fields), L.halo)
         rhs = {f: _to_ir_mean(e) for f, e in L.rhs.items()}
         self.kernel_ir = build_map_kernel(L.fields, L.halo, rhs, L.scalars, grid.ndim)
-        self.energy_ir = build_reduce_kernel(L.fields, L.halo, L.energy, L.scalars, grid.ndim)
+        self.energy_ir = build_reduce_kernel(L.fields, L.halo, _to_ir_mean(L.energy), L.scalars,
+                                             grid.ndim)
         self._rhs_kernel = compile_kernel(self.kernel_ir, backend, check=check, dtype=dtype)
         self._energy_kernel = compile_kernel(self.energy_ir, backend, check=check, dtype=dtype)
         self._nonlinear_kernel = None

@@ -19,13 +19,15 @@ import sympy as sp
 from nedsym.depth.kernels import build_batch_kernel
 from nedsym.depth.ode import DepthODE, matrix, vector
 from nedsym.errors import ConfigError
+from nedsym.symbolic.safe import to_expr
 
 __all__ = ["near_identity_network", "near_identity_ode"]
 
 
 def _activation(phi) -> tuple[sp.Symbol, sp.Expr]:
     z = sp.Symbol("z", real=True)
-    expr = phi(z) if callable(phi) and not isinstance(phi, sp.Basic) else sp.sympify(phi)
+    expr = phi(z) if callable(phi) and not isinstance(phi, sp.Basic) \
+        else to_expr(phi, "the activation")
     extra = expr.free_symbols - {z}
     if extra:
         raise ConfigError(f"phi must be a function of z only; it uses "

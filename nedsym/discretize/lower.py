@@ -91,7 +91,7 @@ class _Lowerer:
                  direction: tuple[int, ...] | None = None):
         self.coords = tuple(coords)
         self.direction = direction or (1,) * len(self.coords)
-        self.params = {p: sp.Symbol(p.name, real=True) for p in params}
+        self.params = parameter_scalars(params)
         self.ndim = len(self.coords)
         self.idx = index_symbols(self.ndim)
         self.xs = coordinate_symbols(self.ndim)
@@ -148,6 +148,15 @@ class _Lowerer:
         out = out.xreplace(dict(zip(self.coords, self.xs, strict=True)))
         # parameters become plain symbols named like them (the kernel's scalar arguments)
         return out.xreplace(self.params)
+
+
+def parameter_scalars(params) -> dict:
+    """Parameter → kernel scalar symbol. User names never reach generated code: the k-th
+    parameter (ordered by name) becomes ``_P<k>_``, a name no printer generates and no field
+    local can take, so a parameter called n0, h0, t, i, out, lambda or u__p1_0 cannot
+    collide with the grid's own symbols or the generated locals."""
+    ordered = sorted(params, key=lambda p: p.name)
+    return {p: sp.Symbol(f"_P{k}_", real=True) for k, p in enumerate(ordered)}
 
 
 def shift(expr: sp.Expr, offsets, idx, xs, h) -> sp.Expr:
@@ -209,16 +218,35 @@ def discrete_gradient(Lh: sp.Expr, base: sp.IndexedBase, low: _Lowerer) -> sp.Ex
 
 
 def _face_divergence(mu, M, low: _Lowerer) -> sp.Expr:
-    r"""Conservative :math:`\nabla_h\cdot(M \nabla_h \mu)` with face-averaged M."""
+    r"""Conservative :math:`\nabla_h\cdot(M \nabla_h \mu)` of order ``low.accuracy``.
+
+    The flux on face :math:`i+\tfrac12` is :math:`F = \bar M\,(D\mu)` with a staggered
+    first derivative :math:`D` and an interpolation :math:`\bar M` on the ``p`` cells around
+    the face; the divergence is the same staggered derivative of the face fluxes. Every
+    staggered stencil is a combination of differences :math:`F_{k+1/2} - F_{k-1/2}`, so the
+    sum over a periodic grid telescopes: mass is conserved to round-off at every order.
+    Order 2 is :math:`((M_i + M_{i+1})/2\,(\mu_{i+1}-\mu_i) - \dots)/h^2`.
+    """
+    n = low.accuracy
+    half = [Fraction(2 * q - n + 1, 2) for q in range(n)]      # cells about a face
+    d1 = [sp.Rational(w.numerator, w.denominator) for w in fd_weights_exact(1, half)]
+    d0 = [sp.Rational(w.numerator, w.denominator) for w in fd_weights_exact(0, half)]
     out = []
     for k in range(low.ndim):
-        e = tuple(1 if q == k else 0 for q in range(low.ndim))
-        me = tuple(-v for v in e)
-        up = (M + shift(M, e, low.idx, low.xs, low.h)) / 2 * (shift(mu, e, low.idx, low.xs,
-                                                                    low.h) - mu)
-        dn = (M + shift(M, me, low.idx, low.xs, low.h)) / 2 * (mu - shift(mu, me, low.idx,
-                                                                        low.xs, low.h))
-        out.append((up - dn) / low.h[k] ** 2)
+        def at(expr, off, k=k):
+            e = tuple(off if q == k else 0 for q in range(low.ndim))
+            return shift(expr, e, low.idx, low.xs, low.h) if off else expr
+
+        def flux(face):          # on face i + face + 1/2
+            cells = [int(face + c + Fraction(1, 2)) for c in half]
+            grad = sp.Add(*[w * at(mu, c) for w, c in zip(d1, cells, strict=True)])
+            Mbar = M if not M.atoms(sp.Indexed) else \
+                sp.Add(*[w * at(M, c) for w, c in zip(d0, cells, strict=True)])
+            return Mbar * grad
+
+        faces = [int(c - Fraction(1, 2)) for c in half]         # faces about cell i
+        out.append(sp.Add(*[w * flux(f) for w, f in zip(d1, faces, strict=True)])
+                   / low.h[k] ** 2)
     return sp.Add(*out)
 
 
@@ -379,7 +407,7 @@ def lower_flow(flow: GradientFlow, ndim: int, accuracy: int = 2,
     names = tuple(field_name(c) for c in flow.fields)
     rhs_named = {field_name(c): e for c, e in rhs.items()}
     halo = max(halo_of(list(rhs_named.values()) + [Lh] + list(nonlinear.values())), 1)
-    param_names = tuple(sorted(s.name for s in pvals))
+    param_names = tuple(v.name for v in parameter_scalars(pvals).values())
     scalars = param_names + tuple(f"h{k}" for k in range(ndim)) + \
         tuple(f"lo{k}" for k in range(ndim)) + ("t",)
     uses_mean = any(e.has(MeanOf) for e in rhs_named.values())

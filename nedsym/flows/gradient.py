@@ -11,6 +11,7 @@ from nedsym.flows.metrics import Metric, resolve_metric
 from nedsym.symbolic.declare import field_components, field_name
 from nedsym.symbolic.energy import Energy
 from nedsym.symbolic.printing import compact_latex, compact_str
+from nedsym.symbolic.safe import formula_parser, to_expr
 from nedsym.symbolic.variational import tidy
 
 __all__ = ["GradientFlow"]
@@ -56,6 +57,12 @@ class GradientFlow:
         self.dissipation = -sp.Integral(dens, *self.coords)
 
     # -- mobility -------------------------------------------------------------
+    def _mobility_expr(self, value) -> sp.Expr:
+        """A mobility entry; a string is parsed with the energy's names (guarded parser)."""
+        E = self.energy
+        parse = formula_parser(E.coords, {p.name: v for p, v in E.params.items()}, E.fields)
+        return to_expr(value, "mobility", parse=parse)
+
     def _mobility_matrix(self, mobility) -> sp.ImmutableMatrix:
         n = len(self.fields)
         if mobility is None:
@@ -82,11 +89,11 @@ class GradientFlow:
                         f"mobility given for {key}, which is not a field of the energy "
                         f"(fields: {[field_name(c) for c in self.fields]})")
                 for c in comps:
-                    entries[c] = sp.sympify(val)
+                    entries[c] = self._mobility_expr(val)
             M = sp.diag(*[entries.get(c, sp.sympify(self.metric.default_mobility(c)))
                           for c in self.fields])
         else:
-            M = sp.eye(n) * sp.sympify(mobility)
+            M = sp.eye(n) * self._mobility_expr(mobility)
         for i in range(n):
             m = M[i, i]
             if m.is_number and not m.is_positive:

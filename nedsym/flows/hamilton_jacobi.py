@@ -29,6 +29,7 @@ import sympy as sp
 
 from nedsym.errors import DeclarationError
 from nedsym.symbolic.declare import Field, Param
+from nedsym.symbolic.safe import formula_parser, to_expr
 
 __all__ = ["HamiltonJacobi"]
 
@@ -90,10 +91,9 @@ class HamiltonJacobi:
 
     def __init__(self, loss, coords: Sequence[sp.Symbol] | str | None = None,
                  beta=None, hamiltonian=None, field: str = "u"):
-        try:
-            self.loss = sp.sympify(loss)
-        except (sp.SympifyError, TypeError) as exc:
-            raise DeclarationError(f"the loss {loss!r} is not a sympy expression") from exc
+        parse = formula_parser(coords if coords is not None else "x") \
+            if isinstance(loss, str) else None
+        self.loss = to_expr(loss, "the loss", parse=parse)
         self.coords = _as_coords(self.loss, coords)
         names = {c.name: c for c in self.coords}
         # symbols with matching names become the canonical coordinates
@@ -106,9 +106,10 @@ class HamiltonJacobi:
         if hamiltonian is None:
             H = sp.Rational(1, 2) * sum(pk**2 for pk in self.p)
         elif callable(hamiltonian) and not isinstance(hamiltonian, sp.Basic):
-            H = sp.sympify(hamiltonian(self.p))
+            H = to_expr(hamiltonian(self.p), "the Hamiltonian")
         else:
-            H = sp.sympify(hamiltonian)
+            H = to_expr(hamiltonian, "the Hamiltonian", hint=" in the momenta (or a callable "
+                        "p -> H(p))")
         stray = H.free_symbols - set(self.p) - {s for s in H.free_symbols if isinstance(s, Param)}
         if stray:
             raise DeclarationError(

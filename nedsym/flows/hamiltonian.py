@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from nedsym.errors import DeclarationError
+from nedsym.symbolic.safe import to_expr
 from nedsym.symbolic.variational import check_differentiable
 
 __all__ = [
@@ -135,7 +136,7 @@ def _vector(exprs, what: str) -> tuple[sp.Expr, ...]:
     elif not isinstance(exprs, (list, tuple)):
         exprs = [exprs]
     try:
-        return tuple(sp.sympify(e) for e in exprs)
+        return tuple(to_expr(e, "the dynamics") for e in exprs)
     except (sp.SympifyError, TypeError) as exc:
         raise DeclarationError(f"{what}: cannot read {exprs!r} as sympy expressions") from exc
 
@@ -176,8 +177,9 @@ def hamiltonian_system(state, rhs, params, running_cost=None, terminal_cost=None
     if overlap:
         raise DeclarationError(f"symbols {sorted(s.name for s in overlap)} are declared in "
                                "more than one role (state, params, data, time)")
-    L = sp.sympify(running_cost) if running_cost is not None else sp.Integer(0)
-    Phi = sp.sympify(terminal_cost) if terminal_cost is not None else sp.Integer(0)
+    L = to_expr(running_cost, "the running cost") if running_cost is not None else sp.Integer(0)
+    Phi = to_expr(terminal_cost, "the terminal cost") if terminal_cost is not None \
+        else sp.Integer(0)
     allowed = set(xs) | set(th) | {t}
     for where, e in [*((f"rhs[{i}]", f) for i, f in enumerate(F)), ("running_cost", L)]:
         extra = e.free_symbols - allowed
@@ -252,7 +254,8 @@ def width_depth_hamiltonian(sigma, z: sp.Symbol | None = None) -> WidthDepthHami
     p*(1 - tanh(z)**2)
     """
     z = z if z is not None else sp.Symbol("z", real=True)
-    expr = sigma(z) if callable(sigma) and not isinstance(sigma, sp.Basic) else sp.sympify(sigma)
+    expr = sigma(z) if callable(sigma) and not isinstance(sigma, sp.Basic) \
+        else to_expr(sigma, "the activation")
     extra = expr.free_symbols - {z}
     if extra:
         raise DeclarationError(f"activation sigma may depend on {z} only; it uses "

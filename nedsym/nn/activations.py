@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 import sympy as sp
 
 from nedsym.errors import DeclarationError, NonDifferentiableError
+from nedsym.symbolic.safe import to_expr
 
 __all__ = ["Activation", "activation", "BUILTIN_ACTIVATIONS", "expand_activations"]
 
@@ -73,7 +74,7 @@ class Activation:
         if not isinstance(var, sp.Symbol):
             raise DeclarationError(f"activation {name!r}: the variable must be a sympy Symbol, "
                                    f"got {var!r}")
-        expr = sp.sympify(expr)
+        expr = to_expr(expr, "the activation")
         extra = expr.free_symbols - {var}
         if extra:
             raise DeclarationError(
@@ -87,7 +88,8 @@ class Activation:
             if int(k) < 1:
                 raise DeclarationError(f"activation {name!r}: declared derivative orders must "
                                        f"be >= 1, got {k}")
-            self._derivs[int(k)] = sp.sympify(d).xreplace({var: Z})
+            d = to_expr(d, f"derivative {k} of the activation")
+            self._derivs[int(k)] = d.xreplace({var: Z})
             self._declared.add(int(k))
         self._kernels: dict[tuple[int, str], Callable] = {}
         self._fn: dict[int, type] = {}

@@ -31,6 +31,7 @@ import sympy as sp
 from nedsym.errors import ConfigError, DeclarationError, NonDifferentiableError
 from nedsym.nn.activations import Activation, activation, expand_activations
 from nedsym.nn.kernels import NN_BACKENDS, PartialsKernel
+from nedsym.symbolic.safe import to_expr
 
 __all__ = ["Layer", "Dense", "Residual", "Linear", "INIT_SCHEMES"]
 
@@ -74,7 +75,7 @@ class Layer:
         for s in (x, z, *params):
             if not isinstance(s, sp.Symbol):
                 raise DeclarationError(f"layer {self.name!r}: {s!r} must be a sympy Symbol")
-        rule = sp.sympify(rule)
+        rule = to_expr(rule, "the layer rule")
         allowed = {x, z, *params}
         extra = rule.free_symbols - allowed
         if extra:

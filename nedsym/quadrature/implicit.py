@@ -13,6 +13,7 @@ from nedsym.quadrature.domains import Box
 from nedsym.quadrature.integrand import compile_integrand, resolve_coords
 from nedsym.quadrature.points import Points
 from nedsym.quadrature.rules import Rule, check_n, get_rule, product_unit, sample_unit, stream
+from nedsym.symbolic.safe import to_expr
 
 
 class ImplicitDomain(Domain):
@@ -80,7 +81,10 @@ class ImplicitDomain(Domain):
     def _make_phi(self, levelset, coords, params):
         if callable(levelset) and not isinstance(levelset, sp.Basic):
             return levelset
-        expr = sp.sympify(levelset)
+        from nedsym.quadrature.integrate import _STRING_HINT, _parser
+
+        expr = to_expr(levelset, "the level set", hint=_STRING_HINT,
+                       parse=_parser(levelset, self.dim, coords, params))
         params = dict(params or {})
         cs = resolve_coords(expr, self.dim, coords, params)
         kernel = compile_integrand(expr, cs, tuple(params))

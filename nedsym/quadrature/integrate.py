@@ -26,9 +26,25 @@ from nedsym.quadrature.domain import Domain, SeedLike, as_generator
 from nedsym.quadrature.integrand import compile_integrand, resolve_coords
 from nedsym.quadrature.points import IntegralEstimate, Points
 from nedsym.quadrature.rules import check_n, get_rule, per_axis
+from nedsym.symbolic.safe import formula_parser, to_expr
 
 Integrand = sp.Expr | Sequence[sp.Expr] | Callable[..., np.ndarray]
 QMC_DEFAULT_REPEATS = 8
+_STRING_HINT = " (or a formula string with coords= naming its coordinates)"
+
+
+def _parser(f, dim, coords, params):
+    """The guarded parser for a string integrand: its coordinates are ``coords`` (names or
+    symbols), else x, y, z for up to three dimensions (``None``: ``f`` is no string)."""
+    if not isinstance(f, str):
+        return None
+    if coords is None:
+        if dim > 3:
+            return None
+        coords = " ".join("xyz"[:dim])
+    if not isinstance(coords, str):
+        coords = " ".join(getattr(c, "name", str(c)) for c in coords)
+    return formula_parser(coords, list(params or {}))
 
 
 def _wants_normals(f: Callable) -> bool:
@@ -76,7 +92,8 @@ def make_evaluator(
 
     normals: tuple = ()
     if isinstance(f, (list, tuple, sp.MatrixBase)):
-        comps = [sp.sympify(c) for c in (list(f) if not isinstance(f, sp.MatrixBase) else f)]
+        comps = [to_expr(c, "the integrand", hint=_STRING_HINT)
+                 for c in (list(f) if not isinstance(f, sp.MatrixBase) else f)]
         if len(comps) != dim:
             raise QuadratureError(
                 f"dimension mismatch: vector integrand has {len(comps)} "
@@ -91,7 +108,8 @@ def make_evaluator(
         coords = resolve_coords(sp.Add(*comps), dim, coords, params)
         expr = sp.Add(*[c * nj for c, nj in zip(comps, normals, strict=True)])
     else:
-        expr = sp.sympify(f)
+        expr = to_expr(f, "the integrand", parse=_parser(f, dim, coords, params),
+                       hint=_STRING_HINT)
         coords = resolve_coords(expr, dim, coords, params)
     kernel = compile_integrand(expr, coords, tuple(params), normals)
 

@@ -13,6 +13,7 @@ import numpy as np
 import sympy as sp
 
 from nedsym.errors import DeclarationError
+from nedsym.symbolic.safe import to_expr
 
 __all__ = ["Loss", "as_loss"]
 
@@ -50,7 +51,8 @@ class Loss:
         (:class:`~nedsym.Param` defaults are used otherwise)."""
         from nedsym.flows.hamilton_jacobi import _as_coords
 
-        expr = sp.sympify(expr)
+        expr = to_expr(expr, "the loss", hint=" in sympy symbols (the optimization "
+                       "variables)")
         coords = _as_coords(expr, coords)
         values = {s: getattr(s, "default", None) for s in expr.free_symbols if s not in coords}
         for key, v in (params or {}).items():

@@ -15,6 +15,7 @@ from nedsym.symbolic.declare import (
 )
 from nedsym.symbolic.operators import common_coords
 from nedsym.symbolic.printing import compact_latex, compact_str
+from nedsym.symbolic.safe import to_expr
 from nedsym.symbolic.variational import (
     check_differentiable,
     natural_boundary_terms,
@@ -29,10 +30,8 @@ def _scalar(expr, what: str):
         if expr.shape == (1, 1):
             return expr[0]
         raise DeclarationError(f"the {what} must be a scalar, got a {expr.shape} matrix")
-    try:
-        return sp.sympify(expr)
-    except (sp.SympifyError, TypeError) as exc:
-        raise DeclarationError(f"the {what} {expr!r} is not a sympy expression") from exc
+    return to_expr(expr, f"the {what}", hint=' built with nedsym.coords/Field/grad, or parse '
+                   'a formula string with Energy.parse("...", coords=..., fields=...)')
 
 
 class Energy:

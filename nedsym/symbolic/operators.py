@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sympy as sp
+from sympy.core.function import AppliedUndef
 
 from nedsym.errors import CoordinateError
-from nedsym.symbolic.declare import fields_in
+from nedsym.symbolic.declare import Param, fields_in
 
 __all__ = ["grad", "div", "lap", "hessian", "dot", "norm", "Mean", "infer_coords",
            "common_coords"]
@@ -129,6 +130,25 @@ class Mean(sp.Function):
 
     nargs = 1
     is_real = True
+
+    @classmethod
+    def eval(cls, arg):
+        """Constants leave the mean: ``Mean(c) = c``, ``Mean(c*f) = c*Mean(f)`` for ``c``
+        made of numbers, parameters and means."""
+        def constant(e) -> bool:
+            inner = e.replace(lambda a: isinstance(a, Mean), lambda a: sp.S.One)
+            return not inner.atoms(AppliedUndef) and all(
+                isinstance(s, Param) for s in inner.free_symbols)
+
+        arg = sp.sympify(arg)
+        if constant(arg):
+            return arg
+        if arg.is_Mul:
+            const = [a for a in arg.args if constant(a)]
+            if const:
+                rest = [a for a in arg.args if not constant(a)]
+                return sp.Mul(*const) * cls(sp.Mul(*rest))
+        return None
 
     def _eval_derivative(self, s):
         return sp.S.Zero

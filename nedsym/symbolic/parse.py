@@ -137,9 +137,18 @@ class Namespace:
         return list(self.fields.values())
 
     def parse(self, text: str):
-        """Parse ``text`` into a sympy expression (or matrix)."""
+        """Parse ``text`` into a sympy expression (or matrix).
+
+        Limits (each a :class:`ParseError`, so no formula can hang nedsym): at most
+        ``MAX_LENGTH`` characters and ``MAX_TOKENS`` tokens, nesting depth ``MAX_DEPTH``,
+        numeric exponents of magnitude at most ``MAX_EXPONENT``, towers of at most two
+        non-numeric exponents, and number literals below 1e300 in magnitude.
+        """
         if not isinstance(text, str) or not text.strip():
             raise ParseError("empty formula", text or "", 0)
+        if len(text) > MAX_LENGTH:
+            raise ParseError(f"formula of {len(text)} characters; at most {MAX_LENGTH} are "
+                             "accepted")
         return _Parser(text, self).parse()
 
     def describe(self) -> str:
@@ -147,11 +156,22 @@ class Namespace:
                 f"parameters {list(self.params)}")
 
 
+#: parser limits (see Namespace.parse)
+MAX_LENGTH = 4000
+MAX_TOKENS = 2000
+MAX_DEPTH = 60
+MAX_EXPONENT = 100
+
+
 class _Parser:
     def __init__(self, text: str, ns: Namespace):
         self.text, self.ns = text, ns
         self.toks = tokenize(text)
+        if len(self.toks) > MAX_TOKENS:
+            raise ParseError(f"formula of {len(self.toks)} tokens; at most {MAX_TOKENS} are "
+                             "accepted (split it into named parts in Python)", text, 0)
         self.i = 0
+        self.depth = 0
         self.coord_names = {c.name: c for c in ns.coords}
 
     # -- token helpers ---------------------------------------------------------
@@ -209,17 +229,33 @@ class _Parser:
                 return e
 
     def unary(self):
-        if self.tok.text in ("-", "+"):
-            op = self.advance()
-            e = self.unary()
-            return self.apply(op, lambda a: -a, e) if op.text == "-" else e
-        return self.power()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"formula nested more than {MAX_DEPTH} levels deep", self.tok)
+        try:
+            if self.tok.text in ("-", "+"):
+                op = self.advance()
+                e = self.unary()
+                return self.apply(op, lambda a: -a, e) if op.text == "-" else e
+            return self.power()
+        finally:
+            self.depth -= 1
 
     def power(self):
         base = self.postfix()
         if self.tok.text in ("^", "**"):
             op = self.advance()
             exp = self.unary()
+            if isinstance(base, sp.MatrixBase) or isinstance(exp, sp.MatrixBase):
+                raise self.error("a power of a vector (e.g. grad(u)); write |grad(u)|^2 or "
+                                 "dot(grad(u), grad(u))", op)
+            if isinstance(exp, sp.Expr) and exp.is_number:
+                if exp.is_finite is False or abs(complex(exp)) > MAX_EXPONENT:
+                    raise self.error(f"exponent {exp} is larger than {MAX_EXPONENT} in "
+                                     "magnitude", op)
+            elif isinstance(exp, sp.Expr) and any(not q.exp.is_number
+                                                  for q in exp.atoms(sp.Pow)):
+                raise self.error("a tower of more than two non-numeric exponents", op)
             return self.apply(op, lambda a, b: a ** b, base, exp)
         return base
 
@@ -240,6 +276,9 @@ class _Parser:
         t = self.tok
         if t.kind == "num":
             self.advance()
+            if len(t.text) > 100 or not abs(float(t.text)) < 1e300:
+                raise self.error(f"number {t.text[:20]}{'...' if len(t.text) > 20 else ''} is "
+                                 "too large (at most 100 characters and below 1e300)", t)
             return sp.Rational(t.text) if ("." in t.text or "e" in t.text.lower()) \
                 else sp.Integer(t.text)
         if t.text == "(":

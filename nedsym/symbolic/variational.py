@@ -137,11 +137,41 @@ def variational_derivative(density, u: AppliedUndef,
         raise FieldError(
             f"field {field_name(u)} does not occur in the density {density} "
             f"(fields present: {present})")
+    result = _local_derivative(density, u) + _mean_terms(density, u, coords)
+    return tidy(result) if simplify else result
+
+
+def _local_derivative(density, u) -> sp.Expr:
+    """The Euler–Lagrange expression with every spatial mean held fixed."""
     terms = []
     for k, P in _partials(density, u):
         terms.append((-1) ** len(k) * (sp.diff(P, *k) if k else P))
-    result = sp.Add(*terms)
-    return tidy(result) if simplify else result
+    return sp.Add(*terms)
+
+
+def _mean_terms(density, u, coords) -> sp.Expr:
+    r"""What the spatial means in ``density`` add to :math:`\delta E/\delta u`.
+
+    For :math:`m = \langle g\rangle = |\Omega|^{-1}\int g\,dx` the first variation of
+    :math:`\int L(\dots, m)\,dx` gains :math:`\int \partial_m L\,dx\;\delta m`, so
+    :math:`\delta E/\delta u` gains
+    :math:`\langle\partial_m L\rangle\,\delta\langle g\rangle/\delta u\cdot|\Omega| =
+    \langle \partial_m L\rangle\,\delta G/\delta u` with :math:`G = \int g\,dx`
+    (recursively, for means inside means). Example: :math:`L = u\langle u\rangle` gives
+    :math:`2\langle u\rangle`."""
+    from nedsym.symbolic.operators import Mean
+
+    means = [m for m in density.atoms(Mean) if m.has(u)]
+    if not means:
+        return sp.S.Zero
+    dummies = {m: sp.Dummy("m") for m in means}
+    back = {d: m for m, d in dummies.items()}
+    held = density.xreplace(dummies)
+    extra = []
+    for m, d in dummies.items():
+        weight = Mean(sp.diff(held, d).xreplace(back))
+        extra.append(weight * variational_derivative(m.args[0], u, coords, simplify=False))
+    return sp.Add(*extra)
 
 
 @dataclass
