@@ -175,8 +175,8 @@ def integrate(
     check fails. Steps land exactly on ``snapshot_times`` and ``t_end``.
 
     Recording: the energy is recorded at the start, every ``energy_every`` steps (``"auto"``:
-    chosen once, from the measured costs of the first segments, so that recording takes about
-    2 % of the run; kept in checkpoints) and at the end.
+    chosen from the measured costs of the first segments, then fixed, so that recording takes
+    about 2 % of the run; kept in checkpoints) and at the end.
     Health: after every segment the state must be finite; with ``monotone_energy=rtol`` (set by
     :meth:`Simulation.solve` for gradient flows) the energy must also not rise by more than
     ``rtol * max(|E|, |E_0|)``. A failure with a user-given ``dt`` raises
