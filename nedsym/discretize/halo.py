@@ -41,45 +41,14 @@ ODD = 2
 
 
 @numba.njit(cache=True)
-def _fill_side(v, halo, side, kind, value):  # pragma: no cover - compiled
-    """Fill one side of the middle axis of ``v`` (shape ``(pre, n + 2*halo, post)``)."""
-    npad = v.shape[1]
-    n = npad - 2 * halo
-    for k in range(halo):
-        if side == 0:
-            g = halo - 1 - k
-            src = halo + n - 1 - k if kind == 0 else halo + k
-        else:
-            g = halo + n + k
-            src = halo + k if kind == 0 else halo + n - 1 - k
-        for i in range(v.shape[0]):
-            for j in range(v.shape[2]):
-                if kind == 0:
-                    v[i, g, j] = v[i, src, j]
-                elif kind == 1:
-                    v[i, g, j] = v[i, src, j] + (2 * k + 1) * value
-                else:
-                    v[i, g, j] = 2.0 * value - v[i, src, j]
-
-
-@numba.njit(cache=True)
-def _fill_side_face(v, halo, side, kind, face):  # pragma: no cover - compiled
-    """Like ``_fill_side`` with a per-face value array ``face`` of shape ``(pre, post)``."""
-    npad = v.shape[1]
-    n = npad - 2 * halo
-    for k in range(halo):
-        if side == 0:
-            g = halo - 1 - k
-            src = halo + k
-        else:
-            g = halo + n + k
-            src = halo + n - 1 - k
-        for i in range(v.shape[0]):
-            for j in range(v.shape[2]):
-                if kind == 1:
-                    v[i, g, j] = v[i, src, j] + (2 * k + 1) * face[i, j]
-                else:
-                    v[i, g, j] = 2.0 * face[i, j] - v[i, src, j]
+def _axis_view(yp, f, a):  # pragma: no cover - compiled
+    """Field ``f`` of ``yp`` as ``(pre, n_a + 2*halo, post)`` around spatial axis ``a``."""
+    pre = 1
+    for b in range(a):
+        pre *= yp.shape[1 + b]
+    npad = yp.shape[1 + a]
+    post = yp[f].size // (pre * npad)
+    return yp[f].reshape(yp[f].size).reshape((pre, npad, post))
 
 
 @numba.njit(cache=True)
@@ -87,20 +56,13 @@ def fill_sides(yp, depth, kinds, values, min_kind):  # pragma: no cover - compil
     """Fill ``depth`` ghost layers, axis by axis (corners follow), on every side whose kind
     ``kinds[f, a, side]`` is at least ``min_kind``: ``PERIODIC`` fills all sides; ``EVEN``
     leaves periodic sides and sides marked ``-1`` alone (a chunk's sides facing neighbours)."""
-    nfields = yp.shape[0]
-    ndim = yp.ndim - 1
-    total = yp.size // nfields
-    for f in range(nfields):
-        flat = yp[f].reshape(total)
-        pre = 1
-        for a in range(ndim):
-            npad = yp.shape[1 + a]
-            post = total // (pre * npad)
-            v = flat.reshape((pre, npad, post))
+    for f in range(yp.shape[0]):
+        for a in range(yp.ndim - 1):
+            v = _axis_view(yp, f, a)
             for side in range(2):
                 if kinds[f, a, side] >= min_kind:
-                    _fill_side(v, depth, side, kinds[f, a, side], values[f, a, side])
-            pre *= npad
+                    _fill_side_par(v, depth, side, kinds[f, a, side], values[f, a, side],
+                                   values[f, a], False)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -141,26 +103,17 @@ def fill_ghosts(yp, halo, kinds, values, vmap, faces, slot):  # pragma: no cover
     (:meth:`BoundaryData.face_table`). Axis by axis, as :func:`fill_sides`; each side in
     parallel over its face.
     """
-    nfields = yp.shape[0]
-    ndim = yp.ndim - 1
-    total = yp.size // nfields
-    for f in range(nfields):
-        flat = yp[f].reshape(total)
-        pre = 1
-        for a in range(ndim):
-            npad = yp.shape[1 + a]
-            post = total // (pre * npad)
-            v = flat.reshape((pre, npad, post))
+    for f in range(yp.shape[0]):
+        for a in range(yp.ndim - 1):
+            v = _axis_view(yp, f, a)
             for side in range(2):
                 m = vmap[f, a, side]
                 if m < 0:
                     _fill_side_par(v, halo, side, kinds[f, a, side], values[f, a, side],
-                                   faces[0, 0] if faces.shape[0] else values[f, a],
-                                   False)
+                                   values[f, a], False)
                 else:
                     _fill_side_par(v, halo, side, kinds[f, a, side], 0.0, faces[m, slot],
                                    True)
-            pre *= npad
 
 
 @numba.njit(cache=True)
@@ -367,8 +320,8 @@ class BoundaryData:
     def fill(self, yp: np.ndarray, t: float = 0.0) -> None:
         """Fill every ghost cell of ``yp`` (C-contiguous, padded) for time ``t``.
 
-        Constant data: one call to the compiled filler. Varying data: axis by axis, constant
-        sides through the compiled side filler, varying sides from the face arrays.
+        Constant data: one call to the compiled filler. Varying data: :func:`fill_ghosts` with
+        the face arrays evaluated at ``t`` (cached until ``t`` changes).
         """
         if not yp.flags.c_contiguous or yp.dtype != np.float64:
             raise DiscretizationError("the padded array must be C-contiguous float64")
@@ -382,16 +335,10 @@ class BoundaryData:
             return
         if self.t != t or not self.faces:
             self.update(t)
-        for f in range(yp.shape[0]):
-            flat = yp[f].reshape(-1)
-            pre = 1
-            for a in range(yp.ndim - 1):
-                npad = yp.shape[1 + a]
-                v = flat.reshape(pre, npad, -1)
-                for s in range(2):
-                    face = self.faces.get((f, a, s))
-                    if face is None:
-                        _fill_side(v, self.halo, s, self.kinds[f, a, s], self.values[f, a, s])
-                    else:
-                        _fill_side_face(v, self.halo, s, self.kinds[f, a, s], face)
-                pre *= npad
+        if getattr(self, "_table_t", None) != self.t:     # the faces as fill_ghosts reads them
+            rows = [self.faces[(f, a, s)].reshape(-1) for f, a, s, _ in self._varying]
+            self._table = np.zeros((len(rows), 1, max(r.size for r in rows)))
+            for m, r in enumerate(rows):
+                self._table[m, 0, :r.size] = r
+            self._table_t = self.t
+        fill_ghosts(yp, self.halo, self.kinds, self.values, self.vmap(), self._table, 0)

@@ -574,7 +574,6 @@ class _Controller:
         t, y, step = s.t, s.y.copy(), s.step
         e = s.energy if s.energy is not None else \
             (self.energy_tr.latest if self.energy_tr is not None else None)
-        e_bad = None
         while n > 1:
             m = n // 2
             ynew, health, _ = st.advance(t, y, m, dt)
@@ -586,7 +585,7 @@ class _Controller:
                 n = m
         ynew, health, _ = st.advance(t, y, 1, dt)
         fail, e_new = self._check(ynew, health, e, t + dt)
-        return t, y, step, e, fail or reason, e_new if e_new is not None else e_bad
+        return t, y, step, e, fail or reason, e_new
 
     def _check(self, ynew, health: float, previous: float | None, t: float):
         """(failure reason or None, energy) of a candidate state, as in :meth:`_health`."""
