@@ -66,6 +66,7 @@ class Simulation:
         if dtype not in ("float64", "float32"):
             raise DiscretizationError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
         self.flow, self.grid, self.backend, self.dtype = flow, grid, backend, dtype
+        self.accuracy = int(accuracy)
         self.lowered: LoweredFlow = lower_flow(flow, grid.ndim, accuracy, gradient, params)
         L = self.lowered
         self.fields = L.fields
@@ -198,7 +199,8 @@ class Simulation:
     def linear_split(self) -> tuple[np.ndarray, np.ndarray]:
         r"""Fourier symbols of the constant-coefficient linear part, split into
         its non-positive part (treated implicitly) and the rest (explicit)."""
-        L_hat = linear_multiplier(self.grid, self.lowered.linear, list(self.fields))
+        L_hat = linear_multiplier(self.grid, self.lowered.linear, list(self.fields),
+                                  accuracy=self.accuracy)
         L_hat = np.real(L_hat)
         neg = np.minimum(L_hat, 0.0)
         return neg, L_hat - neg

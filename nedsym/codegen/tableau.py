@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from nedsym.errors import SolverError
 
-__all__ = ["ButcherTableau", "EULER", "RK4", "SSPRK3", "DOPRI5", "BS32", "TABLEAUX"]
+__all__ = ["ButcherTableau", "EULER", "RK4", "SSPRK2", "SSPRK3", "DOPRI5", "BS32", "TABLEAUX"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,8 @@ RK4 = ButcherTableau("rk4", A=((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)),
                      b=(1 / 6, 1 / 3, 1 / 3, 1 / 6), c=(0.0, 0.5, 0.5, 1.0), order=4,
                      stability=2.785)
 #: Shu–Osher strong-stability-preserving RK3
+SSPRK2 = ButcherTableau("ssprk2", A=((), (1.0,)), b=(0.5, 0.5), c=(0.0, 1.0), order=2,
+                        stability=2.0)
 SSPRK3 = ButcherTableau("ssprk3", A=((), (1.0,), (0.25, 0.25)), b=(1 / 6, 1 / 6, 2 / 3),
                         c=(0.0, 1.0, 0.5), order=3, stability=2.512)
 DOPRI5 = ButcherTableau(
@@ -107,4 +109,4 @@ BS32 = ButcherTableau(
     b=(2 / 9, 1 / 3, 4 / 9, 0.0), c=(0.0, 1 / 2, 3 / 4, 1.0), order=3, stability=2.5,
     b_err=(2 / 9 - 7 / 24, 1 / 3 - 1 / 4, 4 / 9 - 1 / 3, -1 / 8), error_order=3)
 
-TABLEAUX = {t.name: t for t in (EULER, RK4, SSPRK3, DOPRI5, BS32)}
+TABLEAUX = {t.name: t for t in (EULER, RK4, SSPRK2, SSPRK3, DOPRI5, BS32)}

@@ -45,9 +45,10 @@ import sympy as sp
 
 from nedsym.depth.kernels import build_batch_kernel
 from nedsym.depth.steppers import get_tableau, rk_discrete_adjoint, rk_forward
-from nedsym.errors import BlowUpError, ConfigError
+from nedsym.errors import ConfigError
 from nedsym.flows.hamiltonian import width_depth_hamiltonian
 from nedsym.quadrature import Box, Domain
+from nedsym.solve.iteration import Iteration, NonFiniteStep, iterate
 
 __all__ = ["TrainingHistory", "WidthDepthGradient", "WidthDepthModel"]
 
@@ -299,37 +300,45 @@ class WidthDepthModel:
             raise ConfigError("method='msa' needs lam > 0 (the Hamiltonian's maximizer is "
                               "θ* = E[...]/lam)")
         step = lr if method == "gd" else relax / self.lam
-        hist = TrainingHistory(method)
-        w, b = np.array(w, float), np.array(b, float)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=iters, desc=f"width-depth {method}")
-        try:
-            for it in range(iters + 1):
-                g = self.gradient(xi, target, w, b)
-                if not np.isfinite(g.loss):
-                    raise BlowUpError(f"the loss became NaN/Inf at sweep {it}: reduce lr/relax "
-                                      f"(now {step:g} per unit gradient) or the initial scale")
-                hist.loss.append(g.loss)
-                hist.residual_w.append(g.residual_w)
-                hist.residual_b.append(g.residual_b)
-                if callback is not None:
-                    callback(it, g)
-                if g.residual < tol:
-                    hist.converged = True
-                    break
-                if it == iters:
-                    break
-                w -= step * g.grad_w
-                b -= step * g.grad_b
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(J=f"{g.loss:.3e}", res=f"{g.residual:.1e}")
-        except KeyboardInterrupt:
-            hist.interrupted = True
-        finally:
-            if bar is not None:
-                bar.close()
-        hist.w, hist.b = w, b
+        if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 0:
+            raise ConfigError(f"iters must be an integer >= 0, got {iters!r}")
+        sweeps = _Sweeps(self, xi, target, np.array(w, float), np.array(b, float), step)
+        out = iterate(sweeps, int(iters) + 1, progress=progress,
+                      callback=None if callback is None else
+                      (lambda k, rec: callback(k, sweeps._pending)),
+                      stop=lambda k, rec: "tol" if rec["residual"] < tol else None)
+        hist = TrainingHistory(method, list(out.history.get("loss", [])),
+                               list(out.history.get("residual_w", [])),
+                               list(out.history.get("residual_b", [])),
+                               sweeps.w, sweeps.b, out.interrupted, out.converged)
         return hist
+
+
+class _Sweeps(Iteration):
+    """Width–depth training sweeps (forward, backward, update) on the shared loop."""
+
+    name = "width-depth"
+    postfix = ("loss", "residual")
+
+    def __init__(self, model: WidthDepthModel, xi, target, w, b, step: float):
+        self.model, self.xi, self.target, self.w, self.b = model, xi, target, w, b
+        self.lr = step
+        self._pending: WidthDepthGradient | None = None
+
+    def step(self, k: int) -> dict:
+        # the update of the previous sweep is applied here, so a run that stops (converged,
+        # budget, Ctrl-C) keeps the parameters its last recorded loss belongs to
+        w, b = self.w, self.b
+        if self._pending is not None:
+            w = w - self.lr * self._pending.grad_w
+            b = b - self.lr * self._pending.grad_b
+        g = self.model.gradient(self.xi, self.target, w, b)
+        if not np.isfinite(g.loss):
+            raise NonFiniteStep("the loss became NaN/Inf")
+        self.w, self.b, self._pending = w, b, g
+        return {"loss": g.loss, "residual_w": g.residual_w, "residual_b": g.residual_b,
+                "residual": g.residual}
+
+    def advice(self, k: int, what: str) -> str:
+        return (f"{what} at sweep {k}: reduce lr/relax (now {self.lr:g} per unit gradient) "
+                "or the initial scale")

@@ -22,7 +22,6 @@ typical loss does not reflect back into the domain).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +29,7 @@ import sympy as sp
 
 from nedsym.codegen import build_map_kernel, compile_kernel, index_symbols
 from nedsym.discretize.grid import Grid
-from nedsym.errors import BlowUpError, DiscretizationError
+from nedsym.errors import DiscretizationError
 from nedsym.symbolic.declare import Param
 
 __all__ = ["HJGridSolver", "HJSolution", "numerical_hamiltonian", "SCHEMES"]
@@ -221,53 +220,48 @@ class HJGridSolver:
 
     # -- running ---------------------------------------------------------------------
     def solve(self, t_end: float, u0: np.ndarray | None = None, stepper: str = "euler",
-              snapshot_times=(), recheck_every: int = 20) -> HJSolution:
-        """Step from ``u0`` (default: the loss) to ``t_end``.
+              snapshot_times=(), progress: bool | None = False,
+              checkpoint: str | None = None, resume: str | None = None) -> HJSolution:
+        """Step from ``u0`` (default: the loss) to ``t_end`` on :func:`nedsym.solve.integrate`.
 
-        ``stepper``: ``"euler"`` or ``"ssprk2"`` (both keep the scheme monotone). The
-        speeds :math:`\\alpha_k` (and with them the step) are re-estimated every
-        ``recheck_every`` steps, when NaN/Inf is also checked
-        (:class:`~nedsym.errors.BlowUpError`). Ctrl-C returns the state reached so far.
+        ``stepper``: ``"euler"`` or ``"ssprk2"`` (both keep the scheme monotone). The step is
+        automatic: the speeds :math:`\\alpha_k` (×1.1) and with them the CFL step are
+        re-estimated as the run goes, and after a failed health check (NaN/Inf) the step is
+        halved from the last good state; a run that still fails raises
+        :class:`~nedsym.errors.BlowUpError`. Ctrl-C returns the state reached so far;
+        ``checkpoint``/``resume`` as for ``integrate``.
         """
+        from nedsym.solve import integrate
+
         if stepper not in ("euler", "ssprk2"):
             raise DiscretizationError(f"unknown stepper {stepper!r}; valid: 'euler', 'ssprk2'")
-        if not t_end >= 0:
-            raise DiscretizationError(f"t_end must be >= 0, got {t_end}")
+        if not (np.isfinite(t_end) and t_end >= 0):
+            raise DiscretizationError(f"t_end must be finite and >= 0, got {t_end}")
         u = self.initial() if u0 is None else np.array(u0, dtype=float)
         if u.shape != self.grid.shape:
             raise DiscretizationError(f"u0 has shape {u.shape}, the grid {self.grid.shape}")
         pending = sorted(float(s) for s in snapshot_times)
-        sol = HJSolution(u, 0.0, 0, 0.0)
-        t, k, alphas, dt_max = 0.0, 0, None, 0.0
-        t0 = time.perf_counter()
-        try:
-            while t < t_end * (1 - 1e-14):
-                if k % recheck_every == 0:
-                    if not np.all(np.isfinite(u)):
-                        raise BlowUpError(
-                            f"the Hamilton–Jacobi solution became NaN/Inf at t = {t:.4g} "
-                            f"(step {k}); lower cfl (now {self.cfl}) or use "
-                            "scheme='lax-friedrichs'")
-                    alphas = [1.1 * a for a in self.speeds(u)]
-                    dt_max = self.stable_dt(alphas)
-                dt = min(dt_max, t_end - t)
-                if pending and t + dt > pending[0]:
-                    dt = pending[0] - t
-                u1 = u + dt * self.rhs(u, alphas)
-                u = u1 if stepper == "euler" else 0.5 * (u + u1 + dt * self.rhs(u1, alphas))
-                t += dt
-                k += 1
-                sol.dt = dt
-                while pending and t >= pending[0] * (1 - 1e-12):
-                    sol.times.append(pending.pop(0))
-                    sol.snapshots.append(u.copy())
-        except KeyboardInterrupt:
-            pass
-        if not np.all(np.isfinite(u)):
-            raise BlowUpError(f"the Hamilton–Jacobi solution became NaN/Inf by t = {t:.4g}; "
-                              f"lower cfl (now {self.cfl})")
-        sol.u, sol.t, sol.steps = u, t, k
-        sol.wall_time = time.perf_counter() - t0
+        if t_end == 0:
+            return HJSolution(u, 0.0, 0, 0.0, [s for s in pending if s == 0],
+                              [u.copy() for s in pending if s == 0])
+        frozen = {"alphas": [1.1 * a for a in self.speeds(u)]}
+
+        def rhs(t, y, out):
+            out[...] = self.rhs(y, frozen["alphas"])
+
+        def stable(t, y):
+            frozen["alphas"] = [1.1 * a for a in self.speeds(y)]
+            return self.stable_dt(frozen["alphas"])
+
+        res = integrate(rhs, u, float(t_end), stepper=stepper, stable_dt=stable,
+                        snapshot_times=pending or None, progress=progress,
+                        checkpoint=checkpoint, resume=resume)
+        d = res.diagnostics
+        sol = HJSolution(res.final, float(d["t"]), int(d["steps"]),
+                         float(res.dt_history[-1]) if len(res.dt_history) else 0.0,
+                         [float(s) for s in res.times] if pending else [],
+                         [f.copy() for f in res.fields] if pending else [])
+        sol.wall_time = float(d["wall_time"])
         return sol
 
     def source(self) -> str:

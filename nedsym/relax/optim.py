@@ -26,8 +26,6 @@ detect blow-up and show optional progress.
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,6 +34,7 @@ import numpy as np
 from nedsym.errors import BlowUpError, SolverError
 from nedsym.relax.estimators import _gradient_caller, langevin_gradient
 from nedsym.relax.loss import Loss
+from nedsym.solve.iteration import Iteration, NonFiniteStep, finite, iterate
 
 __all__ = ["Objective", "OptimizeResult", "Optimizer", "SGD", "Nesterov", "EntropySGD",
            "HJProx"]
@@ -131,55 +130,40 @@ class Optimizer:
 
     def run(self, objective: Objective, x0, epochs: float, seed: int = 0,
             record_trajectory: bool = True, progress: bool | None = None,
-            callback: Callable | None = None) -> OptimizeResult:
+            callback: Callable | None = None, checkpoint: str | None = None,
+            checkpoint_every: int | None = None, resume: str | None = None) -> OptimizeResult:
         """Spend ``epochs`` effective epochs of gradient evaluations from ``x0``.
 
-        ``callback(k, x)`` is called after every outer step. Ctrl-C stops the run and
-        returns what was done (``stop_reason="interrupted"``).
+        ``callback(k, x)`` is called after every outer step. The run goes through
+        :func:`nedsym.solve.iterate`: Ctrl-C stops it at the end of a step and returns what
+        was done (``stop_reason="interrupted"``), NaN/Inf parameters raise
+        :class:`~nedsym.errors.BlowUpError` (the last good ``x`` in ``error.state``), and
+        ``checkpoint``/``resume`` save and continue ``x``, the random stream, the momentum
+        and the chain (a resumed run equals an uninterrupted one).
         """
         if not isinstance(objective, Objective):
             raise SolverError(f"run needs a nedsym.relax.Objective, got "
                               f"{type(objective).__name__}")
-        rng = np.random.default_rng(seed)
-        x = np.array(x0, dtype=float)
-        per_epoch = objective.batches_per_epoch
-        budget = int(round(epochs * per_epoch))
-        steps = budget // self.evals_per_step
-        res = OptimizeResult(self.name, x.copy(), [float(objective.loss(x))], [0.0])
-        traj = [x.copy()] if record_trajectory else None
-        state: dict = {}
-        bar = _progress_bar(progress, steps, self.name)
-        t0 = time.perf_counter()
-        next_epoch = 1
+        if not (np.isfinite(epochs) and epochs >= 0):
+            raise SolverError(f"epochs must be a finite number >= 0, got {epochs!r}")
+        method = _OptimizerSteps(self, objective, np.array(x0, dtype=float), seed,
+                                 record_trajectory)
+        steps = int(round(epochs * objective.batches_per_epoch)) // self.evals_per_step
         try:
-            for k in range(steps):
-                g = self.direction(x, k, objective, rng, state)
-                x = self._update(x, g, state)
-                if not np.all(np.isfinite(x)):
-                    raise BlowUpError(
-                        f"{self.name}: parameters became NaN/Inf at step {k} (lr={self.lr}); "
-                        "reduce the learning rate (or the inner step) and check the gradient")
-                res.steps = k + 1
-                res.grad_evals = res.steps * self.evals_per_step
-                if traj is not None:
-                    traj.append(x.copy())
-                while res.grad_evals >= next_epoch * per_epoch:
-                    res.losses.append(float(objective.loss(x)))
-                    res.epochs.append(float(next_epoch))
-                    next_epoch += 1
-                if callback is not None:
-                    callback(k, x)
-                if bar is not None:
-                    bar.update(1)
-        except KeyboardInterrupt:
-            res.stop_reason = "interrupted"
-        finally:
-            if bar is not None:
-                bar.close()
-        res.x = x
-        res.wall_time = time.perf_counter() - t0
-        if traj is not None:
-            res.trajectory = np.array(traj)
+            out = iterate(method, steps, progress=progress, checkpoint=checkpoint,
+                          checkpoint_every=checkpoint_every, resume=resume,
+                          callback=None if callback is None else
+                          (lambda k, rec: callback(k, method.x)))
+        except BlowUpError as exc:
+            exc.state = method.x.copy()
+            raise
+        res = method.result
+        res.x, res.steps = method.x, out.steps
+        res.grad_evals = out.steps * self.evals_per_step
+        res.stop_reason = "interrupted" if out.interrupted else "budget"
+        res.wall_time = out.wall_time
+        if method.traj is not None:
+            res.trajectory = np.array(method.traj)
         return res
 
     def __repr__(self) -> str:
@@ -187,14 +171,64 @@ class Optimizer:
         return f"{type(self).__name__}({items})"
 
 
-def _progress_bar(progress, total, name):
-    if progress is None:
-        progress = sys.stderr.isatty()
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
+class _OptimizerSteps(Iteration):
+    """An optimizer's outer steps on :func:`~nedsym.solve.iterate`."""
 
-    return tqdm(total=total, desc=name, leave=False)
+    def __init__(self, opt: Optimizer, objective: Objective, x: np.ndarray, seed: int,
+                 record_trajectory: bool):
+        self.opt, self.objective, self.x, self.seed = opt, objective, x, seed
+        self.name = opt.name
+        self.rng = np.random.default_rng(seed)
+        self.state: dict = {}
+        self.result = OptimizeResult(opt.name, x.copy(), [float(objective.loss(x))], [0.0])
+        self.traj = [x.copy()] if record_trajectory else None
+        self.next_epoch = 1
+
+    def step(self, k: int) -> dict:
+        opt, obj = self.opt, self.objective
+        state = dict(self.state)
+        g = opt.direction(self.x, k, obj, self.rng, state)
+        x = opt._update(self.x, g, state)
+        if not finite(x):
+            raise NonFiniteStep("parameters became NaN/Inf")
+        self.x, self.state = x, state
+        if self.traj is not None:
+            self.traj.append(x.copy())
+        evals, per = (k + 1) * opt.evals_per_step, obj.batches_per_epoch
+        rec = {}
+        while evals >= self.next_epoch * per:
+            rec["loss"] = float(obj.loss(x))
+            self.result.losses.append(rec["loss"])
+            self.result.epochs.append(float(self.next_epoch))
+            self.next_epoch += 1
+        return rec
+
+    def advice(self, k: int, what: str) -> str:
+        return (f"{self.name}: {what} at step {k} (lr={self.opt.lr}); reduce the learning "
+                "rate (or the inner step) and check the gradient")
+
+    def meta(self) -> dict:
+        return {"optimizer": repr(self.opt), "seed": self.seed,
+                "objective": self.objective.name}
+
+    def state_dict(self) -> dict:
+        st = {"x": self.x, "rng": self.rng.bit_generator.state,
+              "losses": np.asarray(self.result.losses), "epochs":
+              np.asarray(self.result.epochs), "next_epoch": self.next_epoch,
+              **{f"mem_{k}": np.asarray(v) for k, v in self.state.items() if v is not None}}
+        if self.traj is not None:
+            st["trajectory"] = np.array(self.traj)
+        return st
+
+    def load_state_dict(self, st: dict) -> None:
+        self.x = np.array(st["x"], dtype=float)
+        self.rng.bit_generator.state = st["rng"]
+        self.result.losses = [float(v) for v in st["losses"]]
+        self.result.epochs = [float(v) for v in st["epochs"]]
+        self.next_epoch = int(st["next_epoch"])
+        self.state = {k[4:]: np.array(v) for k, v in st.items() if k.startswith("mem_")}
+        if self.traj is not None and "trajectory" in st:
+            self.traj = [row.copy() for row in st["trajectory"]]
 
 
 class SGD(Optimizer):

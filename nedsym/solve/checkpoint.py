@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from nedsym.solve.arrays import namespace, to_host
 from nedsym.solve.steppers import Stepper
 from nedsym.solve.trackers import RunState, Tracker
 
-__all__ = ["save_checkpoint", "load_checkpoint", "restore"]
+__all__ = ["save_checkpoint", "load_checkpoint", "restore", "write_npz", "read_npz"]
 
 
 def save_checkpoint(path: str | os.PathLike, state: RunState, stepper: Stepper,
@@ -48,19 +50,45 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, stepper: Stepper,
             data[f"tracker/{tr.name}/{k}"] = v
     if rng is not None:
         data["rng_state"] = np.array(json.dumps(rng.bit_generator.state))
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **data)
-    os.replace(tmp, path)
+    return write_npz(path, data)
+
+
+def write_npz(path: str | os.PathLike, data: dict[str, Any]) -> Path:
+    """Write ``data`` to ``path`` atomically: a temporary file of this process (so two runs
+    sharing a path never write into each other's temporary), then a rename."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.npz")
+    try:
+        np.savez(tmp, **data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SolverError(f"cannot write checkpoint {str(path)!r}: {exc.strerror or exc}") \
+            from None
     return path
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint file written by :func:`write_npz` (no pickles), or say why not."""
+    path = Path(path)
+    if not path.exists():
+        raise SolverError(f"cannot resume: checkpoint {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise SolverError(f"cannot resume: {str(path)!r} is not a readable nedsym checkpoint "
+                          f"({type(exc).__name__}); it may be truncated or another kind of "
+                          "file: start a new run") from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint into a plain dict (arrays and scalars as stored)."""
-    path = Path(path)
-    if not path.exists():
-        raise SolverError(f"cannot resume: checkpoint {str(path)!r} does not exist")
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    data = read_npz(path)
+    if "y" not in data or "t" not in data:
+        raise SolverError(f"cannot resume: {str(path)!r} is not a checkpoint of a time "
+                          "integration (no state 'y' or time 't')")
+    return data
 
 
 def restore(data: dict[str, Any], state: RunState, stepper: Stepper, trackers: list[Tracker],

@@ -50,7 +50,6 @@ True
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -59,9 +58,10 @@ import scipy.linalg as sla
 import sympy as sp
 
 from nedsym.discretize.neural import JetValues, PointwiseEnergy
-from nedsym.errors import BlowUpError, ConfigError, FieldError, SolverError
+from nedsym.errors import ConfigError, FieldError, SolverError
 from nedsym.quadrature.points import Points
 from nedsym.quadrature.sampler import Sampler
+from nedsym.solve.iteration import Iteration, NonFiniteStep, iterate
 from nedsym.solve.optim import make_optimizer
 
 __all__ = ["NED", "NEDResult", "DataSampler", "solve_rows"]
@@ -467,7 +467,7 @@ class NED:
             res2 += float(np.sum((part_pts.w / W)[:, None] * F * F))
         A, b = np.concatenate(rows), np.concatenate(rhs)
         if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
-            raise _NonFinite("non-finite residual or Jacobian")
+            raise NonFiniteStep("non-finite residual or Jacobian")
         return ("rows", A, b, math.sqrt(res2))
 
     def _solve(self, system, ridge: float) -> np.ndarray:
@@ -513,7 +513,7 @@ class NED:
                 Ju = jj.u.reshape(-1, P) * np.repeat(np.sqrt(w), jj.u.shape[1])[:, None]
                 G += Ju.T @ Ju
         if not (np.all(np.isfinite(G)) and np.all(np.isfinite(g))):
-            raise _NonFinite("non-finite gradient or Gram matrix")
+            raise NonFiniteStep("non-finite gradient or Gram matrix")
         return ("gram", G, -g, float(np.linalg.norm(g)))
 
     def gradient(self, theta, sample) -> tuple[float, np.ndarray]:
@@ -639,7 +639,7 @@ class NED:
         # the weak route's merit is the sampled energy: the accepted step already computed it
         e = m1 if self.adaptive and self.residual_kind == "weak" else self._energy(new, *sample)
         if not (np.all(np.isfinite(new)) and math.isfinite(e)):
-            raise _NonFinite("non-finite parameters or energy after the step")
+            raise NonFiniteStep("non-finite parameters or energy after the step")
         self.theta = new
         self.t += dt if math.isfinite(dt) else 0.0
         if self.adaptive:
@@ -649,49 +649,37 @@ class NED:
 
     def run(self, steps: int = 100, *, tol: float | None = None, target_error: float | None = None,
             progress: bool = False, callback: Callable | None = None,
-            error_every: int = 1) -> NEDResult:
+            error_every: int = 1, checkpoint: str | None = None,
+            checkpoint_every: int | None = None, resume: str | None = None) -> NEDResult:
         """Advance ``steps`` NED steps from the current parameters.
 
         Stops early at a steady state (``tol``: relative parameter change per step
         :math:`\\|\\Delta\\theta\\|/\\|\\theta\\| <` tol) or when the test error drops below
-        ``target_error``. Ctrl-C stops the run and returns what was done (``interrupted``); a
-        non-finite step raises :class:`~nedsym.errors.BlowUpError` with advice and leaves the
-        last finite parameters in ``ned.theta``.
+        ``target_error``. The run goes through :func:`nedsym.solve.iterate`: Ctrl-C stops it
+        at the end of a step and returns what was done (``interrupted``); a non-finite step
+        raises :class:`~nedsym.errors.BlowUpError` with advice and leaves the last finite
+        parameters in ``ned.theta``. ``checkpoint=path`` saves parameters, step controls,
+        the point stream and the history (every ``checkpoint_every`` steps, on Ctrl-C, on a
+        blow-up and at the end); ``resume=path`` continues such a run from a freshly built
+        ``NED`` with the same options, ``steps`` then counting the checkpoint's steps too, and
+        gives the same steps as one uninterrupted run.
         """
-        rec = _Recorder(self)
-        converged, interrupted, reason = False, False, ""
-        bar = _progress(steps, progress, "NED")
-        try:
-            for k in range(int(steps)):
-                before = self.theta
-                try:
-                    info = self.step()
-                except _NonFinite as exc:
-                    raise BlowUpError(self._blowup_advice(k, str(exc))) from None
-                rel = float(np.linalg.norm(self.theta - before) /
-                            max(np.linalg.norm(before), 1e-300))
-                err = self.error() if (k % error_every == 0 or k == steps - 1) else math.nan
-                rec.add(info, err)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(energy=f"{info['energy']:.3e}", error=f"{err:.2e}")
-                if callback is not None:
-                    callback(k, self.theta, info)
-                if target_error is not None and err < target_error:
-                    converged, reason = True, f"test error {err:.3e} < {target_error}"
-                    break
-                if tol is not None and rel < tol:
-                    converged, reason = True, f"relative parameter change {rel:.2e} < {tol}"
-                    break
-        except KeyboardInterrupt:
-            interrupted, reason = True, "interrupted (Ctrl-C); ned.theta holds the last step"
-        finally:
-            if bar is not None:
-                bar.close()
-        return rec.result("ned", self.theta.copy(), converged, interrupted, reason,
-                          {"dt": self.dt, "stepper": self.stepper, "solver": self.solver,
-                           "ridge": self.ridge, "residual": self.residual_kind,
-                           "points": self.points})
+        _check_every(error_every)
+        steps = _check_steps(steps)
+        method = _NEDSteps(self, steps, error_every)
+
+        def stop(k, rec):
+            if target_error is not None and rec["error"] < target_error:
+                return f"test error {rec['error']:.3e} < {target_error}"
+            if tol is not None and rec["change"] < tol:
+                return f"relative parameter change {rec['change']:.2e} < {tol}"
+            return None
+
+        out = iterate(method, steps, stop=stop, progress=progress, checkpoint=checkpoint,
+                      checkpoint_every=checkpoint_every, resume=resume,
+                      callback=None if callback is None else
+                      (lambda k, rec: callback(k, self.theta, method.info)))
+        return _ned_result("ned", self.theta.copy(), out, method.options())
 
     def _blowup_advice(self, k: int, what: str) -> str:
         tips = []
@@ -718,90 +706,195 @@ class NED:
     # -- baselines -----------------------------------------------------------------------------
     def baseline(self, optimizer: str = "adam", steps: int = 1000, *, lr: float | None = None,
                  target_error: float | None = None, progress: bool = False,
-                 error_every: int = 1, **options) -> NEDResult:
+                 error_every: int = 1, checkpoint: str | None = None,
+                 checkpoint_every: int | None = None, resume: str | None = None,
+                 **options) -> NEDResult:
         """Train the same network from the same start on the same sampled energy and the same
         generated gradients with ``gd``, ``sgd`` (momentum) or ``adam``.
 
         The point stream restarts from the seed, so NED and its baselines see the same draws;
-        ``ned.theta`` is left as it was.
+        ``ned.theta`` is left as it was. Runs on the same loop as :meth:`run` (Ctrl-C,
+        blow-up, ``checkpoint``/``resume`` with the optimizer's moments).
         """
         if self._cluster is not None:
             raise ConfigError("baselines run on one machine: build the NED without cluster=")
+        _check_every(error_every)
+        steps = _check_steps(steps)
         defaults = {"gd": 1e-2, "sgd": 1e-2, "adam": 1e-3}
         opt = make_optimizer(optimizer, lr=lr if lr is not None else
                              defaults.get(str(optimizer).lower(), 1e-3), **options)
         saved = (self.theta, self.t, self._fixed, self.sampler.rng, self.bsampler
                  and self.bsampler.rng)
         self.reset()
-        theta = self.theta0.copy()
-        rec = _Recorder(self)
-        interrupted, converged, reason = False, False, ""
-        bar = _progress(steps, progress, opt.name)
+        method = _BaselineSteps(self, opt, steps, error_every, options)
+
+        def stop(k, rec):
+            if target_error is not None and rec["error"] < target_error:
+                return f"test error {rec['error']:.3e} < {target_error}"
+            return None
+
         try:
-            for k in range(int(steps)):
-                sample = self._draw()
-                e, g = self.gradient(theta, sample)
-                if not (math.isfinite(e) and np.all(np.isfinite(g))):
-                    raise BlowUpError(f"{opt.name} blew up at step {k}: non-finite loss or "
-                                      f"gradient; reduce lr (now {opt.lr})")
-                theta = opt.step(theta, g)
-                err = self.error(theta) if (k % error_every == 0 or k == steps - 1) else math.nan
-                rec.add({"dt": opt.lr, "energy": e, "residual": float(np.linalg.norm(g))}, err)
-                if bar is not None:
-                    bar.update(1)
-                if target_error is not None and err < target_error:
-                    converged, reason = True, f"test error {err:.3e} < {target_error}"
-                    break
-        except KeyboardInterrupt:
-            interrupted, reason = True, "interrupted (Ctrl-C)"
+            out = iterate(method, steps, stop=stop, progress=progress, checkpoint=checkpoint,
+                          checkpoint_every=checkpoint_every, resume=resume)
         finally:
-            if bar is not None:
-                bar.close()
             self.theta, self.t, self._fixed, self.sampler.rng = saved[:4]
             if self.bsampler is not None:
                 self.bsampler.rng = saved[4]
-        return rec.result(opt.name, theta, converged, interrupted, reason,
-                          {"lr": opt.lr, "points": self.points, **options})
+        return _ned_result(opt.name, method.theta, out,
+                           {"lr": opt.lr, "points": self.points, **options})
+
+    # -- checkpoint state ------------------------------------------------------------------
+    def _stream_state(self) -> dict:
+        """The point stream (and, with fixed points, the points) for a checkpoint."""
+        st: dict = {"sampler": _rng_state(self.sampler.rng)}
+        if self.bsampler is not None:
+            st["bsampler"] = _rng_state(self.bsampler.rng)
+        if self._cluster is not None:
+            raise ConfigError("runs on a cluster cannot be checkpointed yet: run without "
+                              "checkpoint= (or on one machine)")
+        if self._fixed is not None and not self.resample:
+            pts, data, bpts = self._fixed
+            st["fixed_x"], st["fixed_w"] = pts.x, pts.w
+            for i, col in enumerate(data):
+                st[f"fixed_d{i}"] = np.asarray(col)
+            if bpts is not None:
+                st["fixed_bx"], st["fixed_bw"] = bpts.x, bpts.w
+                if bpts.normals is not None:
+                    st["fixed_bn"] = bpts.normals
+        return st
+
+    def _load_stream(self, st: dict) -> None:
+        self.sampler.rng.bit_generator.state = st["sampler"]
+        if self.bsampler is not None and "bsampler" in st:
+            self.bsampler.rng.bit_generator.state = st["bsampler"]
+        self._fixed = None
+        if "fixed_x" in st:
+            pts = Points(st["fixed_x"], st["fixed_w"])
+            data = tuple(st[f"fixed_d{i}"] for i in range(len(self.pe.data_symbols))
+                         if f"fixed_d{i}" in st)
+            bpts = None
+            if "fixed_bx" in st:
+                bpts = Points(st["fixed_bx"], st["fixed_bw"], st.get("fixed_bn"))
+            self._fixed = (pts, data, bpts)
+
+    def _run_meta(self) -> dict:
+        return {"points": self.points, "resample": bool(self.resample), "seed": self.seed,
+                "rule": str(self.rule), "stepper": self.stepper, "solver": self.solver,
+                "residual": self.residual_kind, "n_params": int(self.net.n_params)}
 
 
-class _NonFinite(SolverError):
-    pass
+def _check_every(every) -> None:
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise SolverError(f"error_every must be a positive integer, got {every!r}")
 
 
-class _Recorder:
-    def __init__(self, ned: NED):
-        self.ned = ned
-        self.t0 = time.perf_counter()
-        self.rows: dict[str, list] = {k: [] for k in
-                                      ("step", "t", "dt", "ridge", "energy", "residual", "error",
-                                       "wall")}
-        self.k = 0
-
-    def add(self, info: dict, err: float):
-        self.k += 1
-        r = self.rows
-        r["step"].append(self.k)
-        r["t"].append(self.ned.t)
-        r["dt"].append(info["dt"])
-        r["ridge"].append(info.get("ridge", math.nan))
-        r["energy"].append(info["energy"])
-        r["residual"].append(info["residual"])
-        r["error"].append(err)
-        r["wall"].append(time.perf_counter() - self.t0)
-
-    def result(self, method, theta, converged, interrupted, reason, options) -> NEDResult:
-        hist = {k: np.asarray(v, dtype=np.float64) for k, v in self.rows.items()}
-        return NEDResult(method, theta, hist, converged, interrupted, reason, options)
+def _check_steps(steps) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise SolverError(f"steps must be an integer >= 0, got {steps!r}")
+    return int(steps)
 
 
-def _progress(total: int, enabled: bool, desc: str):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        return None
-    return tqdm(total=int(total), desc=desc, leave=False)
+def _rng_state(rng: np.random.Generator) -> dict:
+    return rng.bit_generator.state
+
+
+class _NEDSteps(Iteration):
+    """NED's steps on :func:`~nedsym.solve.iterate`."""
+
+    name = "NED"
+    health = ("energy",)
+    postfix = ("energy", "error")
+
+    def __init__(self, ned: NED, steps: int, error_every: int):
+        self.ned, self.steps, self.every = ned, steps, error_every
+        self.info: dict = {}
+
+    def step(self, k: int) -> dict:
+        ned = self.ned
+        before = ned.theta
+        info = self.info = ned.step()
+        rel = float(np.linalg.norm(ned.theta - before) / max(np.linalg.norm(before), 1e-300))
+        err = ned.error() if (k % self.every == 0 or k == self.steps - 1) else math.nan
+        return {"t": ned.t, "dt": info["dt"], "ridge": info.get("ridge", math.nan),
+                "energy": info["energy"], "residual": info["residual"], "error": err,
+                "change": rel}
+
+    def advice(self, k: int, what: str) -> str:
+        return self.ned._blowup_advice(k, what)
+
+    def options(self) -> dict:
+        ned = self.ned
+        return {"dt": ned.dt, "stepper": ned.stepper, "solver": ned.solver,
+                "ridge": ned.ridge, "residual": ned.residual_kind, "points": ned.points}
+
+    def meta(self) -> dict:
+        return {**self.ned._run_meta(), "dt": self.ned.dt, "ridge": self.ned.ridge}
+
+    def state_dict(self) -> dict:
+        ned = self.ned
+        return {"theta": ned.theta, "t": ned.t, "dt_now": ned._dt_now,
+                "ridge_now": ned._ridge_now, "rejected": ned.rejected,
+                **ned._stream_state()}
+
+    def load_state_dict(self, st: dict) -> None:
+        ned = self.ned
+        if st["theta"].shape != ned.theta.shape:
+            raise SolverError(f"the checkpoint holds {st['theta'].size} parameters, this "
+                              f"network {ned.theta.size}")
+        ned.theta = np.array(st["theta"], dtype=np.float64)
+        ned.t, ned._dt_now, ned._ridge_now = float(st["t"]), float(st["dt_now"]), \
+            float(st["ridge_now"])
+        ned.rejected = int(st["rejected"])
+        ned._load_stream(st)
+
+
+class _BaselineSteps(Iteration):
+    """A first-order baseline (gd/sgd/adam) on the same sampled energy and loop."""
+
+    health = ("energy",)
+    postfix = ("energy", "error")
+
+    def __init__(self, ned: NED, opt, steps: int, error_every: int, options: dict):
+        self.ned, self.opt, self.steps, self.every = ned, opt, steps, error_every
+        self.name = opt.name
+        self.theta = ned.theta0.copy()
+        self.options = options
+
+    def step(self, k: int) -> dict:
+        ned, opt = self.ned, self.opt
+        e, g = ned.gradient(self.theta, ned._draw())
+        if not (math.isfinite(e) and np.all(np.isfinite(g))):
+            raise NonFiniteStep("non-finite loss or gradient")
+        self.theta = opt.step(self.theta, g)
+        err = ned.error(self.theta) if (k % self.every == 0 or k == self.steps - 1) \
+            else math.nan
+        return {"t": ned.t, "dt": opt.lr, "energy": e, "residual": float(np.linalg.norm(g)),
+                "error": err}
+
+    def advice(self, k: int, what: str) -> str:
+        return f"{self.name} blew up at step {k}: {what}; reduce lr (now {self.opt.lr})"
+
+    def meta(self) -> dict:
+        return {**self.ned._run_meta(), "lr": self.opt.lr,
+                "options": {k: repr(v) for k, v in self.options.items()}}
+
+    def state_dict(self) -> dict:
+        return {"theta": self.theta, **{f"opt_{k}": v for k, v in
+                                        self.opt.state_dict().items()},
+                **self.ned._stream_state()}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.theta = np.array(st["theta"], dtype=np.float64)
+        self.opt.load_state_dict({k[4:]: v for k, v in st.items() if k.startswith("opt_")})
+        self.ned._load_stream(st)
+
+
+def _ned_result(method: str, theta: np.ndarray, out, options: dict) -> NEDResult:
+    hist = {k: out.history.get(k, np.zeros(0)) for k in
+            ("step", "t", "dt", "ridge", "energy", "residual", "error", "wall")}
+    if "ridge" not in out.history and len(hist["step"]):
+        hist["ridge"] = np.full(len(hist["step"]), math.nan)
+    return NEDResult(method, theta, hist, out.converged, out.interrupted, out.reason, options)
 
 
 class _ClusterSums:
@@ -854,7 +947,7 @@ class _ClusterSums:
         out = self._sum("system", theta, sample, dt)
         W = out["W"]
         if not (np.all(np.isfinite(out["AtA"])) and np.all(np.isfinite(out["Atb"]))):
-            raise _NonFinite("non-finite residual or Jacobian on a worker")
+            raise NonFiniteStep("non-finite residual or Jacobian on a worker")
         g = out["Atb"] / W
         measure = math.sqrt(out["res2"] / W) if self.ned.residual_kind == "strong" \
             else float(np.linalg.norm(g))

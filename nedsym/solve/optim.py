@@ -33,8 +33,22 @@ class GD:
             raise ConfigError(f"learning rate lr must be > 0, got {lr}")
         self.lr = float(lr)
 
+    #: the attributes that carry the optimizer's memory between steps (checkpoints)
+    _memory: tuple[str, ...] = ()
+
     def step(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
         return theta - self.lr * grad
+
+    def state_dict(self) -> dict:
+        """The optimizer's memory (moments, step count) as arrays, for a checkpoint."""
+        return {k: np.asarray(getattr(self, k)) for k in self._memory
+                if getattr(self, k) is not None}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k in self._memory:
+            if k in state:
+                v = np.array(state[k])
+                setattr(self, k, v if v.ndim else v.item())
 
 
 class SGD(GD):
@@ -42,6 +56,7 @@ class SGD(GD):
     :math:`m \leftarrow \mu m + g,\ \theta \leftarrow \theta - \eta m`."""
 
     name = "sgd"
+    _memory = ("_m",)
 
     def __init__(self, lr: float = 1e-2, momentum: float = 0.9):
         super().__init__(lr)
@@ -62,6 +77,7 @@ class Adam(GD):
     :math:`\theta \leftarrow \theta - \eta\,\hat m/(\sqrt{\hat v} + \epsilon)`."""
 
     name = "adam"
+    _memory = ("_m", "_v", "_k")
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8):

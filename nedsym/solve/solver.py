@@ -20,20 +20,17 @@ completes, so the checkpoint holds the last completed step.
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from nedsym.errors import BlowUpError, SolverError
 from nedsym.solve.arrays import namespace, to_host
 from nedsym.solve.checkpoint import load_checkpoint, restore, save_checkpoint
+from nedsym.solve.iteration import deferred_sigint
 from nedsym.solve.result import Result
 from nedsym.solve.spectral import SemiImplicitSpectral  # noqa: F401 - registers its names
 from nedsym.solve.steppers import RHS, STEPPERS, PartialSegment, Stepper
@@ -96,25 +93,6 @@ def stepper_class(name: str | Stepper) -> type:
     if cls is None:
         raise SolverError(f"unknown stepper {name!r}; valid names are {sorted(STEPPERS)}")
     return cls
-
-
-@contextmanager
-def _deferred_sigint() -> Iterator[dict[str, bool]]:
-    flag = {"hit": False}
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if flag["hit"]:
-            raise KeyboardInterrupt
-        flag["hit"] = True
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _initial_dt(stepper: Stepper, rhs: RHS, t: float, y: np.ndarray, span: float) -> float:
@@ -299,7 +277,7 @@ def integrate(
     run.tune_recording()
     interrupted = False
     try:
-        with _deferred_sigint() as sigint:
+        with deferred_sigint() as sigint:
             run.loop(sigint)
     except KeyboardInterrupt:
         interrupted = True

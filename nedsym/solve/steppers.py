@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from nedsym.codegen.tableau import BS32, DOPRI5, EULER, SSPRK3, ButcherTableau
+from nedsym.codegen.tableau import BS32, DOPRI5, EULER, SSPRK2, SSPRK3, ButcherTableau
 from nedsym.codegen.tableau import RK4 as RK4_TABLEAU
 from nedsym.errors import BlowUpError, SolverError
 from nedsym.solve.arrays import namespace
 
-__all__ = ["Stepper", "PartialSegment", "ExplicitRK", "ExplicitEuler", "RK4", "SSPRK3Stepper",
-           "EmbeddedRK", "DormandPrince45", "BogackiShampine32", "RHS", "STEPPERS"]
+__all__ = ["Stepper", "PartialSegment", "ExplicitRK", "ExplicitEuler", "RK4", "SSPRK2Stepper",
+           "SSPRK3Stepper", "EmbeddedRK", "DormandPrince45", "BogackiShampine32", "RHS", "STEPPERS"]
 
 RHS = Callable[[float, np.ndarray, np.ndarray], Any]
 
@@ -201,6 +201,23 @@ class RK4(ExplicitRK):
     tableau = RK4_TABLEAU
     stages = 4
     stability = RK4_TABLEAU.stability
+
+
+class SSPRK2Stepper(ExplicitRK):
+    """Heun's strong-stability-preserving RK2 (``"ssprk2"``, order 2): two Euler steps
+    averaged, so a monotone Euler scheme stays monotone.
+
+    Example
+    -------
+    >>> SSPRK2Stepper().order
+    2
+    """
+
+    name = "ssprk2"
+    names = ("ssprk2", "heun")
+    tableau = SSPRK2
+    stages = 2
+    stability = SSPRK2.stability
 
 
 class SSPRK3Stepper(ExplicitRK):
