@@ -316,14 +316,6 @@ def _jet(c, coords, orders):
     return sp.diff(c, *vars_) if vars_ else c
 
 
-def _minus_laplacian(orders):
-    """Orders of the term whose Laplacian gives ``orders`` (one axis lowered by 2)."""
-    for k, m in enumerate(orders):
-        if m >= 2:
-            return tuple(v - 2 if q == k else v for q, v in enumerate(orders))
-    return None
-
-
 def _constant_diagonal(M) -> bool:
     return M.is_diagonal() and all(not M[i, i].atoms(AppliedUndef) and
                                    not M[i, i].free_symbols - set(M[i, i].atoms(sp.Symbol))
@@ -394,12 +386,11 @@ def lower_flow(flow: GradientFlow, ndim: int, accuracy: int = 2,
         nonlinear[field_name(c)] = central(sp.expand(flow.rhs[c]) - lin_expr)
     if conservative and _constant_diagonal(flow.mobility):
         # ∂t u = M Δ μ: the linear part of the rhs is M Δ (linear part of μ)
+        # the linear part of μ itself (M Δ of it must be the rhs's linear part: checked)
         mu_nl = {}
-        for i, c in enumerate(flow.fields):
-            m = flow.mobility[i, i]
-            mu_lin = sp.Add(*[v / m * _jet(c, E.coords, _minus_laplacian(k))
-                              for k, v in linear_part(flow.rhs[c], c, E.coords, pvals).items()
-                              if _minus_laplacian(k) is not None])
+        for c in flow.fields:
+            mu_lin = sp.Add(*[v * _jet(c, E.coords, k) for k, v in
+                              linear_part(flow.potentials[c], c, E.coords, pvals).items()])
             mu_nl[c] = sp.expand(flow.potentials[c]) - mu_lin
         if all(_is_exact_split(flow, c, mu_nl[c], pvals) for c in flow.fields):
             nonlinear = {field_name(c): e
