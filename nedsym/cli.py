@@ -265,6 +265,13 @@ def _cmd_run(args) -> int:
             print("give a demo name or a problem.toml file, e.g. `nedsym run allen-cahn`")
         return 0
     if args.problem in APPS:
+        grid_only = [f"--{k.replace('_', '-')}" for k in ("n", "t_end", "dt", "stepper",
+                                                          "gradient", "backend", "dask")
+                     if getattr(args, k, None) is not None]
+        if grid_only:
+            raise ConfigError(f"{args.problem} is not a grid demo: {', '.join(grid_only)} "
+                              "apply to grid demos and problem files only (it takes --out, "
+                              "--quick and --no-progress)")
         run_app(args.problem, args.out, quick=args.quick,
                 progress=False if args.no_progress else None)
         return 0
@@ -289,9 +296,8 @@ def _cmd_cache(args) -> int:
     from nedsym.codegen import cache_clear, cache_info
 
     if args.action == "clear":
-        info = cache_info()
-        cache_clear()
-        print(f"removed {info['kernels']} cached kernels from {info['dir']}")
+        removed = cache_clear()
+        print(f"removed {removed} cached kernels from {cache_info()['dir']}")
         return 0
     info = cache_info()
     print(f"kernel cache: {info['dir']}")

@@ -10,10 +10,20 @@ A problem is a plain dict (the same keys in TOML)::
     t_end    = 5.0
     stepper  = "rk4"         # euler, rk4, rk45, semi-implicit, stabilized
     dt       = 0.01                                   # optional (default: from the stable dt)
+    stabilization = 2.0      # S of the 'stabilized' stepper (required by it)
     gradient = "continuous"                           # or "discrete"
+    accuracy = 2                                      # stencil order: 2, 4, 6
+    snapshots = 4
+    backend  = "numba"                                # or "numpy"
     [params]  eps = 0.02
     [grid]    shape = [128, 128]   bounds = [[0, 1], [0, 1]]   bc = "periodic"
-    [initial] kind = "random"  amplitude = 0.1  mean = 0.0  seed = 0   # or expr = "sin(x)"
+    [initial] kind = "random"  amplitude = 0.1  mean = 0.0  seed = 0   noise = 0.0
+              # or expr = "sin(x)", or one formula per field: expr = ["sin(x)", "cos(y)"]
+
+Every key is checked (:func:`nedsym.runner.validate_spec`): an unknown key at any level, a
+wrong type, a non-finite number or an impossible value is refused with the key named. A
+``boundary`` energy is passed to the energy, and refused there for grid runs (give the
+boundary condition in ``[grid] bc`` instead).
 """
 
 from __future__ import annotations
@@ -120,8 +130,10 @@ def load_problem(path: str | Path) -> dict:
         spec = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    for key in ("energy", "grid", "t_end"):
-        if key not in spec:
-            raise ConfigError(f"{path}: missing required key {key!r}")
     spec.setdefault("name", path.stem)
-    return spec
+    from nedsym.runner import validate_spec
+
+    try:
+        return validate_spec(spec)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -16,30 +17,160 @@ from nedsym.flows import GradientFlow
 from nedsym.symbolic.energy import Energy
 from nedsym.symbolic.parse import Namespace
 
-__all__ = ["run_problem", "build_simulation"]
+__all__ = ["run_problem", "build_simulation", "validate_spec"]
 
 _KNOWN = {"name", "title", "energy", "coords", "fields", "params", "metric", "mobility",
           "grid", "t_end", "stepper", "dt", "gradient", "initial", "backend", "accuracy",
-          "snapshots", "boundary"}
+          "snapshots", "boundary", "stabilization"}
+_GRID_KEYS = {"shape", "bounds", "bc"}
+_INITIAL_KEYS = {"kind", "amplitude", "mean", "seed", "expr", "noise"}
+
+
+def _suggest(key: str, known) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _strict_keys(table: dict, known: set, where: str) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table (key = value pairs), got "
+                          f"{type(table).__name__} {table!r}")
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key {key!r} in {where}{_suggest(str(key), known)}; "
+                              f"known keys: {sorted(known)}")
+
+
+def _num(spec: dict, key: str, where: str, *, positive: bool = False, integer: bool = False,
+         minimum: float | None = None):
+    value = spec[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            (integer and not isinstance(value, int)):
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(f"{where}{key} must be {kind}, got {value!r}")
+    try:
+        finite = math.isfinite(float(value))
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise ConfigError(f"{where}{key} must be finite, got {value!r}")
+    if positive and not value > 0:
+        raise ConfigError(f"{where}{key} must be positive, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where}{key} must be at least {minimum:g}, got {value!r}")
+    return value
+
+
+def _text(spec: dict, key: str, where: str = "") -> str:
+    value = spec[key]
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}{key} must be a string (a formula or a name), got "
+                          f"{type(value).__name__} {value!r}")
+    return value
+
+
+def validate_spec(spec: dict) -> dict:
+    """Check a problem specification strictly: unknown keys (at any level), wrong types,
+    non-finite numbers and impossible values are refused with the key at fault named."""
+    from nedsym.solve.solver import STEPPERS
+
+    _strict_keys(spec, _KNOWN, "the problem")
+    for key in ("energy", "grid", "t_end"):
+        if key not in spec:
+            raise ConfigError(f"the problem needs the key {key!r}")
+    for key in ("name", "title", "energy", "coords", "metric", "boundary"):
+        if key in spec:
+            _text(spec, key)
+    if "fields" in spec and not (isinstance(spec["fields"], str) or (
+            isinstance(spec["fields"], list) and all(isinstance(f, str)
+                                                      for f in spec["fields"]))):
+        raise ConfigError(f"fields must be a string like \"u v\" or a list of names, got "
+                          f"{spec['fields']!r}")
+    if "mobility" in spec and not isinstance(spec["mobility"], (str, int, float)):
+        raise ConfigError(f"mobility must be a formula string, got {spec['mobility']!r}")
+    if "mobility" in spec and isinstance(spec["mobility"], (int, float)):
+        _num(spec, "mobility", "", positive=True)
+    if "params" in spec:
+        params = spec["params"]
+        if not isinstance(params, dict):
+            raise ConfigError(f"params must be a table of numbers ([params] eps = 0.02), got "
+                              f"{params!r}")
+        for name in params:
+            _num(params, name, "params.")
+    _num(spec, "t_end", "", positive=True)
+    if "dt" in spec and spec["dt"] is not None:
+        _num(spec, "dt", "", positive=True)
+    if "stabilization" in spec:
+        _num(spec, "stabilization", "", positive=True)
+    if "stepper" in spec:
+        name = _text(spec, "stepper").strip().lower()
+        if name not in STEPPERS:
+            raise ConfigError(f"unknown stepper {spec['stepper']!r}{_suggest(name, STEPPERS)}; "
+                              f"valid: {sorted(STEPPERS)}")
+        if name == "stabilized" and "stabilization" not in spec:
+            raise ConfigError("stepper 'stabilized' needs stabilization = S > 0 (e.g. "
+                              "S >= max|f''|/2 for an energy-stable run)")
+    if spec.get("gradient", "continuous") not in ("continuous", "discrete"):
+        raise ConfigError(f"gradient must be 'continuous' or 'discrete', got "
+                          f"{spec['gradient']!r}")
+    if spec.get("backend", "numba") not in ("numba", "numpy"):
+        raise ConfigError(f"backend must be 'numba' or 'numpy', got {spec['backend']!r}")
+    if "accuracy" in spec and spec["accuracy"] not in (2, 4, 6):
+        raise ConfigError(f"accuracy must be 2, 4 or 6, got {spec['accuracy']!r}")
+    if "snapshots" in spec:
+        _num(spec, "snapshots", "", integer=True, minimum=1)
+    grid = spec["grid"]
+    _strict_keys(grid, _GRID_KEYS, "[grid]")
+    if "shape" not in grid:
+        raise ConfigError("[grid] needs a 'shape', e.g. shape = [128, 128]")
+    shape = grid["shape"] if isinstance(grid["shape"], list) else [grid["shape"]]
+    if not shape or any(isinstance(n, bool) or not isinstance(n, int) or n < 4 for n in shape):
+        raise ConfigError(f"[grid] shape must be a list of integers >= 4, got {grid['shape']!r}")
+    if "bounds" in grid:
+        b = grid["bounds"]
+        ok = isinstance(b, list) and len(b) == len(shape) and all(
+            isinstance(p, list) and len(p) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e300
+                for v in p) and p[0] < p[1] for p in b)
+        if not ok:
+            raise ConfigError(f"[grid] bounds must be {len(shape)} pairs [a, b] of finite "
+                              f"numbers with a < b, got {b!r}")
+    initial = spec.get("initial", {})
+    _strict_keys(initial, _INITIAL_KEYS, "[initial]")
+    for key in ("amplitude", "mean", "noise"):
+        if key in initial:
+            _num(initial, key, "initial.")
+    if "seed" in initial:
+        _num(initial, "seed", "initial.", integer=True, minimum=0)
+    if "kind" in initial and "expr" in initial:
+        raise ConfigError("[initial] takes either kind or expr, not both")
+    if "expr" in initial:
+        e = initial["expr"]
+        if not (isinstance(e, str) or (isinstance(e, list) and e and all(
+                isinstance(v, str) for v in e)) or (isinstance(e, dict) and e and all(
+                isinstance(v, str) for v in e.values()))):
+            raise ConfigError("[initial] expr must be a formula, a list of formulas (one per "
+                              "field) or a table {field = formula}")
+    return spec
 
 
 def build_simulation(spec: dict, backend: str | None = None):
-    """Energy → flow → Simulation from a problem specification."""
-    unknown = sorted(set(spec) - _KNOWN)
-    if unknown:
-        raise ConfigError(f"unknown problem keys {unknown}; known keys: {sorted(_KNOWN)}")
+    """Energy → flow → Simulation from a problem specification (checked strictly)."""
+    validate_spec(spec)
     E = Energy.parse(spec["energy"], coords=spec.get("coords", "x y"),
-                     fields=spec.get("fields", "u"), params=spec.get("params"))
+                     fields=spec.get("fields", "u"), params=spec.get("params"),
+                     boundary=spec.get("boundary"))
     mobility = None
-    if spec.get("mobility"):
+    if spec.get("mobility") is not None:
         ns = Namespace.declare(coords=E.coords, fields=E.fields,
                                params={p.name: v for p, v in E.params.items()})
         mobility = ns.parse(str(spec["mobility"]))
     flow = GradientFlow(E, metric=spec.get("metric", "L2"), mobility=mobility)
     g = spec["grid"]
-    if "shape" not in g:
-        raise ConfigError("grid needs a 'shape', e.g. shape = [128, 128]")
-    grid = Grid(tuple(g["shape"]), [tuple(b) for b in g["bounds"]] if "bounds" in g else None,
+    grid = Grid(tuple(g["shape"]) if isinstance(g["shape"], list) else int(g["shape"]),
+                [tuple(b) for b in g["bounds"]] if "bounds" in g else None,
                 bc=g.get("bc", "periodic"), axis_names=[str(c) for c in E.coords])
     sim = flow.discretize(grid, backend=backend or spec.get("backend", "numba"),
                           gradient=spec.get("gradient", "continuous"),
@@ -52,7 +183,22 @@ def _initial(sim, spec: dict) -> np.ndarray:
     seed = int(init.get("seed", 0))
     if "expr" in init:
         ns = Namespace.declare(coords=sim.flow.coords, fields={}, params={})
-        y = sim.initial(ns.parse(init["expr"]))
+        e = init["expr"]
+        names = list(sim.fields)
+        if isinstance(e, str):
+            y = sim.initial(ns.parse(e))
+        else:
+            if isinstance(e, dict):
+                unknown = sorted(set(e) - set(names))
+                missing = [f for f in names if f not in e]
+                if unknown or missing:
+                    raise ConfigError(f"[initial] expr names fields {sorted(e)}; the problem's "
+                                      f"fields are {names}")
+                e = [e[f] for f in names]
+            if len(e) != len(names):
+                raise ConfigError(f"[initial] expr has {len(e)} formulas for {len(names)} "
+                                  f"fields {names}")
+            y = sim.initial([ns.parse(text) for text in e])
     else:
         y = sim.initial(init.get("kind", "random"), seed=seed,
                         amplitude=float(init.get("amplitude", 0.1)),
@@ -98,7 +244,10 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
     t_end = float(spec["t_end"])
     n_snap = int(spec.get("snapshots", 4))
     try:
+        extra = {"stabilization": float(spec["stabilization"])} if "stabilization" in spec \
+            else {}
         res = sim.solve(y0, t_end=t_end, stepper=spec.get("stepper", "rk4"), dt=spec.get("dt"),
+                        **extra,
                         snapshot_times=list(np.linspace(0, t_end, n_snap)[1:]),
                         progress=progress,
                         **({"cluster": cluster} if cluster is not None else {}))

@@ -195,6 +195,35 @@ class Simulation:
                 out[f] = np.broadcast_to(np.asarray(to_host(k), float), self.grid.shape)
         return self.xp.asarray(out.astype(self.dtype, copy=False))
 
+    def _check_mobility(self, y) -> None:
+        """A state-dependent mobility must be >= 0 on the initial state (a negative one
+        makes the flow gain energy: the run would stop with an energy rise)."""
+        M = getattr(self.flow, "mobility", None)
+        if M is None or not hasattr(M, "shape"):
+            return
+        fields = list(self.flow.fields)
+        for i in range(M.shape[0]):
+            m = M[i, i]
+            if not m.atoms(sp.Function) & set(fields) or m.has(sp.Derivative):
+                continue
+            syms = {f: sp.Dummy(f"f{k}") for k, f in enumerate(fields)}
+            pv = self.lowered.params
+            e = m.xreplace(syms)
+            e = e.xreplace({s_: sp.Float(pv[s_.name]) for s_ in e.free_symbols
+                            if s_.name in pv})
+            try:
+                fn = sp.lambdify([*self.flow.coords, *syms.values()], e, "numpy")
+                vals = np.asarray(fn(*self.grid.mesh(), *[to_host(y)[k] for k in
+                                                          range(len(fields))]), dtype=float)
+            except Exception:       # noqa: BLE001 - a mobility we cannot tabulate: no check
+                continue
+            if np.any(vals < 0):
+                raise SolverError(
+                    f"the mobility {m} of field {self.fields[i]!r} is negative on the initial "
+                    f"state (min {float(np.min(vals)):.3g} at {int(np.sum(vals < 0))} points): "
+                    "a gradient flow needs M >= 0; choose an initial state inside the "
+                    "mobility's range (or a mobility that stays non-negative)")
+
     # -- semi-implicit pieces ----------------------------------------------------
     def linear_split(self) -> tuple[np.ndarray, np.ndarray]:
         r"""Fourier symbols of the constant-coefficient linear part, split into
@@ -259,11 +288,13 @@ class Simulation:
                 options["compiled"] = compiled
             return solve_distributed(self, y0, t_end, cluster=cluster, stepper=stepper, dt=dt,
                                      **options)
+        _check_solve_options(options)
         y0 = self.xp.asarray(y0, dtype=self.dtype)
         if y0.shape != (len(self.fields), *self.grid.shape):
             raise DiscretizationError(
                 f"initial state has shape {y0.shape}; expected "
                 f"{(len(self.fields), *self.grid.shape)} (fields {list(self.fields)})")
+        self._check_mobility(y0)
         cls = stepper_class(stepper)
         name = stepper if isinstance(stepper, str) else cls.names[0] if cls.names else "euler"
         options.setdefault("energy", self.energy)
@@ -349,3 +380,18 @@ class Simulation:
         return (f"Simulation({', '.join(self.fields)} on {self.grid}, backend={self.backend}, "
                 f"dtype={self.dtype}, "
                 f"gradient={self.lowered.gradient}, halo={self.halo})")
+
+
+def _check_solve_options(options: dict) -> None:
+    """Unknown keyword arguments of :meth:`Simulation.solve` are refused by name."""
+    import difflib
+    import inspect
+
+    known = set(inspect.signature(integrate).parameters) - {"rhs", "y0", "t_end", "stepper",
+                                                            "dt"}
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SolverError(f"solve() got an unknown option {key!r}{hint}; options: "
+                              f"{sorted(known)}")

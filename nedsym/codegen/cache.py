@@ -18,11 +18,13 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
 from nedsym._version import __version__
+from nedsym.errors import CodegenError
 
 __all__ = ["cache_clear", "cache_dir", "cache_info", "cache_key", "load_source"]
 
@@ -70,11 +72,26 @@ def cache_key(source: str, options: Mapping[str, object]) -> str:
     return h.hexdigest()[:24]
 
 
+def _file_mode() -> int:
+    """``rw-r--r--`` less the umask: a shared cache stays readable by its other users."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _unwritable(folder: Path, exc: OSError) -> CodegenError:
+    return CodegenError(f"cannot write the kernel cache in {str(folder)!r} "
+                        f"({exc.strerror or exc}); set NEDSYM_CACHE_DIR to a writable folder")
+
+
 def store_source(source: str, stem: str, options: Mapping[str, object],
                  suffix: str = ".py") -> Path:
     """Write ``source`` to ``<cache>/kernels/<stem>_<key><suffix>`` once; return the path.
 
-    A file that exists is never rewritten (safe under concurrent processes).
+    A file that exists and holds exactly ``source`` is never rewritten (safe under
+    concurrent processes). One whose content does not match its key (edited by hand,
+    truncated) is replaced by the right source, with a warning: a cached file never changes
+    what runs. Files are readable by the cache's other users (mode 0644 less the umask).
 
     Example
     -------
@@ -82,26 +99,49 @@ def store_source(source: str, stem: str, options: Mapping[str, object],
     '.cu'
     """
     folder = cache_dir() / "kernels"
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}_{cache_key(source, options)}{suffix}"
-    if not path.exists():
-        # write a temporary file, then hard-link it into place: the link fails if a
-        # concurrent process got there first, so the file is never rewritten
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    if path.exists():
         try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(source)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-            except OSError:  # no hard links on this file system
-                if not path.exists():
-                    os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            if path.read_text() == source:
+                return path
+        except (OSError, UnicodeDecodeError):
+            pass
+        warnings.warn(f"cached kernel {path.name} does not match its hash (edited or "
+                      "corrupt): replacing it with the generated source", RuntimeWarning,
+                      stacklevel=3)
+        _write(folder, path, source, replace=True)
+        return path
+    _write(folder, path, source, replace=False)
     return path
+
+
+def _write(folder: Path, path: Path, source: str, replace: bool) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # a temporary file, then a hard link into place: the link fails if a concurrent
+        # process got there first, so a good file is never rewritten
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    except OSError as exc:
+        raise _unwritable(folder, exc) from None
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(source)
+        os.chmod(tmp, _file_mode())
+        if replace:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links on this file system
+            if not path.exists():
+                os.replace(tmp, path)
+    except OSError as exc:
+        raise _unwritable(folder, exc) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def load_source(source: str, stem: str, options: Mapping[str, object]) -> ModuleType:
@@ -142,7 +182,10 @@ def cache_info() -> dict:
 
 
 def cache_clear() -> int:
-    """Delete every cached kernel source and numba cache file; return how many sources.
+    """Delete every cached kernel source and numba cache file; return how many sources were
+    removed. Files that cannot be removed (a read-only cache) raise a
+    :class:`~nedsym.errors.CodegenError` that says so; nothing is reported as removed that
+    is still there.
 
     Example
     -------
@@ -152,9 +195,23 @@ def cache_clear() -> int:
     folder = cache_dir() / "kernels"
     if not folder.exists():
         return 0
-    n = len([p for p in folder.glob("*") if p.suffix in _SOURCE_SUFFIXES])
-    shutil.rmtree(folder, ignore_errors=True)
+    sources = [p for p in folder.glob("*") if p.suffix in _SOURCE_SUFFIXES]
+    failed: list[str] = []
+
+    def onerror(func, path, exc):
+        failed.append(str(path))
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=onerror)
+    else:
+        shutil.rmtree(folder, onerror=onerror)
     for name in _LOADED:
         sys.modules.pop(name, None)
     _LOADED.clear()
-    return n
+    left = [p for p in sources if p.exists()]
+    if failed or left:
+        raise CodegenError(f"could not clear the kernel cache {str(folder)!r}: "
+                           f"{len(sources) - len(left)} of {len(sources)} kernel sources "
+                           f"removed; {len(failed)} paths could not be deleted (read-only? "
+                           f"first: {failed[0] if failed else left[0]})")
+    return len(sources)

@@ -218,7 +218,14 @@ def is_per_field_spec(spec: Any, axis_names: Sequence[str]) -> bool:
     """True when ``spec`` is a dict keyed by field names rather than axes."""
     if not isinstance(spec, Mapping) or not spec:
         return False
-    return any(_axis_index(k, axis_names) is None for k in spec)
+    axes = [k for k in spec if _axis_index(k, axis_names) is not None]
+    if axes and len(axes) < len(spec):
+        others = [k for k in spec if k not in axes]
+        raise BoundaryConditionError(
+            f"boundary spec mixes axes {axes} with {others}, which are not axes "
+            f"{list(axis_names)}: key it by axis or by field, not both (a typo in an axis "
+            "name?)")
+    return not axes
 
 
 def resolve_bcs(

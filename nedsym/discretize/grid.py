@@ -158,11 +158,11 @@ class Grid:
             spec_map.update(bc)
         elif bc is not None:
             spec_map, default = {}, bc
-        unknown = [f for f in spec_map if f not in field_names and bc is not None
-                   and f in bc]
+        unknown = [f for f in spec_map if f not in field_names]
         if unknown:
             raise BoundaryConditionError(
-                f"boundary spec names unknown field(s) {unknown}; fields are {list(field_names)}")
+                f"boundary spec names {unknown}, which are neither fields {list(field_names)} "
+                f"nor axes {list(self.axis_names)}")
         out = {}
         for f in field_names:
             spec = spec_map.get(f, default)

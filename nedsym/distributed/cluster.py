@@ -104,6 +104,21 @@ def connect(cluster: Any) -> Iterator[Any]:
             owned_cluster.close()
 
 
+def require_client(client: Any):
+    """``client`` if it is a ``distributed.Client``; a cluster gets wrapped in one; anything
+    else is refused with a :class:`DistributedError`."""
+    from distributed import Client
+
+    if isinstance(client, Client):
+        return client
+    if hasattr(client, "scheduler_address"):        # a LocalCluster or another cluster
+        raise DistributedError(
+            f"got a cluster ({type(client).__name__}), not a client: pass "
+            "distributed.Client(cluster) (or the scheduler address)")
+    raise DistributedError(f"need a distributed.Client, got {type(client).__name__} "
+                           f"{client!r}")
+
+
 def worker_count(client: Any) -> int:
     """Number of workers currently connected to ``client``'s scheduler."""
     return max(1, len(client.scheduler_info().get("workers", {})))

@@ -104,8 +104,9 @@ class ShardedPoints:
         """Split ``points`` into ``n_shards`` contiguous shards (default: one per worker)
         and send each to a worker."""
         require_dask()
-        from nedsym.distributed.cluster import worker_count
+        from nedsym.distributed.cluster import require_client, worker_count
 
+        client = require_client(client)
         n_shards = worker_count(client) if n_shards is None else int(n_shards)
         if n_shards < 1:
             raise DistributedError(f"n_shards must be >= 1, got {n_shards}")
@@ -123,8 +124,9 @@ class ShardedPoints:
         so the union is an unbiased rule with :math:`\sum_i w_i f(x_i) \approx \int f`.
         """
         require_dask()
-        from nedsym.distributed.cluster import worker_count
+        from nedsym.distributed.cluster import require_client, worker_count
 
+        client = require_client(client)
         n_shards = worker_count(client) if n_shards is None else int(n_shards)
         if n_shards < 1 or n < n_shards:
             raise DistributedError(f"need 1 <= n_shards <= n, got n_shards={n_shards}, n={n}")

@@ -1,9 +1,11 @@
-"""Time integration: steppers, the integration controller, trackers, checkpoints, results.
+"""Time integration: steppers, the integration controller, trackers, checkpoints, results;
+and :func:`iterate`, the loop of methods that advance by iterations (NED, optimizers).
 
 Steppers see only callables: ``rhs(t, y, out)`` writes :math:`\\dot y` into ``out``.
 """
 
 from nedsym.solve.checkpoint import load_checkpoint, save_checkpoint
+from nedsym.solve.iteration import Iteration, IterationOutcome, NonFiniteStep, iterate
 from nedsym.solve.result import Result
 from nedsym.solve.solver import STEPPERS, integrate, make_stepper
 from nedsym.solve.spectral import SemiImplicitSpectral, fourier_wavenumbers, linear_multiplier
@@ -27,6 +29,7 @@ from nedsym.solve.trackers import (
 
 __all__ = [
     "integrate", "make_stepper", "STEPPERS", "Result",
+    "iterate", "Iteration", "IterationOutcome", "NonFiniteStep",
     "Stepper", "ExplicitEuler", "RK4", "EmbeddedRK", "DormandPrince45", "BogackiShampine32",
     "SemiImplicitSpectral", "fourier_wavenumbers", "linear_multiplier",
     "Tracker", "RunState", "EnergyTracker", "ResidualTracker", "SnapshotTracker",

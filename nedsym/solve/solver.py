@@ -180,7 +180,8 @@ def integrate(
         t0, t_end = (float(v) for v in t_span)
     else:
         t0 = 0.0
-    if t_end is None or not np.isfinite(t_end) or t_end < t0:
+    if isinstance(t_end, bool) or not isinstance(t_end, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(t_end) or t_end < t0:
         raise SolverError(f"need a finite t_end >= t0={t0}, got t_end={t_end!r}")
     if on_interrupt not in ("return", "raise"):
         raise SolverError(f"on_interrupt must be 'return' or 'raise', got {on_interrupt!r}")

@@ -114,16 +114,27 @@ class Param(sp.Symbol):
         assumptions.setdefault("real", True)
         obj = sp.Symbol.__xnew__(cls, name, **assumptions)
         if default is not None:
-            try:
-                default = float(default)
-            except (TypeError, ValueError) as exc:
-                raise DeclarationError(
-                    f"parameter {name!r}: default {default!r} is not a number") from exc
+            default = parameter_value(name, default)
         obj.default = default
         return obj
 
     def __getnewargs_ex__(self):
         return ((self.name, self.default), self.assumptions0)
+
+
+def parameter_value(name: str, value) -> float:
+    """``value`` as a finite float, or a :class:`DeclarationError` naming the parameter."""
+    import math
+
+    if isinstance(value, bool):
+        raise DeclarationError(f"parameter {name!r}: {value!r} is not a number")
+    try:
+        out = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise DeclarationError(f"parameter {name!r}: {value!r} is not a number") from None
+    if not math.isfinite(out):
+        raise DeclarationError(f"parameter {name!r} must be finite, got {value!r}")
+    return out
 
 
 def is_field(expr) -> bool:

@@ -11,6 +11,7 @@ from nedsym.symbolic.declare import (
     field_components,
     field_name,
     fields_in,
+    parameter_value,
     params_in,
 )
 from nedsym.symbolic.operators import common_coords
@@ -170,7 +171,7 @@ class Energy:
         for k, v in overrides.items():
             if k not in by_name:
                 raise DeclarationError(f"unknown parameter {k!r}; parameters: {sorted(by_name)}")
-            vals[by_name[k]] = float(v)
+            vals[by_name[k]] = parameter_value(k, v)
         missing = [s.name for s, v in vals.items() if v is None]
         if missing:
             raise DeclarationError(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from nedsym.errors import NedsymError, ParseError
-from nedsym.symbolic.declare import Field, Param
+from nedsym.symbolic.declare import Field, Param, parameter_value
 from nedsym.symbolic.declare import coords as make_coords
 from nedsym.symbolic.operators import Mean, div, dot, grad, hessian, lap, norm
 
@@ -47,7 +47,7 @@ _TOKEN = re.compile(r"""
   | (?P<num>(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
   | (?P<op>\*\*|[-+*/^(),|\[\]])
-""", re.VERBOSE)
+""", re.VERBOSE | re.ASCII)
 
 
 @dataclass
@@ -117,8 +117,9 @@ class Namespace:
                 nm = nm.rsplit("_", 1)[0] if isinstance(item, sp.MatrixBase) else nm
                 ns.fields[nm] = item
         if isinstance(params, str):
-            pairs = [p.split("=") for p in params.replace(",", " ").split()]
-            params = {p[0]: (float(p[1]) if len(p) > 1 else None) for p in pairs}
+            pairs = [p.split("=", 1) for p in params.replace(",", " ").split()]
+            params = {p[0]: (parameter_value(p[0], p[1]) if len(p) > 1 else None)
+                      for p in pairs}
         elif params is not None and not isinstance(params, Mapping):
             params = {n: None for n in _split_names(params)}
         for k, v in (params or {}).items():

@@ -102,8 +102,8 @@ class TaylorResult:
                     "positive one for logs and negative powers)")
         if not np.any(self.remainder0 > 1e4 * self.floor):
             return ("INCONCLUSIVE", "the energy does not change along the direction (too "
-                    "few grid points, or a direction the energy cannot see): nothing was "
-                    "measured")
+                    "few grid points, a null Lagrangian such as u_xy, or a direction the "
+                    "energy cannot see): nothing was measured")
         last = self._asymptotic()
         if not last.size:
             if np.all(self.remainder1 <= 100 * self.floor):

@@ -35,9 +35,13 @@ def test_random_polynomials_match_sympy(density):
 @given(densities, st.integers(1, 3))
 def test_random_polynomials_pass_taylor(density, k):
     E = ns.Energy(density, [u])
-    u0 = sp.sin(x + k) * sp.cos(y) / 2 + sp.Rational(1, 3)
-    v = sp.cos(k * x - y) + sp.sin(y)
+    u0 = sp.sin(x + k) * sp.cos(y) / 2 + sp.sin(2 * y - x + k) / 5 + sp.Rational(1, 3)
+    v = sp.cos(k * x - y) + sp.sin(y) + sp.Rational(1, 2)   # a mean: linear energies see it
     # Ten halvings: a small h**2 coefficient can cancel the h**3 term near h ~ 1e-3, so the
     # asymptotic rate 2 only shows below that (remainders stay far above round-off).
     r = taylor_test(E, u, u0=u0, v=v, n=32, h0=0.01, steps=10)
+    if sp.simplify(sp.expand(E.variational_derivative(u))) == 0:
+        # a null Lagrangian (u_xy): the energy cannot change, so nothing can be measured
+        assert r.verdict()[0] == "INCONCLUSIVE", str(r)
+        return
     assert r.passed(), str(r)
