@@ -22,7 +22,7 @@ from nedsym.codegen import (
 from nedsym.codegen.gpu import DeviceEulerLoop, DeviceHaloFiller, array_module, to_host
 from nedsym.discretize.grid import Grid
 from nedsym.discretize.lower import LoweredFlow, MeanOf, lower_flow
-from nedsym.errors import DiscretizationError, SolverError
+from nedsym.errors import BlowUpError, DiscretizationError, SolverError
 from nedsym.grid_stepper import CompiledGridStepper
 from nedsym.solve import Result, integrate
 from nedsym.solve.solver import stepper_class
@@ -195,13 +195,14 @@ class Simulation:
                 out[f] = np.broadcast_to(np.asarray(to_host(k), float), self.grid.shape)
         return self.xp.asarray(out.astype(self.dtype, copy=False))
 
-    def _check_mobility(self, y) -> None:
-        """A state-dependent mobility must be >= 0 on the initial state (a negative one
-        makes the flow gain energy: the run would stop with an energy rise)."""
+    def _negative_mobility(self, y) -> tuple[int, str, float, int] | None:
+        """``(field index, mobility, min, count)`` where a state-dependent mobility is
+        negative on state ``y``, else ``None``."""
         M = getattr(self.flow, "mobility", None)
         if M is None or not hasattr(M, "shape"):
-            return
+            return None
         fields = list(self.flow.fields)
+        host = to_host(y)
         for i in range(M.shape[0]):
             m = M[i, i]
             if not m.atoms(sp.Function) & set(fields) or m.has(sp.Derivative):
@@ -213,16 +214,25 @@ class Simulation:
                             if s_.name in pv})
             try:
                 fn = sp.lambdify([*self.flow.coords, *syms.values()], e, "numpy")
-                vals = np.asarray(fn(*self.grid.mesh(), *[to_host(y)[k] for k in
+                vals = np.asarray(fn(*self.grid.mesh(), *[host[k] for k in
                                                           range(len(fields))]), dtype=float)
             except Exception:       # noqa: BLE001 - a mobility we cannot tabulate: no check
                 continue
             if np.any(vals < 0):
-                raise SolverError(
-                    f"the mobility {m} of field {self.fields[i]!r} is negative on the initial "
-                    f"state (min {float(np.min(vals)):.3g} at {int(np.sum(vals < 0))} points): "
-                    "a gradient flow needs M >= 0; choose an initial state inside the "
-                    "mobility's range (or a mobility that stays non-negative)")
+                return i, str(m), float(np.min(vals)), int(np.sum(vals < 0))
+        return None
+
+    def _check_mobility(self, y) -> None:
+        """A state-dependent mobility must be >= 0 on the initial state (a negative one
+        makes the flow gain energy: the run would stop with an energy rise)."""
+        bad = self._negative_mobility(y)
+        if bad is not None:
+            i, m, lo, count = bad
+            raise SolverError(
+                f"the mobility {m} of field {self.fields[i]!r} is negative on the initial "
+                f"state (min {lo:.3g} at {count} points): a gradient flow needs M >= 0; "
+                "choose an initial state inside the mobility's range (or a mobility that "
+                "stays non-negative)")
 
     # -- semi-implicit pieces ----------------------------------------------------
     def linear_split(self) -> tuple[np.ndarray, np.ndarray]:
@@ -328,7 +338,19 @@ class Simulation:
             if options["energy"] == self.energy:     # the default: read off padded buffers
                 options["energy"] = st.energy
             stepper = st
-        return integrate(rhs, y0, t_end, stepper=stepper, dt=dt, **options)
+        try:
+            return integrate(rhs, y0, t_end, stepper=stepper, dt=dt, **options)
+        except BlowUpError as exc:
+            bad = None if exc.state is None else self._negative_mobility(exc.state)
+            if bad is None:
+                raise
+            i, m, lo, count = bad
+            raise BlowUpError(
+                f"{exc}; note: the mobility {m} of field {self.fields[i]!r} is negative at "
+                f"{count} points of the last good state (min {lo:.3g}), so the flow can gain "
+                "energy there: keep the state inside the mobility's range (smaller dt, or a "
+                "mobility that stays non-negative)", t=exc.t, step=exc.step, dt=exc.dt,
+                advised_dt=exc.advised_dt, state=exc.state, reason=exc.reason) from None
 
     def _can_compile(self, cls) -> bool:
         return (self.backend == "numba" and self.dtype == "float64" and not cls.adaptive

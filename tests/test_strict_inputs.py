@@ -216,3 +216,18 @@ def test_corrupt_checkpoints_and_shared_paths(tmp_path):
     assert not errors
     with np.load(shared) as z:
         assert np.all(z["y"] == z["k"])
+
+
+def test_blow_up_names_a_mobility_that_went_negative(monkeypatch):
+    import nedsym.simulation as simulation
+
+    sim = _sim("1 - u^2")
+    bad_state = np.full((1, 24), 1.5)
+
+    def exploding(*args, **kwargs):
+        raise simulation.BlowUpError("the energy rose", state=bad_state, step=3)
+
+    monkeypatch.setattr(simulation, "integrate", exploding)
+    with pytest.raises(simulation.BlowUpError, match="mobility 1 - u\\(x\\)\\*\\*2 of field 'u' "
+                                                     "is negative at 24 points"):
+        sim.solve(sim.initial("random", amplitude=0.5), 0.1, progress=False)
