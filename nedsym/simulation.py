@@ -409,8 +409,10 @@ def _check_solve_options(options: dict) -> None:
     import difflib
     import inspect
 
-    known = set(inspect.signature(integrate).parameters) - {"rhs", "y0", "t_end", "stepper",
-                                                            "dt"}
+    from nedsym.solve import solver
+
+    known = set(inspect.signature(solver.integrate).parameters) - {
+        "rhs", "y0", "t_end", "stepper", "dt"}
     for key in options:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
