@@ -22,11 +22,11 @@ from nedsym.codegen import (
 from nedsym.codegen.gpu import DeviceEulerLoop, DeviceHaloFiller, array_module, to_host
 from nedsym.discretize.grid import Grid
 from nedsym.discretize.lower import LoweredFlow, MeanOf, lower_flow
+from nedsym.discretize.spectral import linear_multiplier
 from nedsym.errors import BlowUpError, DiscretizationError, SolverError
 from nedsym.grid_stepper import CompiledGridStepper
 from nedsym.solve import Result, integrate
 from nedsym.solve.solver import stepper_class
-from nedsym.solve.spectral import linear_multiplier
 from nedsym.solve.steppers import ExplicitRK
 
 __all__ = ["Simulation"]

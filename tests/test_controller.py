@@ -212,7 +212,7 @@ def test_cahn_hilliard_demo_semi_implicit_conserves_mass_and_energy(n):
 
 
 def test_semi_implicit_symbols_are_those_of_the_stencils():
-    from nedsym.solve import linear_multiplier
+    from nedsym.discretize import linear_multiplier
 
     g = ns.Grid(8, [(0, 1)], bc="periodic")
     h = 1 / 8

@@ -11,7 +11,7 @@ this module compiles them and launches them on device arrays:
   copied in and out (convenient for checks, slow in a loop). ``Mean`` terms are
   computed on the device by reduce kernels before the map.
 * :class:`DeviceHaloFiller`: ghost cells of a padded device state, one kernel
-  per axis (the same contract as :mod:`nedsym.discretize.halo`).
+  per axis (the same contract as :mod:`nedsym.codegen.halo`).
 * :class:`DeviceEulerLoop`: fixed-step explicit Euler, one fused kernel plus
   the halo kernels per step, state on the device throughout.
 * :func:`compile_cuda_source`: compile CUDA C with NVRTC or nvcc without a GPU

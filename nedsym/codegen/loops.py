@@ -7,7 +7,7 @@ the map kernel fused with the explicit Euler update
 no allocation per step. :func:`make_rk4_loop` generates the classical RK4
 ``run_rk4(yp, s1, s2, acc, nsteps, dt, kinds, values, *scalars)``.
 
-Halo filling follows the contract of ``nedsym.discretize.halo``:
+Halo filling follows the contract of ``nedsym.codegen.halo``:
 ``fill(yp, halo, kinds, values)``, ``kinds: int64[nfields, ndim, 2]``,
 ``values: float64[nfields, ndim, 2]``. The final state is in ``yp``, halo filled.
 """
@@ -31,9 +31,9 @@ __all__ = ["CompiledLoop", "make_blocked_euler_loop", "make_euler_loop", "make_r
 
 def _default_filler(ndim: int) -> Callable:
     try:
-        from nedsym.discretize.halo import halo_filler
+        from nedsym.codegen.halo import halo_filler
     except ImportError as exc:
-        raise CodegenError("no halo filler: nedsym.discretize.halo.halo_filler is not "
+        raise CodegenError("no halo filler: nedsym.codegen.halo.halo_filler is not "
                            f"importable ({exc}); pass fill=") from exc
     return halo_filler(ndim)
 
@@ -170,7 +170,7 @@ def make_euler_loop(ir: KernelIR, fill: Callable | None = None, check: bool = Tr
     """Generate and compile (numba) an explicit Euler loop for the map kernel ``ir``.
 
     ``fill``: njit halo filler ``fill(yp, halo, kinds, values)``; defaults to
-    ``nedsym.discretize.halo.halo_filler(ir.ndim)``. A scalar named ``t`` is
+    ``nedsym.codegen.halo.halo_filler(ir.ndim)``. A scalar named ``t`` is
     the start time and advances by ``dt`` each step. ``check``: on the first
     call, compare two steps from a random state with the numpy reference.
 

@@ -126,9 +126,9 @@ def reference_rk_steps(ir: KernelIR, tableau: ButcherTableau, fill: Callable, y:
 
 def _default_fill() -> Callable:
     try:
-        from nedsym.discretize.halo import fill_ghosts
+        from nedsym.codegen.halo import fill_ghosts
     except ImportError as exc:
-        raise CodegenError("no ghost filler: nedsym.discretize.halo.fill_ghosts is not "
+        raise CodegenError("no ghost filler: nedsym.codegen.halo.fill_ghosts is not "
                            f"importable ({exc}); pass fill=") from exc
     return fill_ghosts
 
@@ -138,7 +138,7 @@ def make_rk_segment(ir: KernelIR, tableau: ButcherTableau, fill: Callable | None
     """Generate and compile (numba) an explicit RK segment for the map kernel ``ir``.
 
     ``fill``: njit ghost filler ``fill(yp, halo, kinds, values, vmap, faces, slot)``
-    (default :func:`nedsym.discretize.halo.fill_ghosts`). ``check``: compare two steps with
+    (default :func:`nedsym.codegen.halo.fill_ghosts`). ``check``: compare two steps with
     the NumPy reference on the first call. Embedded (adaptive) tableaux are refused: their
     step-size control runs in :mod:`nedsym.solve`.
 

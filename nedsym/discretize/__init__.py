@@ -17,6 +17,7 @@ from nedsym.discretize.halo import (
     fill_halo_numpy,
     halo_filler,
 )
+from nedsym.discretize.spectral import fourier_wavenumbers, linear_multiplier
 from nedsym.discretize.stencils import (
     central_stencil,
     fd_weights,
@@ -30,4 +31,5 @@ __all__ = [
     "Grid",
     "EVEN", "ODD", "PERIODIC", "BoundaryData", "fill_halo_numpy", "halo_filler",
     "central_stencil", "fd_weights", "fd_weights_exact", "mixed_stencil", "stencil_radius",
+    "fourier_wavenumbers", "linear_multiplier",
 ]

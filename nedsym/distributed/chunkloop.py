@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from nedsym.discretize.halo import EVEN, fill_sides
+from nedsym.codegen.halo import EVEN, fill_sides
 
 __all__ = ["fill_chunk", "chunk_kinds", "chunk_loop"]
 

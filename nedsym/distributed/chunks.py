@@ -4,7 +4,7 @@ A chunk of the state (``(nfields, *n)`` cells) arrives with ``depth`` layers of 
 neighbours' cells on its internal and periodic sides (dask's overlap, periodic wrap included)
 and nothing on the *physical* sides of a non-periodic axis (``boundary="none"``). It is copied
 into an array padded by ``depth`` on every side, whose physical-side ghosts are refilled before
-every kernel call by the even/odd reflection of :mod:`nedsym.discretize.halo` (same
+every kernel call by the even/odd reflection of :mod:`nedsym.codegen.halo` (same
 arithmetic, same axis order, so the values are those of the single-grid run).
 
 Communication-avoiding steps: the generated kernel (stencil radius ``r``) is evaluated on the

@@ -8,7 +8,7 @@ from nedsym.solve.checkpoint import load_checkpoint, save_checkpoint
 from nedsym.solve.iteration import Iteration, IterationOutcome, NonFiniteStep, iterate
 from nedsym.solve.result import Result
 from nedsym.solve.solver import STEPPERS, integrate, make_stepper
-from nedsym.solve.spectral import SemiImplicitSpectral, fourier_wavenumbers, linear_multiplier
+from nedsym.solve.spectral import SemiImplicitSpectral
 from nedsym.solve.steppers import (
     RK4,
     BogackiShampine32,
@@ -31,7 +31,7 @@ __all__ = [
     "integrate", "make_stepper", "STEPPERS", "Result",
     "iterate", "Iteration", "IterationOutcome", "NonFiniteStep",
     "Stepper", "ExplicitEuler", "RK4", "EmbeddedRK", "DormandPrince45", "BogackiShampine32",
-    "SemiImplicitSpectral", "fourier_wavenumbers", "linear_multiplier",
+    "SemiImplicitSpectral",
     "Tracker", "RunState", "EnergyTracker", "ResidualTracker", "SnapshotTracker",
     "ProgressTracker", "CheckpointTracker", "save_checkpoint", "load_checkpoint",
 ]

@@ -73,7 +73,7 @@ def make_stepper(name: str | Stepper, *, rtol: float = 1e-6, atol: float = 1e-9,
         if linear is None:
             raise SolverError(
                 f"stepper {key!r} needs the Fourier multiplier of the linear part: pass "
-                f"linear=L_hat (see nedsym.solve.linear_multiplier)")
+                f"linear=L_hat (see nedsym.discretize.linear_multiplier)")
         if key == "stabilized" and stabilization <= 0:
             raise SolverError("stepper 'stabilized' needs stabilization=S > 0")
         return cls(linear, stabilization if key == "stabilized" else 0.0)

@@ -9,126 +9,14 @@ or ``cupy.fft.rfftn`` when the state is a CuPy array (``L_hat`` is then moved to
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 import numpy as np
 import scipy.fft
 
-from nedsym.errors import DiscretizationError, SolverError
+from nedsym.errors import SolverError
 from nedsym.solve.arrays import is_device_array, namespace
 from nedsym.solve.steppers import RHS, Stepper
 
-__all__ = ["fourier_wavenumbers", "linear_multiplier", "SemiImplicitSpectral"]
-
-
-def _check_periodic(grid: Any) -> None:
-    bad = [grid.axis_names[a] for a, p in enumerate(grid.periodic) if not p]
-    if bad:
-        raise DiscretizationError(
-            f"Fourier-spectral treatment needs a periodic grid; axes {bad} are not periodic "
-            f"(use an explicit stepper such as 'rk4' or 'rk45' there)")
-
-
-def fourier_wavenumbers(grid: Any) -> tuple[np.ndarray, ...]:
-    """Angular wavenumbers of ``rfftn`` over the grid, one array per axis, broadcastable.
-
-    Axis ``a`` (length ``n``, spacing ``h``): :math:`k = 2\\pi\\,\\text{fftfreq}(n, h)`, and
-    :math:`2\\pi\\,\\text{rfftfreq}(n, h)` on the last axis. Each array has shape 1 except
-    along its own axis, so ``sum(k**2 for k in ks)`` has the full ``rfftn`` shape.
-
-    Example
-    -------
-    >>> from nedsym.discretize import Grid
-    >>> kx, = fourier_wavenumbers(Grid(4, [(0, 2 * np.pi)]))
-    >>> kx.tolist()
-    [0.0, 1.0, 2.0]
-    """
-    _check_periodic(grid)
-    ks = []
-    for a, (n, h) in enumerate(zip(grid.shape, grid.spacing, strict=True)):
-        freq = scipy.fft.rfftfreq(n, h) if a == grid.ndim - 1 else scipy.fft.fftfreq(n, h)
-        shape = [1] * grid.ndim
-        shape[a] = freq.size
-        ks.append((2 * np.pi * freq).reshape(shape))
-    return tuple(ks)
-
-
-def _symbol(grid: Any, ks: tuple[np.ndarray, ...], alpha: Sequence[int],
-            accuracy: int | None = None) -> np.ndarray:
-    if len(alpha) != grid.ndim or any(int(o) < 0 for o in alpha):
-        raise DiscretizationError(
-            f"derivative multi-index {tuple(alpha)} must have {grid.ndim} non-negative orders "
-            f"(one per axis {list(grid.axis_names)})")
-    sym: np.ndarray = np.ones([1] * grid.ndim, dtype=np.complex128)
-    for a, o in enumerate(alpha):
-        if o == 0:
-            continue
-        k = ks[a].astype(np.complex128)
-        if accuracy is not None:
-            from nedsym.discretize.stencils import central_stencil
-
-            h = grid.spacing[a]
-            offsets, weights = central_stencil(int(o), int(accuracy))
-            st = sum(w * np.exp(1j * k * h * j) for j, w in zip(offsets, weights, strict=True))
-            sym = sym * st / h ** int(o)
-            continue
-        if o % 2 == 1 and grid.shape[a] % 2 == 0:
-            # odd derivatives of the Nyquist mode are not representable by a real field
-            nyq = grid.shape[a] // 2
-            idx = [0] * grid.ndim
-            idx[a] = nyq
-            k[tuple(idx)] = 0.0
-        sym = sym * (1j * k) ** int(o)
-    return sym
-
-
-def linear_multiplier(grid: Any, coeffs: Any, field_names: Sequence[str] | None = None,
-                      accuracy: int | None = None) -> np.ndarray:
-    """Fourier symbol :math:`\\hat L` of
-    :math:`\\mathcal{L} = \\sum_\\alpha c_\\alpha \\partial^\\alpha`.
-
-    ``coeffs`` is ``{alpha: c}`` with ``alpha`` a tuple of per-axis derivative orders (one field),
-    or a list of such dicts (one per field), or ``{field name: {alpha: c}}`` with
-    ``field_names`` giving the order. With ``accuracy=None`` exact spectral symbols are used:
-    :math:`\\widehat{\\partial^\\alpha} = \\prod_a (i k_a)^{\\alpha_a}`
-    (so :math:`\\partial_{xx}\\to -k_x^2`);
-    odd orders vanish on the Nyquist mode. With ``accuracy=p`` the symbols are those of the
-    central finite-difference stencils of order ``p`` that the grid kernels use,
-    :math:`\\prod_a h_a^{-\\alpha_a}\\sum_j w^{(\\alpha_a)}_j e^{i k_a h_a j}`
-    (:math:`\\partial_{xx}\\to -4\\sin^2(k h/2)/h^2` for ``p = 2``), so a semi-implicit step
-    advances the same semi-discrete flow as the explicit steppers and the discrete energy
-    that the run records. Returns float64 when the symbol is real, else
-    complex128, of shape ``(nfields, *rfftn shape)``.
-
-    Example
-    -------
-    >>> from nedsym.discretize import Grid
-    >>> L = linear_multiplier(Grid(4, [(0, 2 * np.pi)]), {(2,): 0.5, (0,): 1.0})
-    >>> L.tolist()
-    [[1.0, 0.5, -1.0]]
-    """
-    if isinstance(coeffs, Mapping) and coeffs and all(isinstance(k, str) for k in coeffs):
-        if field_names is None:
-            field_names = list(coeffs)
-        missing = [f for f in field_names if f not in coeffs]
-        if missing:
-            raise DiscretizationError(f"linear_multiplier: no coefficients for fields {missing}")
-        per_field = [coeffs[f] for f in field_names]
-    elif isinstance(coeffs, Mapping):
-        per_field = [coeffs]
-    else:
-        per_field = list(coeffs)
-    ks = fourier_wavenumbers(grid)
-    fft_shape = tuple(k.size for k in ks)
-    out = np.zeros((len(per_field), *fft_shape), dtype=np.complex128)
-    for f, cf in enumerate(per_field):
-        for alpha, c in cf.items():
-            alpha = (alpha,) if isinstance(alpha, int) else tuple(alpha)
-            out[f] += complex(c) * _symbol(grid, ks, alpha, accuracy)
-    if np.all(out.imag == 0):
-        return np.ascontiguousarray(out.real)
-    return out
+__all__ = ["SemiImplicitSpectral"]
 
 
 class SemiImplicitSpectral(Stepper):
@@ -146,7 +34,7 @@ class SemiImplicitSpectral(Stepper):
 
     Example
     -------
-    >>> from nedsym.discretize import Grid
+    >>> from nedsym.discretize import Grid, linear_multiplier
     >>> g = Grid(8, [(0, 2 * np.pi)])
     >>> s = SemiImplicitSpectral(linear_multiplier(g, {(2,): 1.0}))   # heat equation
     >>> y = np.sin(g.axes[0])[None]; out = np.empty_like(y)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from nedsym.discretize import Grid
+from nedsym.discretize import Grid, fourier_wavenumbers, linear_multiplier
 from nedsym.errors import DiscretizationError, SolverError
-from nedsym.solve import fourier_wavenumbers, integrate, linear_multiplier
+from nedsym.solve import integrate
 
 EPS = 0.15
 

@@ -314,7 +314,7 @@ def halo_source(dtype: str) -> str:
 
     ``(v, nf, pre, npad, post, halo, kinds, values)``: ``v`` viewed as
     ``(nf, pre, npad, post)`` (the padded state with the axis in the middle),
-    ``kinds``/``values`` ``(nf, 2)`` with the codes of :mod:`nedsym.discretize.halo`
+    ``kinds``/``values`` ``(nf, 2)`` with the codes of :mod:`nedsym.codegen.halo`
     (a negative kind leaves the side alone). One thread per ghost cell.
 
     Example

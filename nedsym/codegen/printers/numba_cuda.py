@@ -197,7 +197,7 @@ def runtime_source(dtype: str) -> str:
 
     ``halo_axis(v, halo, kinds, values)`` fills both sides of the middle axis of
     ``v`` viewed as ``(nfields, pre, npad, post)``; ``kinds``/``values`` have
-    shape ``(nfields, 2)`` with the codes of :mod:`nedsym.discretize.halo`
+    shape ``(nfields, 2)`` with the codes of :mod:`nedsym.codegen.halo`
     (a negative kind leaves the side alone). ``zero(a)`` sets a 1-D array to 0.
 
     Example
