@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
 
 import nedsym as ns  # noqa: E402
+from nedsym.apps.ned_demo import fit_problem, poisson_problem  # noqa: E402
 from nedsym.nn import MLP  # noqa: E402
-from nedsym.solve.ned_demo import fit_problem, poisson_problem  # noqa: E402
 
 
 def fit_2d(seed=0):

@@ -8,6 +8,7 @@ every derivation against finite differences.
 from nedsym._version import __version__
 from nedsym.discretize import Dirichlet, Grid, Natural, Neumann, Periodic
 from nedsym.flows import L2, ConservedL2, GradientFlow, Hminus1, Wasserstein
+from nedsym.methods.ned import NED, NEDResult
 from nedsym.quadrature import (
     AdaptiveSampler,
     Annulus,
@@ -18,7 +19,6 @@ from nedsym.quadrature import (
     Simplex,
     Sphere,
 )
-from nedsym.solve.ned import NED, NEDResult
 from nedsym.symbolic import (
     Energy,
     Field,

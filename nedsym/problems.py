@@ -87,13 +87,13 @@ DEMOS: dict[str, dict] = {
 #: log=...)`` and returns a JSON-able summary dict; it writes its figures into ``out_dir``.
 APPS: dict[str, tuple[str, str]] = {
     "ned-fit": ("Neural Energy Descent: fit sin(2πx) with a tanh network, vs GD and Adam",
-                "nedsym.solve.ned_demo:run_fit"),
+                "nedsym.apps.ned_demo:run_fit"),
     "ned-poisson": ("Neural Energy Descent: -u'' = π² sin(πx) on (-1, 1), u(±1) = 0, vs Adam",
-                    "nedsym.solve.ned_demo:run_poisson"),
+                    "nedsym.apps.ned_demo:run_poisson"),
     "relax-landscape": ("Deep relaxation: local entropy of a wide and a sharp well; "
-                        "Entropy-SGD vs SGD", "nedsym.relax.demo:run_landscape"),
+                        "Entropy-SGD vs SGD", "nedsym.apps.relax_demo:run_landscape"),
     "depth-ode": ("Networks as ODEs in depth: tanh ResNet, costates, H over depth, near-identity "
-                  "limit; width-depth training", "nedsym.depth.demo:run_depth_demo"),
+                  "limit; width-depth training", "nedsym.apps.depth_demo:run_depth_demo"),
 }
 
 

@@ -219,7 +219,7 @@ def test_corrupt_checkpoints_and_shared_paths(tmp_path):
 
 
 def test_blow_up_names_a_mobility_that_went_negative(monkeypatch):
-    import nedsym.simulation as simulation
+    import nedsym.methods.grid as simulation
 
     sim = _sim("1 - u^2")
     bad_state = np.full((1, 24), 1.5)

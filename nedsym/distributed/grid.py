@@ -36,7 +36,7 @@ ROUNDS_PER_SUBMIT = 8
 
 
 def program_for(sim, stepper: str, share: int = 1, compiled: bool = True) -> ChunkProgram:
-    """The :class:`ChunkProgram` of a :class:`~nedsym.simulation.Simulation` and a stepper
+    """The :class:`ChunkProgram` of a :class:`~nedsym.methods.grid.Simulation` and a stepper
     (``share``: dask worker threads per machine, see :meth:`ChunkProgram.use_threads`;
     ``compiled``: run the generated fused time loops on numba backends)."""
     from nedsym.codegen import compile_kernel

@@ -105,11 +105,11 @@ class GradientFlow:
     def discretize(self, grid, backend: str = "numba", gradient: str = "continuous",
                    accuracy: int = 2, params: dict | None = None, check: bool = True,
                    dtype: str = "float64"):
-        """A :class:`~nedsym.simulation.Simulation` of this flow on ``grid``.
+        """A :class:`~nedsym.methods.grid.Simulation` of this flow on ``grid``.
 
         (Imported here lazily: ``flows`` itself never depends on later stages.)
         """
-        from nedsym.simulation import Simulation
+        from nedsym.methods.grid import Simulation
 
         return Simulation(self, grid, backend=backend, gradient=gradient, accuracy=accuracy,
                           params=params, check=check, dtype=dtype)

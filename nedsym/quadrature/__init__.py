@@ -12,6 +12,7 @@ from nedsym.quadrature.adaptive import AdaptiveSampler
 from nedsym.quadrature.boundary import BoundaryDomain
 from nedsym.quadrature.domain import Domain
 from nedsym.quadrature.domains import Annulus, Ball, Box, BoxFace, Simplex, Sphere
+from nedsym.quadrature.energy import integrate_energy
 from nedsym.quadrature.implicit import ImplicitDomain
 from nedsym.quadrature.integrand import compile_integrand
 from nedsym.quadrature.integrate import integrate, integrate_density, integrate_points
@@ -36,6 +37,6 @@ __all__ = [
     "Sphere",
     "compile_integrand",
     "integrate",
-    "integrate_density",
+    "integrate_density", "integrate_energy",
     "integrate_points",
 ]

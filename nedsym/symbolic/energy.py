@@ -180,54 +180,6 @@ class Energy:
         return vals
 
     # -- evaluation ----------------------------------------------------------------
-    def integrate(self, u, quadrature, rule: str = "sobol", n: int = 4096, seed=None,
-                  params: Mapping | None = None, **options):
-        r"""Evaluate :math:`E[u] = \int_\Omega L\,dx` by sampled quadrature.
-
-        ``u``: the field as a sympy expression in the coordinates (a dict
-        ``{field: expr}`` for several fields; derivatives are taken exactly), or
-        a callable ``u(X) -> {name: values}`` on points ``X`` of shape ``(n, d)``
-        giving every occurrence the density needs, named in compact notation
-        (``"u"``, ``"u_x"``, ``"u_xy"``, ...). ``quadrature``: a
-        :mod:`nedsym.quadrature` domain, sampler or fixed points. Returns an
-        :class:`~nedsym.quadrature.IntegralEstimate` (value, error estimate, n).
-
-        Example
-        -------
-        >>> E.integrate(sp.sin(sp.pi*x)*sp.sin(sp.pi*y), Box([(0, 1), (0, 1)]))  # doctest: +SKIP
-        """
-        import numpy as np
-
-        from nedsym.quadrature import integrate_density
-        from nedsym.symbolic.printing import compact
-        from nedsym.verify.spectral import lambdify_density
-
-        pvals = self.param_values(**(params or {}))
-        if callable(u) and not isinstance(u, (sp.Basic, Mapping)):
-            occ = list(self.density.atoms(sp.Derivative)) + list(self.components)
-            names = [str(compact(o)) for o in occ]
-            fn = lambdify_density(self.density, self.coords, occ, pvals)
-
-            def density(X):
-                vals = u(X)
-                missing = [nm for nm in names if nm not in vals]
-                if missing:
-                    raise FieldError(f"Energy.integrate: the field callable did not return "
-                                     f"{missing} (needed by the density)")
-                cols = [X[:, k] for k in range(X.shape[1])]
-                return np.broadcast_to(fn(*cols, *[vals[nm] for nm in names]), (len(X),))
-        else:
-            subs = u if isinstance(u, Mapping) else {self.components[0]: u}
-            if len(subs) != len(self.components):
-                raise FieldError(f"Energy.integrate: give an expression for every field "
-                                 f"{[field_name(c) for c in self.components]}")
-            expr = self.density.subs(subs).doit().xreplace(pvals)
-            fn = sp.lambdify(self.coords, expr, "numpy")
-
-            def density(X):
-                return np.broadcast_to(fn(*[X[:, k] for k in range(X.shape[1])]), (len(X),))
-        return integrate_density(density, quadrature, rule=rule, n=n, seed=seed, **options)
-
     # -- presentation ------------------------------------------------------------
     def latex(self) -> str:
         d = "\\,".join(f"d{sp.latex(c)}" for c in self.coords)

@@ -72,12 +72,13 @@ class PeriodicSampler:
         return float(np.sum(values) * self.cell)
 
 
-def lambdify_density(expr, coords, occurrences: dict, params: dict) -> Callable:
-    """Compile ``expr`` once as a numpy function of (coords..., occurrence values...)."""
-    dummies = {o: sp.Dummy() for o in occurrences}
-    e = sp.sympify(expr).xreplace(dummies).xreplace(params)
-    free = e.free_symbols - set(coords) - set(dummies.values())
-    if free:
-        raise VerificationError(
-            f"parameters {sorted(map(str, free))} have no value; pass params={{...}}")
-    return sp.lambdify(list(coords) + list(dummies.values()), e, "numpy")
+def lambdify_density(expr, coords, occurrences, params: dict) -> Callable:
+    """:func:`nedsym.symbolic.lambdify.lambdify_density`, with a missing parameter value
+    reported as a :class:`~nedsym.errors.VerificationError`."""
+    from nedsym.errors import DeclarationError
+    from nedsym.symbolic.lambdify import lambdify_density as compile_density
+
+    try:
+        return compile_density(expr, coords, occurrences, params)
+    except DeclarationError as exc:
+        raise VerificationError(str(exc)) from None

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from nedsym.apps.depth_demo import run_depth_demo
 from nedsym.cli import main
-from nedsym.depth.demo import run_depth_demo
 from nedsym.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "depth_ode.py"

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from nedsym.apps.ned_demo import fit_problem, poisson_problem
 from nedsym.errors import ConfigError
-from nedsym.solve.ned_demo import fit_problem, poisson_problem
 
 
 @pytest.mark.parametrize("make, options, rtol", [

@@ -12,10 +12,10 @@ import sympy as sp
 
 import nedsym as ns
 from nedsym.errors import BlowUpError, SolverError
+from nedsym.methods.ned import NED
 from nedsym.relax import EntropySGD, Objective
 from nedsym.relax.optim import SGD
 from nedsym.solve.iteration import Iteration, NonFiniteStep, iterate
-from nedsym.solve.ned import NED
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ned_models import FrozenFeatures  # noqa: E402

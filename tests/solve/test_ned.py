@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 
 import nedsym as ns
+from nedsym.apps.ned_demo import fit_problem, poisson_problem
 from nedsym.nn import MLP
-from nedsym.solve.ned_demo import fit_problem, poisson_problem
 
 x, = ns.coords("x")
 u = ns.Field("u", (x,))

@@ -10,7 +10,7 @@ import sympy as sp
 
 import nedsym as ns
 from nedsym.errors import BlowUpError, ConfigError, DeclarationError, FieldError
-from nedsym.solve.ned import NED, solve_rows
+from nedsym.methods.ned import NED, solve_rows
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ned_models import FrozenFeatures  # noqa: E402

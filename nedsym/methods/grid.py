@@ -24,7 +24,7 @@ from nedsym.discretize.grid import Grid
 from nedsym.discretize.lower import LoweredFlow, MeanOf, lower_flow
 from nedsym.discretize.spectral import linear_multiplier
 from nedsym.errors import BlowUpError, DiscretizationError, SolverError
-from nedsym.grid_stepper import CompiledGridStepper
+from nedsym.methods.grid_stepper import CompiledGridStepper
 from nedsym.solve import Result, integrate
 from nedsym.solve.solver import stepper_class
 from nedsym.solve.steppers import ExplicitRK

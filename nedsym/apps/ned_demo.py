@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
+from nedsym.methods.ned import NED, NEDResult
 from nedsym.quadrature import Box
-from nedsym.solve.ned import NED, NEDResult
 from nedsym.symbolic import Energy, Field, coords, grad
 
 __all__ = ["run_fit", "run_poisson", "fit_problem", "poisson_problem", "compare_figures"]

@@ -1,0 +1,15 @@
+"""Methods: the composition roots that join the pipeline's stages into a solver.
+
+* :mod:`nedsym.methods.grid` — finite-difference grids (:class:`Simulation`: lowering,
+  generated kernels, halos, the run controller).
+* :mod:`nedsym.methods.ned` — Neural Energy Descent (:class:`NED`: a network, sampled
+  quadrature, least-squares steps, the iteration loop).
+
+The stages below (``symbolic``, ``flows``, ``discretize``, ``codegen``, ``quadrature``,
+``nn``, ``solve``) never import a method; a method may import any stage.
+"""
+
+from nedsym.methods.grid import Simulation
+from nedsym.methods.ned import NED, NEDResult
+
+__all__ = ["Simulation", "NED", "NEDResult"]
