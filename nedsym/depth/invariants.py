@@ -34,8 +34,16 @@ def hamiltonian_along(ode: DepthODE, res: DepthGradient, theta: np.ndarray) -> n
 
     Example
     -------
-    >>> res = ode.gradient(x0, theta, data=y)
-    >>> Hk = hamiltonian_along(ode, res, theta)   # ≈ constant when autonomous
+    >>> import sympy as sp
+    >>> from nedsym.depth import DepthODE, matrix, vector
+    >>> x = vector("x", 2); W = matrix("W", 2, 2); b = vector("b", 2)
+    >>> ode = DepthODE(x, (W*x + b).applyfunc(sp.tanh), [W, b])
+    >>> theta = ode.pack({W: np.eye(2) / 2, b: np.zeros(2)}, steps=40)
+    >>> res = ode.gradient(np.ones((3, 2)), theta, T=1.0, data=np.zeros((3, 2)),
+    ...                    stepper="rk4")
+    >>> Hk = hamiltonian_along(ode, res, theta)   # constant in depth: autonomous weights
+    >>> Hk.shape, bool(np.max(np.abs(Hk - Hk[0])) < 1e-6 * np.max(np.abs(Hk[0])))
+    ((41, 3), True)
     """
     theta = ode._theta(theta, res.trajectory.stages.shape[0])
     th = _theta_at_nodes(theta)

@@ -56,7 +56,10 @@ def near_identity_network(phi, A: np.ndarray, c: np.ndarray, x0: np.ndarray, T: 
 
     Example
     -------
-    >>> xL = near_identity_network(sp.tanh, A, c, x0, T=1.0, layers=64)
+    >>> A, c, x0 = np.zeros((2, 2)), np.zeros(2), np.ones((1, 2))
+    >>> xL = near_identity_network(sp.tanh, A, c, x0, T=1.0, layers=64)   # x' = tanh(x)
+    >>> bool(np.all(xL > x0)), xL.shape
+    (True, (1, 2))
     """
     z, expr = _activation(phi)
     hsym = sp.Symbol("h", real=True)

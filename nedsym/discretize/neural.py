@@ -19,7 +19,7 @@ common subexpressions eliminated, evaluated on whole arrays of points.
 Example
 -------
 >>> import nedsym as ns
->>> x = ns.coords("x"); u = ns.Field("u", (x,))
+>>> x, = ns.coords("x"); u = ns.Field("u", (x,))
 >>> pe = PointwiseEnergy(ns.Energy(ns.grad(u).dot(ns.grad(u))/2 - u, fields=[u]))
 >>> pe.order, pe.strong_order
 (1, 2)

@@ -37,8 +37,12 @@ class GradientFlow:
 
     Example
     -------
+    >>> import nedsym as ns
+    >>> E = ns.Energy.parse("u_x^2/2 + u^4/4", coords="x")
     >>> flow = GradientFlow(E, metric="H-1")
-    >>> print(flow.pretty())
+    >>> u, (x,) = E.components[0], E.coords
+    >>> (flow.rhs[u] - (u**3 - u.diff(x, 2)).diff(x, 2)).expand()    # u_t = Δ(δE/δu)
+    0
     """
 
     def __init__(self, energy: Energy, metric="L2", mobility=None, simplify: bool = True):

@@ -54,8 +54,15 @@ class Simulation:
 
     Example
     -------
-    >>> sim = flow.discretize(ns.Grid((64, 64), [(0, 1), (0, 1)]), backend="numba")
-    >>> res = sim.solve(sim.initial("random", seed=0), t_end=1.0, stepper="rk4")
+    >>> import nedsym as ns
+    >>> E = ns.Energy.parse("eps^2/2*|grad(u)|^2 + (u^2-1)^2/4", coords="x y",
+    ...                     params={"eps": 0.1})
+    >>> flow = ns.GradientFlow(E)
+    >>> sim = flow.discretize(ns.Grid((16, 16), [(0, 1), (0, 1)]), backend="numpy")
+    >>> res = sim.solve(sim.initial("random", seed=0), t_end=0.1, stepper="rk4",
+    ...                 progress=False)
+    >>> bool(res.energy[-1] < res.energy[0])
+    True
     """
 
     def __init__(self, flow, grid: Grid, backend: str = "numba", gradient: str = "continuous",

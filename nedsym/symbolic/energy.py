@@ -50,6 +50,7 @@ class Energy:
 
     Example
     -------
+    >>> from nedsym import Field, Param, coords, grad
     >>> x, y = coords("x y"); u = Field("u", (x, y)); eps = Param("eps", 0.05)
     >>> E = Energy(eps**2/2 * grad(u).dot(grad(u)) + (u**2 - 1)**2/4, fields=[u])
     >>> E.variational_derivative(u)

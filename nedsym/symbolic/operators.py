@@ -57,8 +57,10 @@ def grad(f, coords: Sequence[sp.Symbol] | None = None):
 
     Example
     -------
+    >>> from nedsym import Field, coords
     >>> x, y = coords("x y"); u = Field("u", (x, y))
-    >>> grad(u)   # Matrix([[Derivative(u(x, y), x)], [Derivative(u(x, y), y)]])
+    >>> grad(u).T
+    Matrix([[Derivative(u(x, y), x), Derivative(u(x, y), y)]])
     """
     X = infer_coords(f, coords)
     if _is_matrix(f):

@@ -373,5 +373,6 @@ def parse(text: str, coords="x", fields="u", params=None):
     Example
     -------
     >>> parse("eps^2/2*|grad(u)|^2 + (u^2-1)^2/4", "x y", "u", {"eps": 0.05})
+    eps**2*(Derivative(u(x, y), x)**2 + Derivative(u(x, y), y)**2)/2 + (u(x, y)**2 - 1)**2/4
     """
     return Namespace.declare(coords, fields, params).parse(text)

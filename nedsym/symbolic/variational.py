@@ -125,6 +125,7 @@ def variational_derivative(density, u: AppliedUndef,
 
     Example
     -------
+    >>> from nedsym import Field, coords
     >>> x = coords("x")[0]; u = Field("u", (x,))
     >>> variational_derivative(u.diff(x)**2/2 + u**4/4, u)
     u(x)**3 - Derivative(u(x), (x, 2))
