@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--t-end", dest="t_end", type=float, help="final time")
     r.add_argument("--dt", type=float, help="time step")
     r.add_argument("--stepper", help="euler | ssprk3 | rk4 | rk45 | rk23 | semi-implicit | "
-                                     "stabilized")
+                                     "stabilized | sav")
     r.add_argument("--gradient", choices=["continuous", "discrete"],
                    help="derive-then-discretize or exact discrete-energy gradient")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -79,6 +79,10 @@ class LoweredFlow:
     params: dict[str, float]
     linear: dict[str, dict[tuple[int, ...], float]] = field(default_factory=dict)
     nonlinear: dict[str, sp.Expr] = field(default_factory=dict)
+    #: the potential μ = δE/δu split as μ_lin (constant coefficients, ``{orders: coeff}``)
+    #: plus μ_nl (lowered with central stencils): the pieces of the SAV schemes
+    mu_linear: dict[str, dict[tuple[int, ...], float]] = field(default_factory=dict)
+    mu_nonlinear: dict[str, sp.Expr] = field(default_factory=dict)
     gradient: str = "continuous"
     accuracy: int = 2
     uses_mean: bool = False
@@ -395,14 +399,24 @@ def lower_flow(flow: GradientFlow, ndim: int, accuracy: int = 2,
         if all(_is_exact_split(flow, c, mu_nl[c], pvals) for c in flow.fields):
             nonlinear = {field_name(c): e
                          for c, e in _flux_form_rhs(flow, central, mu_nl).items()}
+    mu_linear, mu_nonlinear = {}, {}
+    for c in flow.fields:
+        lin = linear_part(flow.potentials[c], c, E.coords, pvals)
+        mu_linear[field_name(c)] = {
+            k: float(v.xreplace({s_: sp.Float(x) for s_, x in pvals.items()}))
+            for k, v in lin.items()}
+        mu_lin = sp.Add(*[v * _jet(c, E.coords, k) for k, v in lin.items()])
+        mu_nonlinear[field_name(c)] = central(sp.expand(flow.potentials[c]) - mu_lin)
     names = tuple(field_name(c) for c in flow.fields)
     rhs_named = {field_name(c): e for c, e in rhs.items()}
-    halo = max(halo_of(list(rhs_named.values()) + [Lh] + list(nonlinear.values())), 1)
+    halo = max(halo_of(list(rhs_named.values()) + [Lh] + list(nonlinear.values())
+                       + list(mu_nonlinear.values())), 1)
     param_names = tuple(v.name for v in parameter_scalars(pvals).values())
     scalars = param_names + tuple(f"h{k}" for k in range(ndim)) + \
         tuple(f"lo{k}" for k in range(ndim)) + ("t",)
     uses_mean = any(e.has(MeanOf) for e in rhs_named.values())
     return LoweredFlow(fields=names, ndim=ndim, halo=halo, rhs=rhs_named, energy=Lh,
                        scalars=scalars, params={s.name: v for s, v in pvals.items()},
-                       linear=linear, nonlinear=nonlinear, gradient=gradient,
+                       linear=linear, nonlinear=nonlinear, mu_linear=mu_linear,
+                       mu_nonlinear=mu_nonlinear, gradient=gradient,
                        accuracy=accuracy, uses_mean=uses_mean)

@@ -320,7 +320,14 @@ class Simulation:
             options.setdefault("monotone_energy", 1e-6)
         options.setdefault("stable_dt",
                            lambda t, y: self.stable_dt(t, y, iters=8, stepper=name))
-        if cls.needs_linear:
+        if getattr(cls, "built_by_method", False):        # SAV: built from the energy's split
+            C = options.pop("sav_constant", None)
+            stepper = self._sav_stepper(C)
+            options.pop("monotone_energy", None)   # SAV guarantees its *modified* energy
+            rhs = self.rhs
+            if dt is None:
+                dt = max(self.stable_dt(0.0, y0, stepper="euler"), 1e-3 * t_end)
+        elif cls.needs_linear:
             if not all(self.grid.periodic):
                 raise SolverError(f"stepper {stepper!r} needs a periodic grid; "
                                   "use 'rk4' or 'rk45' for other boundary conditions")
@@ -346,7 +353,11 @@ class Simulation:
                 options["energy"] = st.energy
             stepper = st
         try:
-            return integrate(rhs, y0, t_end, stepper=stepper, dt=dt, **options)
+            res = integrate(rhs, y0, t_end, stepper=stepper, dt=dt, **options)
+            if hasattr(stepper, "history") and getattr(stepper, "built_by_method", False):
+                res.diagnostics["modified_energy"] = np.asarray(stepper.history)
+                res.diagnostics["sav_constant"] = stepper.C
+            return res
         except BlowUpError as exc:
             bad = None if exc.state is None else self._negative_mobility(exc.state)
             if bad is None:
@@ -362,6 +373,74 @@ class Simulation:
     def _can_compile(self, cls) -> bool:
         return (self.backend == "numba" and self.dtype == "float64" and not cls.adaptive
                 and issubclass(cls, ExplicitRK))
+
+    def _sav_stepper(self, C: float | None = None):
+        r"""The SAV stepper of this flow: :math:`\hat L` from the constant-coefficient linear
+        part of μ (shifted by β ≥ 0 to be positive semi-definite; the shift moves into
+        :math:`E_1`), :math:`\hat G` from the metric (L²: the mobility; H⁻¹: mobility times
+        the symbol of :math:`-\Delta_h`), :math:`E_1 = E_h - \tfrac12(u, \mathcal{L}u)`
+        and :math:`E_1' = \mu_{nl} - \beta u`."""
+        import scipy.fft
+
+        from nedsym.flows.metrics import L2, Hminus1
+        from nedsym.solve.sav import SAV
+
+        if not all(self.grid.periodic):
+            raise SolverError("stepper 'sav' needs a periodic grid for now (its linear solves "
+                              "are FFTs); use 'rk4'/'rk45' on Neumann or Dirichlet boxes")
+        if self.xp is not np or self.dtype != "float64":
+            raise SolverError("stepper 'sav' runs on the CPU backends in float64")
+        if self.lowered.uses_mean or self.lowered.gradient != "continuous":
+            raise SolverError("stepper 'sav' needs gradient='continuous' and no mean() terms")
+        metric = self.flow.metric
+        if type(metric) not in (L2, Hminus1):
+            raise SolverError(f"stepper 'sav' supports the L2 and H-1 metrics, not {metric}")
+        M = self.flow.mobility
+        pv = self.lowered.params
+        mob = []
+        for i in range(M.shape[0]):
+            m = M[i, i].xreplace({s_: sp.Float(pv[s_.name]) for s_ in M[i, i].free_symbols
+                                  if s_.name in pv})
+            if not m.is_number or any(M[i, j] != 0 for j in range(M.shape[1]) if j != i):
+                raise SolverError(f"stepper 'sav' needs a constant, diagonal mobility; got "
+                                  f"{M[i, i]} for field {self.fields[i]!r}")
+            mob.append(float(m))
+        names = list(self.fields)
+        mu_sym = np.real(linear_multiplier(self.grid, self.lowered.mu_linear, names,
+                                           accuracy=self.accuracy))
+        beta = max(0.0, -float(np.min(mu_sym)))
+        L_hat = mu_sym + beta
+        if isinstance(metric, Hminus1):
+            lap = {n: {tuple(2 if a == k else 0 for a in range(self.grid.ndim)): 1.0
+                       for k in range(self.grid.ndim)} for n in names}
+            G_hat = -np.real(linear_multiplier(self.grid, lap, names, accuracy=self.accuracy))
+        else:
+            G_hat = np.ones_like(L_hat)
+        G_hat = np.maximum(G_hat, 0.0) * np.asarray(mob).reshape((-1,) + (1,) * self.grid.ndim)
+        L = self.lowered
+        ir = build_map_kernel(L.fields, L.halo, {f: _to_ir_mean(e) for f, e in
+                                                 L.mu_nonlinear.items()},
+                              L.scalars, self.grid.ndim)
+        kernel = compile_kernel(ir, self.backend, dtype=self.dtype)
+        cell = float(np.prod(self.grid.spacing))
+        axes = tuple(range(1, self.grid.ndim + 1))
+        N = int(np.prod(self.grid.shape))
+        w = np.full(L_hat.shape[1:], 2.0)
+        w[..., 0] = 1.0
+        if self.grid.shape[-1] % 2 == 0:
+            w[..., -1] = 1.0
+
+        def grad_e1(y, out):
+            kernel(self._fill(y, 0.0), out, *self.scalars(0.0))
+            if beta:
+                out -= beta * y
+
+        def e1(y):
+            yh = scipy.fft.rfftn(y, axes=axes)
+            quad = float(cell / N * np.sum(w * L_hat * (yh.real ** 2 + yh.imag ** 2)))
+            return float(self.energy(y)) - 0.5 * quad
+
+        return SAV(L_hat, G_hat, grad_e1, e1, cell, C)
 
     def is_gradient_flow(self) -> bool:
         """Whether the discrete energy must not rise along the flow: a gradient flow with

@@ -7,6 +7,7 @@ Steppers see only callables: ``rhs(t, y, out)`` writes :math:`\\dot y` into ``ou
 from nedsym.solve.checkpoint import load_checkpoint, save_checkpoint
 from nedsym.solve.iteration import Iteration, IterationOutcome, NonFiniteStep, iterate
 from nedsym.solve.result import Result
+from nedsym.solve.sav import SAV
 from nedsym.solve.solver import STEPPERS, integrate, make_stepper
 from nedsym.solve.spectral import SemiImplicitSpectral
 from nedsym.solve.steppers import (
@@ -31,7 +32,7 @@ __all__ = [
     "integrate", "make_stepper", "STEPPERS", "Result",
     "iterate", "Iteration", "IterationOutcome", "NonFiniteStep",
     "Stepper", "ExplicitEuler", "RK4", "EmbeddedRK", "DormandPrince45", "BogackiShampine32",
-    "SemiImplicitSpectral",
+    "SemiImplicitSpectral", "SAV",
     "Tracker", "RunState", "EnergyTracker", "ResidualTracker", "SnapshotTracker",
     "ProgressTracker", "CheckpointTracker", "save_checkpoint", "load_checkpoint",
 ]

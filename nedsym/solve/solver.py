@@ -32,6 +32,7 @@ from nedsym.solve.arrays import namespace, to_host
 from nedsym.solve.checkpoint import load_checkpoint, restore, save_checkpoint
 from nedsym.solve.iteration import deferred_sigint
 from nedsym.solve.result import Result
+from nedsym.solve.sav import SAV  # noqa: F401 - registers its name
 from nedsym.solve.spectral import SemiImplicitSpectral  # noqa: F401 - registers its names
 from nedsym.solve.steppers import RHS, STEPPERS, PartialSegment, Stepper
 from nedsym.solve.trackers import (
@@ -69,6 +70,10 @@ def make_stepper(name: str | Stepper, *, rtol: float = 1e-6, atol: float = 1e-9,
     cls = STEPPERS.get(key)
     if cls is None:
         raise SolverError(f"unknown stepper {name!r}; valid names are {sorted(STEPPERS)}")
+    if getattr(cls, "built_by_method", False):
+        raise SolverError(f"stepper {key!r} is built from the energy's split: use "
+                          f"Simulation.solve(stepper={key!r}) (or build nedsym.solve.sav.SAV "
+                          "from its pieces)")
     if cls.needs_linear:
         if linear is None:
             raise SolverError(

@@ -1,0 +1,214 @@
+r"""The scalar auxiliary variable (SAV) scheme: unconditionally energy-stable steps of a
+gradient flow :math:`\partial_t u = -\mathcal{G}\mu`, :math:`\mu = \delta E/\delta u`.
+
+The energy is split as :math:`E(u) = \tfrac12(u, \mathcal{L}u) + E_1(u)` with
+:math:`\mathcal{L}` linear, constant-coefficient and positive semi-definite (diagonal in
+Fourier space with symbol :math:`\hat L`) and :math:`E_1 + C > 0`. With
+:math:`r = \sqrt{E_1(u) + C}` and :math:`b^n = E_1'(u^n)/\sqrt{E_1(u^n) + C}`, first-order
+SAV (Shen, Xu & Yang 2018) reads
+
+.. math::
+    \frac{u^{n+1} - u^n}{\Delta t} = -\mathcal{G}\bigl(\mathcal{L}u^{n+1} + r^{n+1} b^n\bigr),
+    \qquad r^{n+1} - r^n = \tfrac12\,(b^n, u^{n+1} - u^n).
+
+It is linear in :math:`u^{n+1}`, and one scalar equation removes :math:`r^{n+1}`: with
+:math:`A = I + \Delta t\,\mathcal{G}\mathcal{L}`,
+:math:`w_1 = A^{-1}\bigl(u^n - \Delta t\,(r^n - \tfrac12(b^n, u^n))\,\mathcal{G}b^n\bigr)` and
+:math:`w_2 = A^{-1}\mathcal{G}b^n`,
+:math:`(b^n, u^{n+1}) = (b^n, w_1)/(1 + \tfrac{\Delta t}{2}(b^n, w_2))` and
+:math:`u^{n+1} = w_1 - \tfrac{\Delta t}{2}(b^n, u^{n+1})\,w_2`. For any :math:`\Delta t` the
+*modified energy* :math:`\tilde E = \tfrac12(u, \mathcal{L}u) + r^2` does not increase:
+:math:`\tilde E^{n+1} - \tilde E^n = -\Delta t\,(\mu^{n+1}, \mathcal{G}\mu^{n+1}) -
+\tfrac12(u^{n+1}-u^n, \mathcal{L}(u^{n+1}-u^n)) - (r^{n+1}-r^n)^2 \le 0`.
+When the zero mode of :math:`\hat G` vanishes (:math:`H^{-1}`) the mean is kept exactly.
+
+The stepper sees arrays and callables only: ``L_hat``, ``G_hat`` (real, ``rfftn`` shape),
+``grad_e1(y, out)`` writing :math:`E_1'(y)` and ``e1(y)`` returning :math:`E_1(y)`; ``cell``
+is the cell volume of the inner product :math:`(f, g) = \text{cell}\sum f g`.
+:meth:`nedsym.methods.grid.Simulation.solve` builds them from the energy
+(``stepper="sav"``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import scipy.fft
+
+from nedsym.errors import SolverError
+from nedsym.solve.steppers import RHS, Stepper
+
+__all__ = ["SAV"]
+
+
+class SAV(Stepper):
+    """First-order SAV (see the module docstring). ``C``: the shift of :math:`E_1`
+    (default: chosen at the initial state so that :math:`E_1 + C \\ge 1`). ``relax``
+    (:math:`\\eta`): after each step :math:`r` moves toward :math:`\\sqrt{E_1(u^{n+1}) + C}`
+    as far as the share :math:`\\eta` of the step's dissipation
+    :math:`\\Delta t(\\mu, \\mathcal{G}\\mu)` allows (relaxed SAV, Jiang, Zhang & Zhao 2022), so
+    the modified energy still drops by :math:`(1-\\eta)\\Delta t(\\mu, \\mathcal{G}\\mu)` and
+    stays close to the true energy; ``relax=0`` is plain SAV.
+
+    Example
+    -------
+    >>> n = 16; x = np.arange(n) * 2 * np.pi / n
+    >>> k = np.fft.rfftfreq(n, 1 / n)
+    >>> L = (4 * np.sin(np.pi * k / n) ** 2 / (2 * np.pi / n) ** 2)[None]   # -u_xx, L² flow
+    >>> st = SAV(L, np.ones_like(L), lambda y, out: np.power(y, 3, out=out),
+    ...          lambda y: float(np.sum(y ** 4) / 4 * 2 * np.pi / n), cell=2 * np.pi / n)
+    >>> y = st.bind(None, np.sin(x)[None]); out = np.empty_like(y)
+    >>> e0 = st.modified_energy(); _ = st.step(0.0, y, 100.0, out)   # a huge step
+    >>> bool(st.modified_energy() <= e0)
+    True
+    """
+
+    name = "sav"
+    names = ("sav",)
+    order = 1
+    stability = float("inf")
+    built_by_method = True
+
+    def __init__(self, L_hat: np.ndarray, G_hat: np.ndarray, grad_e1: Callable,
+                 e1: Callable[[np.ndarray], float], cell: float, C: float | None = None,
+                 relax: float = 0.95):
+        self.L_hat, self.G_hat = np.asarray(L_hat, dtype=float), np.asarray(G_hat, dtype=float)
+        if np.any(self.L_hat < -1e-12 * max(1.0, float(np.max(np.abs(self.L_hat))))):
+            raise SolverError("SAV needs a positive semi-definite linear part L (L_hat >= 0)")
+        if np.any(self.G_hat < 0):
+            raise SolverError("SAV needs a positive semi-definite metric G (G_hat >= 0)")
+        self.grad_e1, self.e1, self.cell = grad_e1, e1, float(cell)
+        self.C = None if C is None else float(C)
+        if not 0.0 <= relax < 1.0:
+            raise SolverError(f"SAV: relax must lie in [0, 1), got {relax}")
+        self.relax = float(relax)
+        self._known: dict[int, tuple[float, float, float]] = {}   # id -> (fingerprint, r, E_1)
+        #: ``(t, modified energy)`` after every step (an SAV run never increases it)
+        self.history: list[tuple[float, float]] = []
+        self.r = math.nan
+        self._dt_cached: float | None = None
+
+    # -- set-up ------------------------------------------------------------------------
+    def bind(self, rhs: RHS, y0: np.ndarray) -> np.ndarray:
+        y = super().bind(rhs, y0)
+        if y0.ndim < 2:
+            raise SolverError(f"SAV needs a state of shape (nfields, *grid.shape); got "
+                              f"{y0.shape}")
+        self._axes = tuple(range(1, y0.ndim))
+        self._spatial = y0.shape[1:]
+        self._N = int(np.prod(self._spatial))
+        fft_shape = (y0.shape[0], *y0.shape[1:-1], y0.shape[-1] // 2 + 1)
+        for name, a in (("L_hat", self.L_hat), ("G_hat", self.G_hat)):
+            if a.shape not in (fft_shape, (1, *fft_shape[1:])):
+                raise SolverError(f"{name} has shape {a.shape}; for a state of shape "
+                                  f"{y0.shape} it must be {fft_shape}")
+        # rfft weights: the half spectrum stands for its mirror image too
+        w = np.full(fft_shape[1:], 2.0)
+        last = self._spatial[-1]
+        w[..., 0] = 1.0
+        if last % 2 == 0:
+            w[..., -1] = 1.0
+        self._w = w[None]
+        self._b = np.empty_like(y0)
+        e1 = self._e1_of(y, scipy.fft.rfftn(y, axes=self._axes))
+        if self.C is None:
+            self.C = max(0.0, -e1) + 1.0
+        self.r = self._r_from(e1, "the initial state")
+        self._remember(y, self.r, e1)
+        return y
+
+    # -- inner products through Parseval -------------------------------------------------
+    def _dot_hat(self, fh: np.ndarray, gh: np.ndarray) -> float:
+        return float(self.cell / self._N * np.sum(self._w * (fh.real * gh.real +
+                                                              fh.imag * gh.imag)))
+
+    def _quad(self, yh: np.ndarray) -> float:
+        """:math:`(y, \\mathcal{L}y)`."""
+        return float(self.cell / self._N * np.sum(self._w * self.L_hat * (yh.real ** 2 +
+                                                                          yh.imag ** 2)))
+
+    def _e1_of(self, y: np.ndarray, yh: np.ndarray) -> float:
+        return float(self.e1(y))
+
+    def _r_from(self, e1: float, where: str) -> float:
+        if not e1 + self.C > 0:
+            raise SolverError(f"SAV: E_1 + C = {e1 + self.C:.3g} <= 0 at {where}; pass a "
+                              f"larger sav_constant (now C = {self.C:g})")
+        return math.sqrt(e1 + self.C)
+
+    def _remember(self, buf: np.ndarray, r: float, e1: float) -> None:
+        self._known = {k: v for k, v in self._known.items()
+                       if any(k == id(b) for b in self._bufs)}
+        self._known[id(buf)] = (float(np.sum(buf)), r, e1)
+
+    def _r_for(self, y: np.ndarray) -> tuple[float, float]:
+        """The auxiliary variable and :math:`E_1` that belong to state ``y`` (as this stepper
+        left them, or, for a state it did not write, :math:`\\sqrt{E_1(y) + C}`)."""
+        known = self._known.get(id(y))
+        if known is not None and known[0] == float(np.sum(y)):
+            return known[1], known[2]
+        e1 = float(self.e1(y))
+        return self._r_from(e1, "the state"), e1
+
+    # -- stepping ---------------------------------------------------------------------
+    def _A(self, dt: float) -> np.ndarray:
+        if self._dt_cached != dt:
+            self._Ainv, self._dt_cached = 1.0 / (1.0 + dt * self.G_hat * self.L_hat), dt
+        return self._Ainv
+
+    def step(self, t, y, dt, out):
+        r, e1 = self._r_for(y)
+        fft, axes = scipy.fft, self._axes
+        root = self._r_from(e1, f"t = {t:.6g}")
+        self.grad_e1(y, self._b)
+        self._b /= root
+        yh = fft.rfftn(y, axes=axes)
+        bh = fft.rfftn(self._b, axes=axes)
+        Ainv = self._A(dt)
+        by = self._dot_hat(bh, yh)
+        gbh = self.G_hat * bh
+        w1h = (yh - dt * (r - 0.5 * by) * gbh) * Ainv
+        w2h = gbh * Ainv
+        s = self._dot_hat(bh, w1h) / (1.0 + 0.5 * dt * self._dot_hat(bh, w2h))
+        ynh = w1h - 0.5 * dt * s * w2h
+        out[...] = fft.irfftn(ynh, s=self._spatial, axes=axes)
+        r_new = r + 0.5 * (s - by)
+        # relaxation (Jiang, Zhang & Zhao 2022): move r toward its definition
+        # sqrt(E_1(u^{n+1}) + C) as far as a share eta of this step's dissipation
+        # D = dt (mu, G mu) allows, so the modified energy still drops by (1 - eta) D
+        e1_new = float(self.e1(out))
+        mu_h = self.L_hat * ynh + r_new * bh
+        D = dt * float(self.cell / self._N * np.sum(self._w * self.G_hat * (
+            mu_h.real ** 2 + mu_h.imag ** 2)))
+        cap = r_new * r_new + self.relax * D
+        if e1_new + self.C > 0:
+            true = e1_new + self.C
+            r_new = math.sqrt(true) if true <= cap else math.sqrt(cap)
+        self._remember(out, r_new, e1_new)
+        self.r = r_new
+        self._last_quad = self._quad(ynh)
+        self.history.append((t + dt, 0.5 * self._last_quad + r_new ** 2 - self.C))
+        return dt, dt, 0
+
+    def modified_energy(self, y: np.ndarray | None = None) -> float:
+        """:math:`\\tilde E = \\tfrac12(u, \\mathcal{L}u) + r^2 - C` of ``y`` (default: the
+        last state this stepper produced; an SAV run never increases it)."""
+        if y is None:
+            if not hasattr(self, "_last_quad"):
+                y = self._bufs[0]
+            else:
+                return 0.5 * self._last_quad + self.r ** 2 - self.C
+        yh = scipy.fft.rfftn(y, axes=self._axes)
+        return 0.5 * self._quad(yh) + self._r_for(y)[0] ** 2 - self.C
+
+    def state_dict(self) -> dict[str, float]:
+        return {"r": float(self.r), "C": float(self.C)}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        if "C" in state:
+            self.C = float(state["C"])
+        if "r" in state:
+            self.r = float(state["r"])
+            self._remember(self._bufs[0], self.r, float(self.e1(self._bufs[0])))

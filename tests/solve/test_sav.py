@@ -1,0 +1,90 @@
+"""SAV derived from the energy: the modified energy never rises for any dt, H⁻¹ keeps the
+mass to round-off, first order in time, and the pieces are refused where they do not apply."""
+
+import numpy as np
+import pytest
+
+import nedsym as ns
+from nedsym.errors import SolverError
+from nedsym.solve import make_stepper
+
+CH = "eps^2/2*|grad(u)|^2 + (u^2-1)^2/4"
+
+
+def _sim(energy=CH, metric="H-1", n=32, bc="periodic", **params):
+    params = params or {"eps": 0.04}
+    E = ns.Energy.parse(energy, coords="x y", params=params)
+    flow = ns.GradientFlow(E, metric=metric)
+    return flow.discretize(ns.Grid((n, n), [(0, 1), (0, 1)], bc=bc), backend="numpy")
+
+
+def test_cahn_hilliard_at_a_thousand_times_the_explicit_limit():
+    sim = _sim(n=64)
+    y0 = sim.initial("random", amplitude=0.05, mean=0.1, seed=0)
+    dt = 1000 * sim.stable_dt(0.0, y0, stepper="euler")
+    res = sim.solve(y0, 60 * dt, stepper="sav", dt=dt, energy_every=1, progress=False)
+    me = res.diagnostics["modified_energy"][:, 1]
+    assert len(me) == 60 and np.all(np.diff(me) <= 1e-14 * abs(me[0]))
+    assert abs(float(res.final.mean() - y0.mean())) <= 1e-12
+    assert res.energy[-1] < res.energy[0] and np.all(np.isfinite(res.final))
+
+
+@pytest.mark.parametrize("energy,metric,params", [
+    (CH, "L2", {"eps": 0.04}),
+    ("-r/2*u^2 + (u + lap(u)/100)^2/2 + u^4/4", "L2", {"r": 0.3}),
+])
+def test_modified_energy_never_rises_for_l2_flows(energy, metric, params):
+    sim = _sim(energy, metric, **params)
+    y0 = sim.initial("random", amplitude=0.3, seed=1)
+    dt = 500 * sim.stable_dt(0.0, y0, stepper="euler")
+    res = sim.solve(y0, 40 * dt, stepper="sav", dt=dt, progress=False)
+    me = res.diagnostics["modified_energy"][:, 1]
+    assert np.all(np.diff(me) <= 1e-14 * max(1.0, abs(me[0])))
+
+
+def test_first_order_in_time_and_close_to_rk4():
+    sim = _sim(n=24, eps=0.08)
+    y0 = sim.initial("random", amplitude=0.2, seed=2)
+    t_end = 2e-3
+    ref = sim.solve(y0, t_end, stepper="rk4", progress=False).final
+    errs = []
+    for dt in (t_end / 8, t_end / 16, t_end / 32):
+        errs.append(np.max(np.abs(sim.solve(y0, t_end, stepper="sav", dt=dt,
+                                            progress=False).final - ref)))
+    rates = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    assert np.all(np.abs(rates - 1) < 0.25), (errs, rates)
+    assert errs[-1] < 0.05 * np.max(np.abs(ref - y0))
+
+
+def test_resume_continues_the_auxiliary_variable(tmp_path):
+    sim = _sim()
+    y0 = sim.initial("random", amplitude=0.05, seed=3)
+    dt = 2e-5
+    whole = sim.solve(y0, 40 * dt, stepper="sav", dt=dt, progress=False)
+    ck = str(tmp_path / "sav.npz")
+    sim.solve(y0, 15 * dt, stepper="sav", dt=dt, progress=False, checkpoint=ck)
+    again = sim.solve(y0, 40 * dt, stepper="sav", dt=dt, progress=False, resume=ck)
+    np.testing.assert_allclose(again.final, whole.final, rtol=0, atol=1e-13)
+
+
+def test_sav_is_refused_where_it_does_not_apply():
+    with pytest.raises(SolverError, match="periodic grid"):
+        sim = _sim(bc="neumann")
+        sim.solve(sim.initial("random"), 1e-3, stepper="sav", dt=1e-4, progress=False)
+    E = ns.Energy.parse(CH, coords="x y", params={"eps": 0.04})
+    flow = ns.GradientFlow(E, metric="H-1", mobility="1 + u^2/10")
+    sim = flow.discretize(ns.Grid((16, 16), [(0, 1), (0, 1)]), backend="numpy")
+    with pytest.raises(SolverError, match="constant, diagonal mobility"):
+        sim.solve(sim.initial("random"), 1e-3, stepper="sav", dt=1e-4, progress=False)
+    with pytest.raises(SolverError, match="built from the energy's split"):
+        make_stepper("sav")
+
+
+def test_problem_files_and_the_cli_take_sav(tmp_path, capsys):
+    from nedsym.cli import main
+
+    rc = main(["run", "cahn-hilliard", "--n", "32", "--stepper", "sav", "--dt", "1e-4",
+               "--t-end", "2e-3", "--no-progress", "--backend", "numpy", "--out",
+               str(tmp_path)])
+    out = capsys.readouterr()
+    assert rc == 0 and "done:" in out.out, out.err
