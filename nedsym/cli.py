@@ -266,7 +266,8 @@ def _cmd_run(args) -> int:
         return 0
     if args.problem in APPS:
         grid_only = [f"--{k.replace('_', '-')}" for k in ("n", "t_end", "dt", "stepper",
-                                                          "gradient", "backend", "dask")
+                                                          "gradient", "backend", "dask",
+                                                          "stabilization")
                      if getattr(args, k, None) is not None]
         if grid_only:
             raise ConfigError(f"{args.problem} is not a grid demo: {', '.join(grid_only)} "
@@ -282,7 +283,7 @@ def _cmd_run(args) -> int:
         raise ConfigError(f"--dt must be a positive finite number, got {args.dt}")
     if args.n:
         spec["grid"]["shape"] = [args.n] * len(spec["grid"]["shape"])
-    for key in ("t_end", "dt", "stepper", "gradient"):
+    for key in ("t_end", "dt", "stepper", "gradient", "stabilization"):
         value = getattr(args, key)
         if value is not None:
             spec[key] = value
@@ -377,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dt", type=float, help="time step")
     r.add_argument("--stepper", help="euler | ssprk3 | rk4 | rk45 | rk23 | semi-implicit | "
                                      "stabilized | sav")
+    r.add_argument("--stabilization", type=float, metavar="S",
+                   help="the constant S of stepper 'stabilized' (required by it)")
     r.add_argument("--gradient", choices=["continuous", "discrete"],
                    help="derive-then-discretize or exact discrete-energy gradient")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")

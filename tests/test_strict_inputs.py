@@ -231,3 +231,13 @@ def test_blow_up_names_a_mobility_that_went_negative(monkeypatch):
     with pytest.raises(simulation.BlowUpError, match="mobility 1 - u\\(x\\)\\*\\*2 of field 'u' "
                                                      "is negative at 24 points"):
         sim.solve(sim.initial("random", amplitude=0.5), 0.1, progress=False)
+
+
+def test_cli_stabilized_needs_and_takes_its_constant(tmp_path, capsys):
+    base = ["run", "cahn-hilliard", "--n", "16", "--t-end", "1e-3", "--dt", "1e-4",
+            "--no-progress", "--backend", "numpy", "--out", str(tmp_path)]
+    assert main([*base, "--stepper", "stabilized"]) == 2
+    assert "needs stabilization" in capsys.readouterr().err
+    assert main([*base, "--stepper", "stabilized", "--stabilization", "2"]) == 0
+    assert main([*base, "--stepper", "stabilized", "--stabilization", "nan"]) == 2
+    assert "must be finite" in capsys.readouterr().err
