@@ -30,11 +30,8 @@ __all__ = ["CompiledLoop", "make_blocked_euler_loop", "make_euler_loop", "make_r
 
 
 def _default_filler(ndim: int) -> Callable:
-    try:
-        from nedsym.codegen.halo import halo_filler
-    except ImportError as exc:
-        raise CodegenError("no halo filler: nedsym.codegen.halo.halo_filler is not "
-                           f"importable ({exc}); pass fill=") from exc
+    from nedsym.codegen.halo import halo_filler
+
     return halo_filler(ndim)
 
 

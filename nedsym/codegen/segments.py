@@ -125,11 +125,8 @@ def reference_rk_steps(ir: KernelIR, tableau: ButcherTableau, fill: Callable, y:
 
 
 def _default_fill() -> Callable:
-    try:
-        from nedsym.codegen.halo import fill_ghosts
-    except ImportError as exc:
-        raise CodegenError("no ghost filler: nedsym.codegen.halo.fill_ghosts is not "
-                           f"importable ({exc}); pass fill=") from exc
+    from nedsym.codegen.halo import fill_ghosts
+
     return fill_ghosts
 
 

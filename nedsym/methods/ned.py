@@ -746,9 +746,9 @@ class NED:
     # -- checkpoint state ------------------------------------------------------------------
     def _stream_state(self) -> dict:
         """The point stream (and, with fixed points, the points) for a checkpoint."""
-        st: dict = {"sampler": _rng_state(self.sampler.rng)}
+        st: dict = {"sampler": self.sampler.rng.bit_generator.state}
         if self.bsampler is not None:
-            st["bsampler"] = _rng_state(self.bsampler.rng)
+            st["bsampler"] = self.bsampler.rng.bit_generator.state
         if self._cluster is not None:
             raise ConfigError("runs on a cluster cannot be checkpointed yet: run without "
                               "checkpoint= (or on one machine)")
@@ -792,10 +792,6 @@ def _check_steps(steps) -> int:
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise SolverError(f"steps must be an integer >= 0, got {steps!r}")
     return int(steps)
-
-
-def _rng_state(rng: np.random.Generator) -> dict:
-    return rng.bit_generator.state
 
 
 class _NEDSteps(Iteration):

@@ -23,7 +23,9 @@ It is linear in :math:`u^{n+1}`, and one scalar equation removes :math:`r^{n+1}`
 When the zero mode of :math:`\hat G` vanishes (:math:`H^{-1}`) the mean is kept exactly.
 
 The stepper sees arrays and callables only: ``L_hat``, ``G_hat`` (real, ``rfftn`` shape),
-``grad_e1(y, out)`` writing :math:`E_1'(y)` and ``e1(y)`` returning :math:`E_1(y)`; ``cell``
+``grad_e1(y, out)`` writing :math:`E_1'(y)` and ``energy(y)`` returning the whole discrete
+energy (the stepper subtracts :math:`\tfrac12(u, \mathcal{L}u)` itself, from the spectra it
+computes anyway); ``cell``
 is the cell volume of the inner product :math:`(f, g) = \text{cell}\sum f g`.
 :meth:`nedsym.methods.grid.Simulation.solve` builds them from the energy
 (``stepper="sav"``).
@@ -57,8 +59,10 @@ class SAV(Stepper):
     >>> n = 16; x = np.arange(n) * 2 * np.pi / n
     >>> k = np.fft.rfftfreq(n, 1 / n)
     >>> L = (4 * np.sin(np.pi * k / n) ** 2 / (2 * np.pi / n) ** 2)[None]   # -u_xx, L² flow
-    >>> st = SAV(L, np.ones_like(L), lambda y, out: np.power(y, 3, out=out),
-    ...          lambda y: float(np.sum(y ** 4) / 4 * 2 * np.pi / n), cell=2 * np.pi / n)
+    >>> h = 2 * np.pi / n
+    >>> energy = lambda y: float(np.sum(np.diff(y, append=y[:, :1]) ** 2) / (2 * h)
+    ...                          + np.sum(y ** 4) / 4 * h)            # u_x^2/2 + u^4/4
+    >>> st = SAV(L, np.ones_like(L), lambda y, out: np.power(y, 3, out=out), energy, cell=h)
     >>> y = st.bind(None, np.sin(x)[None]); out = np.empty_like(y)
     >>> e0 = st.modified_energy(); _ = st.step(0.0, y, 100.0, out)   # a huge step
     >>> bool(st.modified_energy() <= e0)
@@ -72,14 +76,14 @@ class SAV(Stepper):
     built_by_method = True
 
     def __init__(self, L_hat: np.ndarray, G_hat: np.ndarray, grad_e1: Callable,
-                 e1: Callable[[np.ndarray], float], cell: float, C: float | None = None,
+                 energy: Callable[[np.ndarray], float], cell: float, C: float | None = None,
                  relax: float = 0.95):
         self.L_hat, self.G_hat = np.asarray(L_hat, dtype=float), np.asarray(G_hat, dtype=float)
         if np.any(self.L_hat < -1e-12 * max(1.0, float(np.max(np.abs(self.L_hat))))):
             raise SolverError("SAV needs a positive semi-definite linear part L (L_hat >= 0)")
         if np.any(self.G_hat < 0):
             raise SolverError("SAV needs a positive semi-definite metric G (G_hat >= 0)")
-        self.grad_e1, self.e1, self.cell = grad_e1, e1, float(cell)
+        self.grad_e1, self.energy, self.cell = grad_e1, energy, float(cell)
         self.C = None if C is None else float(C)
         if not 0.0 <= relax < 1.0:
             raise SolverError(f"SAV: relax must lie in [0, 1), got {relax}")
@@ -112,7 +116,7 @@ class SAV(Stepper):
             w[..., -1] = 1.0
         self._w = w[None]
         self._b = np.empty_like(y0)
-        e1 = self._e1_of(y, scipy.fft.rfftn(y, axes=self._axes))
+        e1 = self._e1(y)
         if self.C is None:
             self.C = max(0.0, -e1) + 1.0
         self.r = self._r_from(e1, "the initial state")
@@ -129,8 +133,11 @@ class SAV(Stepper):
         return float(self.cell / self._N * np.sum(self._w * self.L_hat * (yh.real ** 2 +
                                                                           yh.imag ** 2)))
 
-    def _e1_of(self, y: np.ndarray, yh: np.ndarray) -> float:
-        return float(self.e1(y))
+    def _e1(self, y: np.ndarray, yh: np.ndarray | None = None) -> float:
+        """:math:`E_1 = E_h - \\tfrac12(u, \\mathcal{L}u)` (``yh``: the spectrum, if known)."""
+        if yh is None:
+            yh = scipy.fft.rfftn(y, axes=self._axes)
+        return float(self.energy(y)) - 0.5 * self._quad(yh)
 
     def _r_from(self, e1: float, where: str) -> float:
         if not e1 + self.C > 0:
@@ -149,7 +156,7 @@ class SAV(Stepper):
         known = self._known.get(id(y))
         if known is not None and known[0] == float(np.sum(y)):
             return known[1], known[2]
-        e1 = float(self.e1(y))
+        e1 = self._e1(y)
         return self._r_from(e1, "the state"), e1
 
     # -- stepping ---------------------------------------------------------------------
@@ -178,7 +185,7 @@ class SAV(Stepper):
         # relaxation (Jiang, Zhang & Zhao 2022): move r toward its definition
         # sqrt(E_1(u^{n+1}) + C) as far as a share eta of this step's dissipation
         # D = dt (mu, G mu) allows, so the modified energy still drops by (1 - eta) D
-        e1_new = float(self.e1(out))
+        e1_new = self._e1(out, ynh)
         mu_h = self.L_hat * ynh + r_new * bh
         D = dt * float(self.cell / self._N * np.sum(self._w * self.G_hat * (
             mu_h.real ** 2 + mu_h.imag ** 2)))
@@ -211,4 +218,4 @@ class SAV(Stepper):
             self.C = float(state["C"])
         if "r" in state:
             self.r = float(state["r"])
-            self._remember(self._bufs[0], self.r, float(self.e1(self._bufs[0])))
+            self._remember(self._bufs[0], self.r, self._e1(self._bufs[0]))
