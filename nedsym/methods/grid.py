@@ -316,14 +316,15 @@ class Simulation:
         name = stepper if isinstance(stepper, str) else cls.names[0] if cls.names else "euler"
         options.setdefault("energy", self.energy)
         options.setdefault("energy_every", "auto")
-        if self.is_gradient_flow():
+        sav = getattr(cls, "built_by_method", False)
+        if "sav_constant" in options and not sav:
+            raise SolverError(f"sav_constant is an option of stepper 'sav', not {stepper!r}")
+        if self.is_gradient_flow() and not sav:   # SAV guarantees its *modified* energy
             options.setdefault("monotone_energy", 1e-6)
         options.setdefault("stable_dt",
                            lambda t, y: self.stable_dt(t, y, iters=8, stepper=name))
-        if getattr(cls, "built_by_method", False):        # SAV: built from the energy's split
-            C = options.pop("sav_constant", None)
-            stepper = self._sav_stepper(C)
-            options.pop("monotone_energy", None)   # SAV guarantees its *modified* energy
+        if sav:                                   # SAV: built from the energy's split
+            stepper = self._sav_stepper(options.pop("sav_constant", None))
             rhs = self.rhs
             if dt is None:
                 dt = max(self.stable_dt(0.0, y0, stepper="euler"), 1e-3 * t_end)
@@ -485,7 +486,7 @@ def _check_solve_options(options: dict) -> None:
     from nedsym.solve import solver
 
     known = set(inspect.signature(solver.integrate).parameters) - {
-        "rhs", "y0", "t_end", "stepper", "dt"}
+        "rhs", "y0", "t_end", "stepper", "dt"} | {"sav_constant"}
     for key in options:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)

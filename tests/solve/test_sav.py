@@ -67,6 +67,15 @@ def test_resume_continues_the_auxiliary_variable(tmp_path):
     np.testing.assert_allclose(again.final, whole.final, rtol=0, atol=1e-13)
 
 
+def test_the_shift_constant_is_an_option_of_sav_only():
+    sim = _sim(n=16)
+    y0 = sim.initial("random", amplitude=0.05, seed=4)
+    res = sim.solve(y0, 1e-4, stepper="sav", dt=2e-5, sav_constant=50.0, progress=False)
+    assert res.diagnostics["sav_constant"] == 50.0
+    with pytest.raises(SolverError, match="sav_constant is an option of stepper 'sav'"):
+        sim.solve(y0, 1e-4, stepper="rk4", dt=2e-5, sav_constant=50.0, progress=False)
+
+
 def test_sav_is_refused_where_it_does_not_apply():
     with pytest.raises(SolverError, match="periodic grid"):
         sim = _sim(bc="neumann")
