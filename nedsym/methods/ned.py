@@ -666,6 +666,9 @@ class NED:
         """
         _check_every(error_every)
         steps = _check_steps(steps)
+        if (checkpoint or resume) and self._cluster is not None:
+            raise ConfigError("runs on a cluster cannot be checkpointed yet: run without "
+                              "checkpoint=/resume= (or on one machine)")
         method = _NEDSteps(self, steps, error_every)
 
         def stop(k, rec):

@@ -33,3 +33,5 @@ def test_cluster_refuses_what_needs_all_rows(client):
         poisson_problem(cluster=client, solver="svd")
     with pytest.raises(ConfigError, match="one machine"):
         poisson_problem(cluster=client).baseline("adam", 2)
+    with pytest.raises(ConfigError, match="cannot be checkpointed"):
+        poisson_problem(cluster=client).run(2, checkpoint="/tmp/nedsym-unused.npz")
