@@ -665,7 +665,6 @@ class NED:
         gives the same steps as one uninterrupted run.
         """
         _check_every(error_every)
-        steps = _check_steps(steps)
         if (checkpoint or resume) and self._cluster is not None:
             raise ConfigError("runs on a cluster cannot be checkpointed yet: run without "
                               "checkpoint=/resume= (or on one machine)")
@@ -722,7 +721,6 @@ class NED:
         if self._cluster is not None:
             raise ConfigError("baselines run on one machine: build the NED without cluster=")
         _check_every(error_every)
-        steps = _check_steps(steps)
         defaults = {"gd": 1e-2, "sgd": 1e-2, "adam": 1e-3}
         opt = make_optimizer(optimizer, lr=lr if lr is not None else
                              defaults.get(str(optimizer).lower(), 1e-3), **options)
@@ -789,12 +787,6 @@ class NED:
 def _check_every(every) -> None:
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
         raise SolverError(f"error_every must be a positive integer, got {every!r}")
-
-
-def _check_steps(steps) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise SolverError(f"steps must be an integer >= 0, got {steps!r}")
-    return int(steps)
 
 
 class _NEDSteps(Iteration):

@@ -24,7 +24,8 @@ from nedsym.solve.arrays import namespace, to_host
 from nedsym.solve.steppers import Stepper
 from nedsym.solve.trackers import RunState, Tracker
 
-__all__ = ["save_checkpoint", "load_checkpoint", "restore", "write_npz", "read_npz"]
+__all__ = ["save_checkpoint", "load_checkpoint", "restore", "write_npz", "read_npz",
+           "check_writable"]
 
 
 def save_checkpoint(path: str | os.PathLike, state: RunState, stepper: Stepper,
@@ -51,6 +52,18 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, stepper: Stepper,
     if rng is not None:
         data["rng_state"] = np.array(json.dumps(rng.bit_generator.state))
     return write_npz(path, data)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Refuse a checkpoint path that cannot be written *before* the run starts."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(folder):
+        raise SolverError(f"checkpoint folder {folder!r} does not exist; create it or choose "
+                          "another checkpoint path")
+    if not os.access(folder, os.W_OK):
+        raise SolverError(f"checkpoint folder {folder!r} is not writable")
+    if os.path.isdir(path):
+        raise SolverError(f"checkpoint path {path!r} is a folder; give a file name (.npz)")
 
 
 def write_npz(path: str | os.PathLike, data: dict[str, Any]) -> Path:

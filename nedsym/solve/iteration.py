@@ -48,6 +48,7 @@ import numpy as np
 
 from nedsym._version import __version__
 from nedsym.errors import BlowUpError, SolverError
+from nedsym.solve.checkpoint import check_writable, read_npz, write_npz
 
 __all__ = ["Iteration", "IterationOutcome", "NonFiniteStep", "iterate", "deferred_sigint",
            "progress_bar", "finite"]
@@ -182,11 +183,8 @@ def iterate(method: Iteration, steps: int, *,
                           f"{checkpoint_every!r}")
     if on_interrupt not in ("return", "raise"):
         raise SolverError(f"on_interrupt must be 'return' or 'raise', got {on_interrupt!r}")
-    from nedsym.solve.checkpoint import read_npz, write_npz
-    from nedsym.solve.solver import _check_writable
-
     if checkpoint is not None:
-        _check_writable(checkpoint)
+        check_writable(checkpoint)
     hist = _History()
     k0 = 0
     if resume is not None:

@@ -29,7 +29,7 @@ import numpy as np
 
 from nedsym.errors import BlowUpError, SolverError
 from nedsym.solve.arrays import namespace, to_host
-from nedsym.solve.checkpoint import load_checkpoint, restore, save_checkpoint
+from nedsym.solve.checkpoint import check_writable, load_checkpoint, restore, save_checkpoint
 from nedsym.solve.iteration import deferred_sigint
 from nedsym.solve.result import Result
 from nedsym.solve.sav import SAV  # noqa: F401 - registers its name
@@ -240,7 +240,7 @@ def integrate(
             save_checkpoint(checkpoint, state, st, all_trackers, rng, meta=meta)
 
     if checkpoint is not None:
-        _check_writable(checkpoint)
+        check_writable(checkpoint)
         if checkpoint_every or checkpoint_seconds:
             all_trackers.append(CheckpointTracker(write_checkpoint, checkpoint_every,
                                                   checkpoint_seconds))
@@ -328,20 +328,6 @@ def integrate(
         residual=np.array(residual_tr.values if residual_tr else []),
         residual_times=np.array(residual_tr.times if residual_tr else []),
         dt_history=np.array(state.dt_history), diagnostics=diagnostics)
-
-
-def _check_writable(path: str) -> None:
-    """Refuse a checkpoint path that cannot be written *before* the run starts."""
-    import os
-
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(folder):
-        raise SolverError(f"checkpoint folder {folder!r} does not exist; create it or choose "
-                          "another checkpoint path")
-    if not os.access(folder, os.W_OK):
-        raise SolverError(f"checkpoint folder {folder!r} is not writable")
-    if os.path.isdir(path):
-        raise SolverError(f"checkpoint path {path!r} is a folder; give a file name (.npz)")
 
 
 def _check_resume(data: dict, meta: dict, t_end: float, path: str) -> None:
