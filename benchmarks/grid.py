@@ -17,7 +17,14 @@ rise) on. Contenders, timed interleaved in one process (best of ``--repeats``):
 
 Cases: Euler with periodic, Neumann (zero flux) and Dirichlet (u = 0.5) sides, and RK4
 (periodic) against a hand-written four-sweep RK4. Ratios are hand ÷ solve (above 1: nedsym
-is faster) and bound ÷ solve.
+is faster) and bound ÷ solve. Then rk45 and rk23 (at the first size, at most 2048):
+compiled adaptive steps against the NumPy-level stepper driving the generated right-hand
+side, per accepted step (no hand-written embedded pair).
+
+Each ``sim.solve`` call returns a Result: two snapshots (t = 0 and the end), copied into
+fresh memory. At 4096² that is 256 MB per call, whose first touch (page faults, and on
+machines with transparent huge pages possibly compaction) costs 0.03–0.7 s here: a fixed
+cost per call that longer calls (``--seconds``) amortize.
 
 Usage: python benchmarks/grid.py [--quick] [--sizes 2048 4096] [--repeats 5]
 """
@@ -194,6 +201,33 @@ def bench_case(n: int, bc: str, stepper: str, repeats: int, seconds: float) -> d
     return row
 
 
+def bench_adaptive(n: int, stepper: str, repeats: int, steps: int = 12) -> dict:
+    """rk45/rk23 through ``sim.solve``: compiled (one call per attempt, error norm in the
+    kernel) against the NumPy-level stepper on the generated right-hand side (the path
+    before compiled adaptive steps), interleaved, per accepted step."""
+    sim = allen_cahn_sim(n, "periodic")
+    y0 = sim.initial("random", seed=0, amplitude=0.1)
+    h = 1.0 / n
+    dt0 = 0.2 * h * h / EPS**2 / 4
+    opts = dict(stepper=stepper, dt=dt0, rtol=1e-6, progress=False)
+    sim.solve(y0, 4 * dt0, **opts)                 # compile/load + check
+    probe = sim.solve(y0, 1.0, max_steps=steps, **opts)
+    t_end = probe.t_final
+    best = {True: np.inf, False: np.inf}
+    diag = {}
+    for _ in range(repeats):
+        for compiled in (True, False):
+            t = time.perf_counter()
+            res = sim.solve(y0, t_end, compiled=compiled, **opts)
+            best[compiled] = min(best[compiled], (time.perf_counter() - t)
+                                 / res.diagnostics["steps"] / n**2 * 1e9)
+            diag[compiled] = res
+    return {"N": n, "stepper": stepper, "steps": diag[True].diagnostics["steps"],
+            "rejected": diag[True].diagnostics["rejected_steps"],
+            "compiled_ns": best[True], "numpy_level_ns": best[False],
+            "max_diff": float(np.abs(diag[True].final - diag[False].final).max())}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes only (smoke run)")
@@ -202,6 +236,8 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=1.0,
                    help="about this much hand-kernel time per timed call")
     p.add_argument("--json", help="also write the rows to this file")
+    p.add_argument("--no-adaptive", action="store_true",
+                   help="skip the rk45/rk23 rows (compiled vs NumPy-level stepper)")
     args = p.parse_args(argv)
     sizes = args.sizes or ([256] if args.quick else [2048, 4096])
     cases = [("periodic", "euler"), ("neumann", "euler"), ("dirichlet", "euler"),
@@ -220,9 +256,17 @@ def main(argv=None):
               + (f"  numpy {r['numpy_ns']:.2f}" if "numpy_ns" in r else ""))
     bw = ", ".join(f"{r['copy_GBs']:.1f}" for r in rows)
     print(f"copy bandwidth (numba STREAM copy, same run): {bw} GB/s")
+    adaptive = [] if args.no_adaptive else \
+        [bench_adaptive(min(n, 2048), st, args.repeats) for n in sizes[:1]
+         for st in ("rk45", "rk23")]
+    for r in adaptive:
+        print(f"{r['N']:>5}  periodic {r['stepper']:>5}: {r['steps']} steps ({r['rejected']} "
+              f"rejected), compiled {r['compiled_ns']:.2f} vs NumPy-level stepper "
+              f"{r['numpy_level_ns']:.2f} ns/cell/step: "
+              f"{r['numpy_level_ns'] / r['compiled_ns']:.1f}x, diff {r['max_diff']:.1e}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1)
+            json.dump(rows + adaptive, fh, indent=1)
 
 
 if __name__ == "__main__":

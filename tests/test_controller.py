@@ -54,6 +54,48 @@ def test_compiled_segments_match_the_numpy_reference(stepper, bc, ndim):
     assert np.isclose(b.times[-1], 0.05) and b.t_final == 0.061
 
 
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+@pytest.mark.parametrize("bc", ["periodic", "neumann", "dirichlet", "varying"])
+@pytest.mark.parametrize("stepper", ["rk45", "rk23"])
+def test_compiled_adaptive_steps_match_the_numpy_reference(stepper, bc, ndim):
+    """rk45/rk23 on the numba backend: one compiled call per attempt, the error norm fused;
+    the same accepted and rejected steps, states and energies as the NumPy reference."""
+    ref = _sim(ndim, _bc(bc, ndim), "numpy")
+    fast = _sim(ndim, _bc(bc, ndim), "numba")
+    y0 = ref.initial("random", seed=3, amplitude=0.3)
+    opts = dict(stepper=stepper, snapshot_times=[0.013, 0.05], progress=False, energy_every=3,
+                rtol=1e-5, atol=1e-8)
+    a = ref.solve(y0, 0.061, **opts)
+    b = fast.solve(y0, 0.061, **opts)
+    assert type(fast._compiled[stepper]).__name__ == "CompiledEmbeddedGridStepper"
+    assert a.diagnostics["steps"] == b.diagnostics["steps"] > 3
+    assert a.diagnostics["rejected_steps"] == b.diagnostics["rejected_steps"]
+    np.testing.assert_allclose(b.dt_history, a.dt_history, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.final, a.final, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.fields, a.fields, rtol=0, atol=1e-12)
+    # the fused kernel sums the stages in another order than the NumPy axpy's: round-off
+    # in the state, amplified by the gradient term of the energy (1/h^2)
+    np.testing.assert_allclose(b.energy, a.energy, rtol=1e-11, atol=1e-13)
+    assert np.isclose(b.times[-1], 0.05) and b.t_final == 0.061
+
+
+def test_compiled_adaptive_step_rejects_and_reuses_the_first_stage():
+    """A tight tolerance from a large first step forces rejections; the compiled run takes
+    the same decisions as the reference, and a repeated solve reuses the kernel."""
+    ref = _sim(2, "periodic", "numpy")
+    fast = _sim(2, "periodic", "numba")
+    y0 = ref.initial("random", seed=5, amplitude=0.4)
+    opts = dict(stepper="rk45", dt=0.05, progress=False, rtol=1e-9, atol=1e-12)
+    a = ref.solve(y0, 0.02, **opts)
+    b = fast.solve(y0, 0.02, **opts)
+    assert a.diagnostics["rejected_steps"] == b.diagnostics["rejected_steps"] > 0
+    np.testing.assert_allclose(b.final, a.final, rtol=0, atol=1e-12)
+    kernel = fast._compiled["rk45"].kernel
+    c = fast.solve(y0, 0.02, **opts)
+    assert fast._compiled["rk45"].kernel is kernel
+    np.testing.assert_array_equal(c.final, b.final)
+
+
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("stepper", ["euler", "ssprk3", "rk4"])
 def test_blow_up_stops_with_advice_that_works(stepper, backend):

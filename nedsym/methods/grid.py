@@ -24,10 +24,10 @@ from nedsym.discretize.grid import Grid
 from nedsym.discretize.lower import LoweredFlow, MeanOf, lower_flow
 from nedsym.discretize.spectral import linear_multiplier
 from nedsym.errors import BlowUpError, DiscretizationError, SolverError
-from nedsym.methods.grid_stepper import CompiledGridStepper
+from nedsym.methods.grid_stepper import CompiledEmbeddedGridStepper, CompiledGridStepper
 from nedsym.solve import Result, integrate
-from nedsym.solve.solver import stepper_class
-from nedsym.solve.steppers import ExplicitRK
+from nedsym.solve.solver import make_stepper, stepper_class
+from nedsym.solve.steppers import EmbeddedRK, ExplicitRK
 
 __all__ = ["Simulation"]
 
@@ -283,10 +283,11 @@ class Simulation:
         (periodic grids: the linear constant-coefficient part implicitly in Fourier space)
         or ``stabilized`` (energy-stable, ``stabilization=S``).
 
-        ``compiled`` (numba backend, float64, fixed-step explicit steppers; default on): the
-        controller advances in compiled segments of many steps (ghost cells filled inside,
-        health fused). ``compiled=False`` runs the same steps through the NumPy-level stepper
-        and the generated right-hand side (the reference).
+        ``compiled`` (numba backend, float64, explicit Runge–Kutta steppers; default on): the
+        fixed-step ones advance in compiled segments of many steps (ghost cells filled
+        inside, health fused); each step of ``rk45``/``rk23`` is one compiled call with the
+        error norm fused into its last sweep. ``compiled=False`` runs the same steps through
+        the NumPy-level stepper and the generated right-hand side (the reference).
 
         Defaults chosen here: the energy is recorded with the generated discrete-energy
         kernel every ``energy_every="auto"`` steps (recording ≤ ~5 % of the run); for a
@@ -341,15 +342,23 @@ class Simulation:
         use_compiled = compiled if compiled is not None else True
         if compiled and not self._can_compile(cls):
             raise SolverError(
-                f"compiled=True needs the numba backend in float64 and a fixed-step explicit "
-                f"stepper (euler, ssprk3, rk4); got backend {self.backend!r}, dtype "
-                f"{self.dtype}, stepper {stepper!r}")
+                f"compiled=True needs the numba backend in float64 and an explicit "
+                f"Runge–Kutta stepper (euler, ssprk2, ssprk3, rk4, rk45, rk23); got backend "
+                f"{self.backend!r}, dtype {self.dtype}, stepper {stepper!r}")
         if use_compiled and isinstance(stepper, str) and self._can_compile(cls):
-            # one compiled stepper per method, kept: its segment is compiled and checked
+            # one compiled stepper per method, kept: its kernel is compiled and checked
             # against the reference once, and its padded buffers are reused by later solves
-            st = self._compiled.get(cls.tableau.name)
-            if st is None:
-                st = self._compiled[cls.tableau.name] = CompiledGridStepper(self, cls.tableau)
+            st = self._compiled.get(cls.name)
+            if st is None and cls.adaptive:
+                st = CompiledEmbeddedGridStepper(self, cls)
+            elif st is None:
+                st = CompiledGridStepper(self, cls.tableau)
+            self._compiled[cls.name] = st
+            if cls.adaptive:                          # this solve's tolerances
+                ref = make_stepper(stepper, rtol=options.pop("rtol", 1e-6),
+                                   atol=options.pop("atol", 1e-9))
+                st.rtol, st.atol = ref.rtol, ref.atol
+                st.load_state_dict({})
             if options["energy"] == self.energy:     # the default: read off padded buffers
                 options["energy"] = st.energy
             stepper = st
@@ -372,8 +381,8 @@ class Simulation:
                 advised_dt=exc.advised_dt, state=exc.state, reason=exc.reason) from None
 
     def _can_compile(self, cls) -> bool:
-        return (self.backend == "numba" and self.dtype == "float64" and not cls.adaptive
-                and issubclass(cls, ExplicitRK))
+        return (self.backend == "numba" and self.dtype == "float64"
+                and (issubclass(cls, ExplicitRK) or issubclass(cls, EmbeddedRK)))
 
     def _sav_stepper(self, C: float | None = None):
         r"""The SAV stepper of this flow: :math:`\hat L` from the constant-coefficient linear

@@ -426,7 +426,7 @@ class _Controller:
                     dt_try = next_stop - s.t
                 ynew = st.buffer_other_than(s.y)
                 dt_used, dt_next, rejected = st.step(s.t, s.y, dt_try, ynew)
-                health = float(namespace(ynew).sum(ynew))
+                health = st.health(ynew)
                 n = 1
                 t_new = next_stop if (clipped and dt_used == dt_try) else s.t + dt_used
             else:

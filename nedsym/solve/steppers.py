@@ -108,6 +108,11 @@ class Stepper:
             raise PartialSegment(cur, done) from None
         return cur, float(namespace(cur).sum(cur)), done
 
+    def health(self, y: np.ndarray) -> float:
+        """A number that is finite exactly when the state ``y`` (the last step's result) is;
+        compiled steppers return the one fused into their last sweep."""
+        return float(namespace(y).sum(y))
+
     def state_dict(self) -> dict[str, float]:
         """Controller state needed to resume bit-for-bit (floats only)."""
         return {}
@@ -284,6 +289,10 @@ class EmbeddedRK(Stepper):
         self._err_prev = float(state.get("err_prev", 1e-4))
         self._fsal_valid = False
 
+    def _fsal_accept(self) -> None:
+        """The accepted step's last right-hand side becomes the next step's first."""
+        self._k[0][...] = self._k[-1]
+
     def _error_norm(self, y, ynew) -> float:
         scale = self._scratch
         np.maximum(np.abs(y), np.abs(ynew), out=scale)
@@ -329,7 +338,7 @@ class EmbeddedRK(Stepper):
                     dt_next = dt * min(10.0, max(0.2, fac))
                     self._err_prev = max(err, 1e-4)
                     if self.fsal:
-                        self._k[0][...] = self._k[-1]
+                        self._fsal_accept()
                         self._fsal_valid, self._fsal_t, self._fsal_y = True, t + dt, out
                     return dt, dt_next, rejected
                 rejected += 1

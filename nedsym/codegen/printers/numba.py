@@ -319,6 +319,132 @@ class NumbaPrinter(KernelPrinter):
         lines += ["    " + b for b in body]
         return "\n".join(lines) + "\n"
 
+    def embedded_step_source(self, name: str, tableau) -> str:
+        """Source of one compiled step of an embedded Runge–Kutta pair with its error norm.
+
+        ``name(y0, out, s1, s2, K, acc, eacc, k0, k1, fsal, dt, rtol, atol, kinds, values,
+        vmap, faces, *scalars) -> sumsq``. ``y0`` (never written) and ``out`` (the new state,
+        halo filled) are padded, like the stage states ``s1, s2``; ``K`` holds the stored
+        stages, ``acc``/``eacc`` the solution and error accumulators and ``k0, k1`` one
+        right-hand side each, all of interior shape. With ``fsal == 1`` (first-same-as-last
+        pairs) ``k0`` already holds :math:`f(t, y_0)` and stage 0 reads it instead of
+        evaluating; otherwise stage 0 writes it there, so a rejected step can be retried
+        with ``fsal = 1``. The last stage's right-hand side :math:`f(t+\\Delta t, y_1)` goes
+        to ``k1`` (the caller swaps ``k0, k1`` when it accepts the step).
+
+        Returned: :math:`\\sum_i (e_i / s_i)^2` over every field and interior point, with
+        :math:`e = \\Delta t\\sum_j (b_j - \\hat b_j) k_j` and
+        :math:`s = atol + rtol\\max(|y_0|, |y_1|)`, fused into the last stage's sweep, plus
+        ``0*sum(y1)`` so that it is NaN/Inf exactly when the new state (or its error) is not
+        finite. Stage ``i`` fills the ghosts of the state it reads with slot ``i``; the
+        final fill of ``out`` uses slot ``stages``.
+        """
+        ir = self.ir
+        if ir.kind != "map":
+            raise ValueError("an embedded Runge–Kutta step needs a map kernel")
+        tab = tableau
+        s = tab.stages
+        fsal = (tab.b[-1] == 0 and tuple(tab.A[-1]) == tuple(tab.b[:-1]) and tab.c[-1] == 1)
+        kslot = {j: m for m, j in enumerate(tab.kept_stages())}
+        acc_stages = [j for j in range(s - 1) if tab.b[j]] if not fsal else []
+        err_stages = [j for j in range(s - 1) if tab.b_err[j]]
+        has_t = "t" in ir.scalars
+        dt = self._cast("dt")
+        lit = self.literal
+        idx = ", ".join(f"{_INDEX[k]} + {ir.halo}" if ir.halo else _INDEX[k]
+                        for k in range(ir.ndim))
+        ii = ", ".join(_INDEX[: ir.ndim])
+        nf = len(ir.fields)
+        body = ["_sumsq = 0.0"] + (["_tn = t"] if has_t else [])
+
+        def reads(i: int) -> str:
+            if i == 0:
+                return "y0"
+            if fsal and i == s - 1:
+                return "out"
+            return "s1" if i % 2 == 1 else "s2"
+
+        def update(i: int, f: int) -> list[str]:
+            """Point statements of stage ``i`` once ``_k{f}`` holds its right-hand side."""
+            lines = []
+            if i < s - 1:
+                dest = reads(i + 1)
+                terms = [f"{lit(tab.A[i + 1][j])}*K[{kslot[j]}, {f}, {ii}]"
+                         for j in range(i) if tab.A[i + 1][j]]
+                if tab.A[i + 1][i]:
+                    terms.append(f"{lit(tab.A[i + 1][i])}*_k{f}")
+                incr = " + ".join(terms) or lit(0.0)
+                lines.append(f"{dest}[{f}, {idx}] = y0[{f}, {idx}] + {dt}*({incr})")
+                if i in kslot:
+                    lines.append(f"K[{kslot[i]}, {f}, {ii}] = _k{f}")
+                if i in acc_stages:
+                    op = "=" if i == acc_stages[0] else "+="
+                    lines.append(f"acc[{f}, {ii}] {op} {lit(tab.b[i])}*_k{f}")
+                if i in err_stages:
+                    op = "=" if i == err_stages[0] else "+="
+                    lines.append(f"eacc[{f}, {ii}] {op} {lit(tab.b_err[i])}*_k{f}")
+                return lines
+            if fsal:
+                lines += [f"_v{f} = out[{f}, {idx}]", f"k1[{f}, {ii}] = _k{f}"]
+            else:
+                total = [f"acc[{f}, {ii}]"] if acc_stages else []
+                if tab.b[i]:
+                    total.append(f"{lit(tab.b[i])}*_k{f}")
+                lines += [f"_v{f} = y0[{f}, {idx}] + {dt}*({' + '.join(total) or lit(0.0)})",
+                          f"out[{f}, {idx}] = _v{f}"]
+            err = [f"eacc[{f}, {ii}]"] if err_stages else []
+            if tab.b_err[i]:
+                err.append(f"{lit(tab.b_err[i])}*_k{f}")
+            lines += [f"_a{f} = abs(y0[{f}, {idx}])", f"_b{f} = abs(_v{f})",
+                      f"_q{f} = {dt}*({' + '.join(err) or lit(0.0)}) / "
+                      f"(atol + rtol*(_a{f} if _a{f} > _b{f} else _b{f}))"]
+            return lines
+
+        for i in range(s):
+            self.state = reads(i)
+            stage = [f"t = _tn + {lit(tab.c[i])}*dt" if tab.c[i] else "t = _tn"] if has_t \
+                else []
+            point = []
+            for f, e in enumerate(ir.results):
+                point.append(f"_k{f} = {self._print(e)}")
+                if i == 0 and fsal:
+                    point.append(f"k0[{f}, {ii}] = _k{f}")
+                point += update(i, f)
+            if i == s - 1:
+                total = " + ".join(f"_q{f}*_q{f}" for f in range(nf))
+                vsum = " + ".join(f"_v{f}" for f in range(nf))
+                point.append(f"{total} + 0.0*({vsum})")
+            evaluate = [f"_fill({self.state}, {ir.halo}, kinds, values, vmap, faces, {i})"]
+            evaluate += self._prologue()
+            evaluate += self._nest(self._pointwise() + point,
+                                   row_acc="_sumsq" if i == s - 1 else None)
+            if i == 0 and fsal:        # stage 0 reads the right-hand side it already has
+                reuse = []
+                for f in range(nf):
+                    reuse.append(f"_k{f} = k0[{f}, {ii}]")
+                    reuse += update(0, f)
+                stage += ["if fsal == 1:"] + ["    " + ln for ln in self._sizes()
+                                                 + self._nest(reuse)]
+                stage += ["else:"] + ["    " + ln for ln in evaluate]
+            else:
+                stage += evaluate
+            body += stage
+        self.state = "out"
+        body.append(f"_fill(out, {ir.halo}, kinds, values, vmap, faces, {s})")
+        body.append("return _sumsq")
+        self.state = "yp"
+        lines = self._header(f"embedded Runge–Kutta step ({tab.name}, {s} stages, "
+                             "error norm fused)") + [
+            "",
+            "_fill = None  # ghost filler, set by nedsym.codegen.segments before the first call",
+            "", "",
+            f"@njit({JIT_OPTIONS})",
+            f"def {name}(y0, out, s1, s2, K, acc, eacc, k0, k1, fsal, dt, rtol, atol, kinds, "
+            f"values, vmap, faces{self.scalar_args()}):",
+        ]
+        lines += ["    " + b for b in body]
+        return "\n".join(lines) + "\n"
+
     @staticmethod
     def _split_multi(line: str) -> list[str]:
         """A generated line holding several statements (``\\n``) at one indentation."""
