@@ -13,10 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nedsym.codegen.backends import require_backend
-from nedsym.codegen.cache import load_source
 from nedsym.codegen.ir import KernelIR
-from nedsym.codegen.printers import PRINTERS
 from nedsym.errors import CodegenError
 
 __all__ = ["CompiledKernel", "compare_outputs", "compile_kernel", "random_state"]
@@ -117,10 +114,10 @@ def compile_kernel(ir: KernelIR, backend: str = "numpy", check: bool = True,
                    dtype: str = "float64") -> CompiledKernel:
     """Print ``ir`` for ``backend``, load it through the disk cache and wrap it.
 
-    ``backend``: ``"numpy"`` (reference), ``"numba"`` (parallel CPU),
-    ``"numba-cuda"`` or ``"cupy"`` (GPU: the kernel takes device arrays, see
-    :class:`nedsym.codegen.gpu.GpuKernel`). A backend that cannot run here
-    raises :class:`~nedsym.errors.BackendUnavailableError` saying why.
+    ``backend``: a registered target (:mod:`nedsym.codegen.targets`): ``"numpy"``
+    (reference), ``"numba"`` (parallel CPU), ``"numba-cuda"`` or ``"cupy"`` (GPU: the
+    kernel takes device arrays, see :class:`nedsym.codegen.gpu.GpuKernel`). A backend that
+    cannot run here raises :class:`~nedsym.errors.BackendUnavailableError` saying why.
     ``check``: compare with the NumPy reference on the first call.
     ``dtype``: ``"float64"`` or ``"float32"`` (typed literals).
 
@@ -137,14 +134,8 @@ def compile_kernel(ir: KernelIR, backend: str = "numpy", check: bool = True,
     >>> k(yp, out, 1.0); out
     array([[2., 2., 2., 2.]])
     """
-    require_backend(backend)
-    if backend in ("numba-cuda", "cupy"):
-        from nedsym.codegen.gpu import GpuKernel
+    from nedsym.codegen.targets import get_target
 
-        kernel = GpuKernel(ir, backend, dtype)
-        return CompiledKernel(ir, backend, dtype, kernel, kernel.source, kernel.path, check)
-    printer = PRINTERS[backend](ir, dtype=dtype)
-    source = printer.kernel_source()
-    module = load_source(source, ir.name, {"backend": backend, "dtype": dtype})
-    return CompiledKernel(ir, backend, dtype, getattr(module, ir.name), source,
-                          module.__file__, check)
+    target = get_target(backend)
+    target.require()
+    return target.compile(ir, dtype, check)

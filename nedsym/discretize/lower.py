@@ -23,6 +23,7 @@ Two routes to the discrete right-hand side (DESIGN §2.3):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import product
@@ -30,6 +31,7 @@ from itertools import product
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
+from nedsym.codegen.ir import Mean, coordinate_symbols, index_symbols
 from nedsym.discretize.stencils import central_stencil, fd_weights_exact
 from nedsym.errors import DiscretizationError
 from nedsym.flows.gradient import GradientFlow
@@ -38,25 +40,9 @@ from nedsym.symbolic.declare import field_name, is_field
 from nedsym.symbolic.operators import Mean as SymbolicMean
 
 __all__ = ["LoweredFlow", "lower_flow", "index_symbols", "coordinate_symbols",
-           "linear_part", "GRADIENT_ROUTES"]
+           "linear_part", "discrete_metric_rule", "GRADIENT_ROUTES"]
 
 GRADIENT_ROUTES = ("continuous", "discrete")
-
-
-def index_symbols(ndim: int) -> tuple[sp.Symbol, ...]:
-    """The generic point ``i, j, k`` (same names as the kernel IR uses)."""
-    return tuple(sp.Symbol(n, integer=True) for n in ("i", "j", "k")[:ndim])
-
-
-def coordinate_symbols(ndim: int) -> tuple[sp.Symbol, ...]:
-    """Cell-centre coordinate symbols ``x0, x1, x2`` at the generic point."""
-    return tuple(sp.Symbol(f"x{k}", real=True) for k in range(ndim))
-
-
-class MeanOf(sp.Function):
-    """Interior mean of a lowered expression (the kernel IR's ``Mean``)."""
-
-    nargs = 1
 
 
 @dataclass
@@ -147,7 +133,7 @@ class _Lowerer:
                 raise DiscretizationError(f"{f} is not a field of this flow")
             repl[f] = self.at(f, (0,) * self.ndim)
         for m in expr.atoms(SymbolicMean):
-            repl[m] = MeanOf(self(m.args[0]))
+            repl[m] = Mean(self(m.args[0]))
         out = expr.xreplace(repl)
         out = out.xreplace(dict(zip(self.coords, self.xs, strict=True)))
         # parameters become plain symbols named like them (the kernel's scalar arguments)
@@ -254,27 +240,45 @@ def _face_divergence(mu, M, low: _Lowerer) -> sp.Expr:
     return sp.Add(*out)
 
 
+@functools.singledispatch
+def discrete_metric_rule(metric, i: int, G: list, M: list, low) -> sp.Expr:
+    """The right-hand side of field ``i`` of a discrete gradient flow in ``metric``, from the
+    exact gradients ``G[j]`` of the discrete energy and the lowered mobility ``M[i][j]``.
+
+    Dispatches on the metric's class (a subclass inherits its parent's rule, e.g.
+    Wasserstein uses H⁻¹'s). A new metric gets a rule with
+    ``@discrete_metric_rule.register(MyMetric)`` on a function of the same signature.
+    """
+    raise DiscretizationError(
+        f"no discrete rule for metric {metric} (gradient='discrete'); register one with "
+        "nedsym.discretize.lower.discrete_metric_rule.register, or use "
+        "gradient='continuous'")
+
+
+@discrete_metric_rule.register(ConservedL2)
+def _conserved_l2(metric, i, G, M, low):
+    if M[i][i].atoms(sp.Indexed):
+        raise DiscretizationError(
+            "gradient='discrete' with 'L2-conserved' needs a constant mobility")
+    return -M[i][i] * (G[i] - Mean(G[i]))
+
+
+@discrete_metric_rule.register(Hminus1)
+def _hminus1(metric, i, G, M, low):          # and Wasserstein, a subclass
+    return sp.Add(*[_face_divergence(G[j], M[i][j], low) for j in range(len(G))
+                    if M[i][j] != 0])
+
+
+@discrete_metric_rule.register(L2)
+def _l2(metric, i, G, M, low):
+    return -sp.Add(*[M[i][j] * G[j] for j in range(len(G))])
+
+
 def _discrete_rhs(flow: GradientFlow, low: _Lowerer, Lh: sp.Expr) -> dict:
     comps = flow.fields
     G = [discrete_gradient(Lh, low.bases[c], low) for c in comps]
     M = [[low(flow.mobility[i, j]) for j in range(len(comps))] for i in range(len(comps))]
-    metric = flow.metric
-    out = {}
-    for i, c in enumerate(comps):
-        if isinstance(metric, ConservedL2):
-            if M[i][i].atoms(sp.Indexed):
-                raise DiscretizationError(
-                    "gradient='discrete' with 'L2-conserved' needs a constant mobility")
-            out[c] = -M[i][i] * (G[i] - MeanOf(G[i]))
-        elif isinstance(metric, Hminus1):  # includes Wasserstein
-            out[c] = sp.Add(*[_face_divergence(G[j], M[i][j], low) for j in range(len(comps))
-                              if M[i][j] != 0])
-        elif isinstance(metric, L2):
-            out[c] = -sp.Add(*[M[i][j] * G[j] for j in range(len(comps))])
-        else:
-            raise DiscretizationError(
-                f"gradient='discrete' does not know metric {metric}; use gradient='continuous'")
-    return out
+    return {c: discrete_metric_rule(flow.metric, i, G, M, low) for i, c in enumerate(comps)}
 
 
 def linear_part(expr: sp.Expr, comp, coords, params: dict) -> dict[tuple[int, ...], sp.Expr]:
@@ -414,7 +418,7 @@ def lower_flow(flow: GradientFlow, ndim: int, accuracy: int = 2,
     param_names = tuple(v.name for v in parameter_scalars(pvals).values())
     scalars = param_names + tuple(f"h{k}" for k in range(ndim)) + \
         tuple(f"lo{k}" for k in range(ndim)) + ("t",)
-    uses_mean = any(e.has(MeanOf) for e in rhs_named.values())
+    uses_mean = any(e.has(Mean) for e in rhs_named.values())
     return LoweredFlow(fields=names, ndim=ndim, halo=halo, rhs=rhs_named, energy=Lh,
                        scalars=scalars, params={s.name: v for s, v in pvals.items()},
                        linear=linear, nonlinear=nonlinear, mu_linear=mu_linear,

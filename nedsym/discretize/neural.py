@@ -27,6 +27,7 @@ Example
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -38,7 +39,7 @@ from nedsym.symbolic.declare import field_name
 from nedsym.symbolic.printing import compact
 from nedsym.symbolic.variational import jet
 
-__all__ = ["PointwiseEnergy", "Occurrence", "JetValues"]
+__all__ = ["PointwiseEnergy", "Occurrence", "JetValues", "SampledSystem"]
 
 
 @dataclass(frozen=True)
@@ -319,3 +320,211 @@ class PointwiseEnergy:
                 raise ConfigError("the energy has no boundary density")
             return self.boundary
         return self.interior
+
+
+class SampledSystem:
+    r"""What one step of Neural Energy Descent needs from an energy, a network and a sample.
+
+    ``pe``: the :class:`PointwiseEnergy`; ``net``: a :mod:`nedsym.nn` network; ``residual``:
+    ``"strong"`` (rows :math:`\sqrt{w_i}\,\nabla_\theta u(x_i)` and right-hand sides
+    :math:`-\sqrt{w_i}F_i`, :math:`F = \delta E/\delta u`) or ``"weak"`` (the Gram matrix
+    :math:`\sum_i w_i \nabla_\theta u\,\nabla_\theta u^\top` and the exact gradient of the
+    sampled energy); ``implicit``: strong rows of the linearly implicit step,
+    :math:`J + \Delta t\,\partial F/\partial(D^\alpha u)\,\partial_\theta D^\alpha u`.
+    ``raw_weights``: sums with the raw quadrature weights, not normalized by their total (what
+    the shards of a cluster run return; the client divides).
+
+    A sample is ``(pts, data, bpts)``: interior :class:`~nedsym.quadrature.Points` (or None),
+    per-sample data columns, boundary points (or None). The object holds no state between
+    calls and pickles, so the shards of a Dask run evaluate the same methods on their points.
+
+    Example
+    -------
+    >>> import nedsym as ns
+    >>> from nedsym.nn import MLP
+    >>> from nedsym.quadrature import Points
+    >>> x, = ns.coords("x"); u = ns.Field("u", (x,))
+    >>> pe = PointwiseEnergy(ns.Energy(ns.grad(u).dot(ns.grad(u))/2 - u, fields=[u]))
+    >>> net = MLP([1, 8, 1], seed=0); s = SampledSystem(pe, net)
+    >>> pts = Points(np.linspace(0, 1, 5)[:, None], np.full(5, 0.2))
+    >>> kind, A, b, res = s.system(net.init(seed=0), (pts, (), None), dt=0.5)
+    >>> kind, A.shape == (5, net.n_params), bool(res > 0)
+    ('rows', True, True)
+    """
+
+    def __init__(self, pe: PointwiseEnergy, net, residual: str = "strong",
+                 implicit: bool = False, raw_weights: bool = False):
+        import inspect
+
+        self.pe, self.net = pe, net
+        self.residual_kind, self.implicit, self.raw_weights = residual, implicit, raw_weights
+        try:
+            self.net_has_lap = "lap_only" in inspect.signature(net.jacobian).parameters
+        except (TypeError, ValueError):
+            self.net_has_lap = False
+
+    # -- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def jet(j) -> JetValues:
+        """The :class:`JetValues` of a network's forward/Jacobian output."""
+        hess = getattr(j, "hess", None)
+        lap = getattr(j, "lap", None) if hess is None else None
+        return JetValues(j.u, getattr(j, "grad", None), hess, lap)
+
+    def _parts(self, sample):
+        """``(points, boundary?, lowered part, data)`` for the interior and boundary points."""
+        pts, data, bpts = sample
+        if pts is not None:
+            yield pts, False, self.pe.interior, data
+        if bpts is not None:
+            yield bpts, True, self.pe.boundary, ()
+
+    def _lap_only(self, part) -> dict:
+        """``{"lap_only": True}`` when the residual needs Laplacians only and the network can
+        propagate them alone (3–4× cheaper than full Hessians)."""
+        return {"lap_only": True} if part.laplacian_only and self.net_has_lap else {}
+
+    def _weight_total(self, pts) -> float:
+        return 1.0 if self.raw_weights or pts is None else float(pts.w.sum())
+
+    # -- sums over a sample --------------------------------------------------------------------
+    def energy(self, theta, sample) -> float:
+        """The sampled energy :math:`\\sum_i w_i L_i` (+ the boundary energy's sum)."""
+        val = 0.0
+        for p, bnd, part, d in self._parts(sample):
+            jv = self.jet(self.net.forward(p.x, theta, order=part.order))
+            val += float(p.w @ self.pe.density(p.x, jv, d, boundary=bnd))
+        return val
+
+    def system(self, theta, sample, dt: float):
+        """``("rows", A, b, residual RMS)`` (strong route) or ``("gram", G, g, |g|)`` (weak)."""
+        if self.residual_kind == "weak":
+            return self.weak_system(theta, sample)
+        W = self._weight_total(sample[0])
+        rows, rhs, res2 = [], [], 0.0
+        for p, bnd, part, d in self._parts(sample):
+            lap = self._lap_only(part)
+            if self.implicit:
+                vals, jac = self.net.jacobian(p.x, theta, order=part.residual_order, **lap)
+            else:
+                vals = self.net.forward(p.x, theta, order=part.residual_order, **lap)
+                jac = self.net.jacobian(p.x, theta, order=0)[1]
+            jv, jj = self.jet(vals), self.jet(jac)
+            F = self.pe.residual(p.x, jv, d, boundary=bnd)                  # (M, c)
+            K = self.rows(p.x, jv, jj, d, bnd, dt) if self.implicit else jj.u
+            sw = np.sqrt(p.w / W)
+            rows.append((sw[:, None, None] * K).reshape(-1, K.shape[-1]))
+            rhs.append((-sw[:, None] * F).reshape(-1))
+            res2 += float(np.sum((p.w / W)[:, None] * F * F))
+        if not rows:
+            P = self.net.n_params
+            return ("rows", np.zeros((0, P)), np.zeros(0), 0.0)
+        A, b = np.concatenate(rows), np.concatenate(rhs)
+        if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+            from nedsym.solve.iteration import NonFiniteStep
+
+            raise NonFiniteStep("non-finite residual or Jacobian")
+        return ("rows", A, b, math.sqrt(res2))
+
+    def rows(self, X, jv, jj, data, bnd, dt):
+        """Rows :math:`J + \\Delta t\\,\\partial F/\\partial(D^\\alpha u)\\,
+        \\partial_\\theta D^\\alpha u` (or the linearization alone for ``dt = inf``)."""
+        lin = self.pe.linearization(X, jv, data, boundary=bnd)
+        occs = self.pe.occurrences(boundary=bnd)
+        K = np.zeros_like(jj.u) if math.isinf(dt) else jj.u.copy()
+        scale = 1.0 if math.isinf(dt) else dt
+        for k in range(self.pe.n_components):
+            for coef, occ in zip(lin[k], occs, strict=True):
+                if np.any(coef):
+                    K[:, k, :] += scale * coef[:, None] * jj.take(occ)
+        return K
+
+    def weak_system(self, theta, sample):
+        """``("gram", G, -grad E_h, |grad E_h|)``: the interior Gram matrix and the exact
+        gradient of the sampled energy."""
+        W = self._weight_total(sample[0])
+        P = self.net.n_params
+        G, g = np.zeros((P, P)), np.zeros(P)
+        for p, bnd, part, d in self._parts(sample):
+            vals, jac = self.net.jacobian(p.x, theta, order=part.order)
+            jv, jj = self.jet(vals), self.jet(jac)
+            w = p.w / W
+            cot = self.pe.cotangent(p.x, jv, d, boundary=bnd)
+            for coef, occ in zip(cot, self.pe.occurrences(bnd, density_only=True), strict=True):
+                g += (w * coef) @ jj.take(occ)
+            if not bnd:
+                Ju = jj.u.reshape(-1, P) * np.repeat(np.sqrt(w), jj.u.shape[1])[:, None]
+                G += Ju.T @ Ju
+        if not (np.all(np.isfinite(G)) and np.all(np.isfinite(g))):
+            from nedsym.solve.iteration import NonFiniteStep
+
+            raise NonFiniteStep("non-finite gradient or Gram matrix")
+        return ("gram", G, -g, float(np.linalg.norm(g)))
+
+    def gradient(self, theta, sample) -> tuple[float, np.ndarray]:
+        """The sampled energy and its exact gradient in ``theta``; through the network's
+        vector-Jacobian product (no Jacobian formed) when it has one."""
+        val, grad = 0.0, np.zeros(self.net.n_params)
+        for p, bnd, part, d in self._parts(sample):
+            occs = self.pe.occurrences(bnd, density_only=True)
+            if hasattr(self.net, "vjp"):
+                jv = self.jet(self.net.forward(p.x, theta, order=part.order))
+                val += float(p.w @ self.pe.density(p.x, jv, d, boundary=bnd))
+                cot = self.pe.cotangent(p.x, jv, d, boundary=bnd)
+                grad += self.net.vjp(p.x, theta, self._cotangent_jet(jv, occs, cot, p.w))
+                continue
+            vals, jac = self.net.jacobian(p.x, theta, order=part.order)
+            jv, jj = self.jet(vals), self.jet(jac)
+            val += float(p.w @ self.pe.density(p.x, jv, d, boundary=bnd))
+            cot = self.pe.cotangent(p.x, jv, d, boundary=bnd)
+            for coef, occ in zip(cot, occs, strict=True):
+                grad += (p.w * coef) @ jj.take(occ)
+        return val, grad
+
+    @staticmethod
+    def _cotangent_jet(jv: JetValues, occs, cot, w):
+        from nedsym.nn import Jet
+
+        u = np.zeros_like(jv.u)
+        g = None if jv.grad is None else np.zeros_like(jv.grad)
+        h = None if jv.hess is None else np.zeros_like(jv.hess)
+        for coef, occ in zip(cot, occs, strict=True):
+            c = w * coef
+            if occ.order == 0:
+                u[:, occ.component] += c
+            elif occ.order == 1:
+                g[:, occ.component, occ.axes[0]] += c
+            else:
+                h[:, occ.component, occ.axes[0], occ.axes[1]] += c
+        return Jet(u=u, grad=g, hess=h)
+
+    def merit(self, theta, sample) -> float:
+        """What an accepted step must not increase: the sampled energy (weak route) or
+        :math:`\\tfrac12\\sum_i w_i |F_i|^2/\\sum_i w_i` (strong route, interior and
+        boundary)."""
+        if self.residual_kind == "weak":
+            return self.energy(theta, sample)
+        W = self._weight_total(sample[0])
+        total = 0.0
+        for p, bnd, part, d in self._parts(sample):
+            jv = self.jet(self.net.forward(p.x, theta, order=part.residual_order,
+                                           **self._lap_only(part)))
+            F = self.pe.residual(p.x, jv, d, boundary=bnd)
+            total += float(np.sum((p.w / W)[:, None] * F * F))
+        return 0.5 * total
+
+    def partial_sums(self, theta, sample, dt: float, what: str) -> dict:
+        """Additive partial sums of ``what`` (``"energy"``, ``"merit"`` or ``"system"``) on a
+        shard (use ``raw_weights=True``): adding them over shards and dividing by the total
+        weight ``W`` gives the whole sample's value."""
+        pts = sample[0]
+        W = 0.0 if pts is None else float(pts.w.sum())
+        if what == "energy":
+            return {"value": self.energy(theta, sample)}
+        if what == "merit":
+            return {"value": self.merit(theta, sample), "W": W}
+        if self.residual_kind == "weak":
+            _, G, b, _ = self.weak_system(theta, sample)
+            return {"AtA": G, "Atb": b, "res2": 0.0, "W": W}
+        _, A, b, r = self.system(theta, sample, dt)
+        return {"AtA": A.T @ A, "Atb": A.T @ b, "res2": r * r, "W": W}

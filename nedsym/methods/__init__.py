@@ -2,6 +2,8 @@
 
 * :mod:`nedsym.methods.grid` — finite-difference grids (:class:`Simulation`: lowering,
   generated kernels, halos, the run controller).
+* :mod:`nedsym.methods.stages` — :func:`lower`: the grid pipeline's stages (flow, lowered
+  flow, kernel IRs, generated sources) without compiling, to print each one.
 * :mod:`nedsym.methods.ned` — Neural Energy Descent (:class:`NED`: a network, sampled
   quadrature, least-squares steps, the iteration loop).
 
@@ -11,5 +13,6 @@ The stages below (``symbolic``, ``flows``, ``discretize``, ``codegen``, ``quadra
 
 from nedsym.methods.grid import Simulation
 from nedsym.methods.ned import NED, NEDResult
+from nedsym.methods.stages import Stages, lower
 
-__all__ = ["Simulation", "NED", "NEDResult"]
+__all__ = ["Simulation", "NED", "NEDResult", "Stages", "lower"]

@@ -13,27 +13,23 @@ import numpy as np
 import sympy as sp
 
 from nedsym.codegen import (
-    Mean,
     build_map_kernel,
-    build_reduce_kernel,
     compile_kernel,
     make_euler_loop,
 )
-from nedsym.codegen.gpu import DeviceEulerLoop, DeviceHaloFiller, array_module, to_host
+from nedsym.codegen.gpu import DeviceEulerLoop, to_host
+from nedsym.codegen.targets import get_target
 from nedsym.discretize.grid import Grid
-from nedsym.discretize.lower import LoweredFlow, MeanOf, lower_flow
+from nedsym.discretize.lower import LoweredFlow, lower_flow
 from nedsym.discretize.spectral import linear_multiplier
 from nedsym.errors import BlowUpError, DiscretizationError, SolverError
 from nedsym.methods.grid_stepper import CompiledEmbeddedGridStepper, CompiledGridStepper
+from nedsym.methods.stages import kernel_irs
 from nedsym.solve import Result, integrate
 from nedsym.solve.solver import make_stepper, stepper_class
 from nedsym.solve.steppers import EmbeddedRK, ExplicitRK
 
 __all__ = ["Simulation"]
-
-def _to_ir_mean(expr):
-    return expr.replace(MeanOf, Mean)
-
 
 class Simulation:
     """A gradient flow on a grid with generated kernels.
@@ -79,22 +75,21 @@ class Simulation:
         self.fields = L.fields
         self.halo = L.halo
         self.boundary = grid.boundary_data(list(L.fields), L.halo)
-        rhs = {f: _to_ir_mean(e) for f, e in L.rhs.items()}
-        self.kernel_ir = build_map_kernel(L.fields, L.halo, rhs, L.scalars, grid.ndim)
-        self.energy_ir = build_reduce_kernel(L.fields, L.halo, _to_ir_mean(L.energy), L.scalars,
-                                             grid.ndim)
+        #: the backend's :class:`~nedsym.codegen.targets.Target` (printer, compile, arrays,
+        #: ghost filling, compiled time segments)
+        self.target = get_target(backend)
+        irs = kernel_irs(L, grid.ndim)
+        self.kernel_ir, self.energy_ir = irs["rhs"], irs["energy"]
         self._rhs_kernel = compile_kernel(self.kernel_ir, backend, check=check, dtype=dtype)
         self._energy_kernel = compile_kernel(self.energy_ir, backend, check=check, dtype=dtype)
         self._nonlinear_kernel = None
         #: the array library holding the state (numpy, or cupy for the GPU backends)
-        self.xp = array_module(backend)
+        self.xp = self.target.array_module()
         xp = self.xp
         self._yp = xp.zeros((len(L.fields), *grid.padded_shape(L.halo)), dtype=dtype)
         self._scratch = xp.zeros((len(L.fields), *grid.shape), dtype=dtype)
-        self._halo_filler = None
-        if backend in ("numba-cuda", "cupy"):
-            self._halo_filler = DeviceHaloFiller(self.boundary, backend, dtype)
-        elif dtype != "float64":
+        self._halo_filler = self.target.halo_filler(self.boundary, dtype)
+        if self._halo_filler is None and dtype != "float64":
             self._yp64 = np.zeros(self._yp.shape)   # the CPU halo filler works in float64
         self._base_scalars = [float(L.params[p]) for p in sorted(L.params)] + \
             [float(h) for h in grid.spacing] + [float(b[0]) for b in grid.bounds]
@@ -257,7 +252,7 @@ class Simulation:
         if self._nonlinear_kernel is None:
             L = self.lowered
             ir = build_map_kernel(L.fields, L.halo,
-                                  {f: _to_ir_mean(e) for f, e in L.nonlinear.items()},
+                                  dict(L.nonlinear),
                                   L.scalars, self.grid.ndim)
             self._nonlinear_kernel = compile_kernel(ir, self.backend, dtype=self.dtype)
         neg, pos = self.linear_split()
@@ -381,7 +376,7 @@ class Simulation:
                 advised_dt=exc.advised_dt, state=exc.state, reason=exc.reason) from None
 
     def _can_compile(self, cls) -> bool:
-        return (self.backend == "numba" and self.dtype == "float64"
+        return (self.target.time_segments and self.dtype == "float64"
                 and (issubclass(cls, ExplicitRK) or issubclass(cls, EmbeddedRK)))
 
     def _sav_stepper(self, C: float | None = None):
@@ -426,9 +421,8 @@ class Simulation:
             G_hat = np.ones_like(L_hat)
         G_hat = np.maximum(G_hat, 0.0) * np.asarray(mob).reshape((-1,) + (1,) * self.grid.ndim)
         L = self.lowered
-        ir = build_map_kernel(L.fields, L.halo, {f: _to_ir_mean(e) for f, e in
-                                                 L.mu_nonlinear.items()},
-                              L.scalars, self.grid.ndim)
+        ir = build_map_kernel(L.fields, L.halo, dict(L.mu_nonlinear), L.scalars,
+                              self.grid.ndim)
         kernel = compile_kernel(ir, self.backend, dtype=self.dtype)
         cell = float(np.prod(self.grid.spacing))
 

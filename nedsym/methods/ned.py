@@ -54,21 +54,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg as sla
 import sympy as sp
 
-from nedsym.discretize.neural import JetValues, PointwiseEnergy
+from nedsym.codegen.tableau import RK4
+from nedsym.discretize.neural import PointwiseEnergy, SampledSystem
 from nedsym.errors import ConfigError, FieldError, SolverError
 from nedsym.quadrature.points import Points
 from nedsym.quadrature.sampler import Sampler
 from nedsym.solve.iteration import Iteration, NonFiniteStep, iterate
+from nedsym.solve.lstsq import SOLVERS, solve_gram, solve_rows
 from nedsym.solve.optim import make_optimizer
 
 __all__ = ["NED", "NEDResult", "DataSampler", "solve_rows"]
 
 _RIDGE_CAP = 1e-2
 _RIDGE_RELAX = 3.0
-SOLVERS = ("auto", "cholesky", "svd", "kernel")
 STEPPERS = ("auto", "euler", "rk4", "implicit")
 
 
@@ -142,60 +142,6 @@ class DataSampler:
         return pts, {k: v[idx] for k, v in self.columns.items()}
 
 
-def solve_rows(A: np.ndarray, b: np.ndarray, ridge: float, solver: str = "auto") -> np.ndarray:
-    r"""Solve :math:`\min_v |A v - b|^2 + \varepsilon |v|^2` for a rows matrix ``A`` (R×P).
-
-    ``cholesky``: :math:`(A^\top A + \varepsilon I) v = A^\top b`; ``svd``: through the thin SVD
-    (filter factors :math:`s/(s^2+\varepsilon)`); ``kernel``:
-    :math:`v = A^\top (A A^\top + \varepsilon I)^{-1} b` (cheap when R < P); ``auto``: kernel if
-    R < P else Cholesky. A Cholesky failure (a singular Gram matrix with ``ridge=0``) falls back
-    to the SVD.
-    """
-    R, P = A.shape
-    if solver == "auto":
-        solver = "kernel" if R < P else "cholesky"
-    if solver == "kernel":
-        K = A @ A.T
-        K[np.diag_indices_from(K)] += ridge
-        try:
-            return A.T @ sla.cho_solve(sla.cho_factor(K, lower=True, check_finite=False), b)
-        except (np.linalg.LinAlgError, ValueError):
-            return A.T @ np.linalg.lstsq(K, b, rcond=None)[0]
-    if solver == "cholesky":
-        G = A.T @ A
-        G[np.diag_indices_from(G)] += ridge
-        try:
-            return sla.cho_solve(sla.cho_factor(G, lower=True, check_finite=False), A.T @ b)
-        except (np.linalg.LinAlgError, ValueError):
-            solver = "svd"
-    if solver == "svd":
-        U, s, Vt = np.linalg.svd(A, full_matrices=False)
-        if ridge > 0:
-            filt = s / (s * s + ridge)
-        else:  # minimum-norm least squares: drop numerically zero singular values
-            cut = max(R, P) * np.finfo(float).eps * (s[0] if s.size else 0.0)
-            filt = np.divide(1.0, s, out=np.zeros_like(s), where=s > cut)
-        return Vt.T @ (filt * (U.T @ b))
-    raise ConfigError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
-
-
-def _solve_gram(G: np.ndarray, g: np.ndarray, ridge: float, solver: str) -> np.ndarray:
-    """``(G + ridge I) v = g`` for the weak route (a Gram matrix, not rows)."""
-    G = G.copy()
-    G[np.diag_indices_from(G)] += ridge
-    if solver in ("auto", "cholesky"):
-        try:
-            return sla.cho_solve(sla.cho_factor(G, lower=True, check_finite=False), g)
-        except (np.linalg.LinAlgError, ValueError):
-            pass
-    if solver == "kernel":
-        raise ConfigError("solver='kernel' needs point-space residuals: use residual='strong', "
-                          "or solver='cholesky'/'svd' with residual='weak'")
-    lam, V = np.linalg.eigh(G)
-    inv = np.divide(1.0, lam, out=np.zeros_like(lam), where=lam > 1e-14 * max(lam[-1], 1e-300))
-    return V @ (inv * (V.T @ g))
-
-
 class NED:
     r"""Neural Energy Descent for an :class:`~nedsym.Energy` and a network (see the module docs).
 
@@ -265,6 +211,9 @@ class NED:
             raise ConfigError("stepper='implicit' linearizes delta E/delta u: use it with "
                               "residual='strong' (or stepper='euler'/'rk4' with the weak route)")
         self.stepper, self.solver, self.ridge = stepper, solver, float(ridge)
+        #: the sampled system: rows, Gram matrix, merit and gradient on a draw of points
+        self.sampled = SampledSystem(self.pe, net, residual=residual,
+                                     implicit=stepper == "implicit")
         self.dt = float(dt) if dt is not None else (10.0 if stepper == "implicit" else 0.5)
         if not self.dt > 0:
             raise ConfigError(f"dt must be > 0, got {dt}")
@@ -301,7 +250,6 @@ class NED:
         self.theta = self.theta0.copy()
         self.t = 0.0
         self._fixed = None
-        self._raw_weights = False
         self._cluster = None
         if cluster is not None:
             if data is not None:
@@ -309,7 +257,9 @@ class NED:
             if solver not in ("auto", "cholesky"):
                 raise ConfigError(f"solver={solver!r} needs all rows on one machine; on a "
                                   "cluster NED sums the normal equations (solver='cholesky')")
-            self._cluster = _ClusterSums(self, cluster, shards)
+            from nedsym.distributed.ned import ClusterSums
+
+            self._cluster = ClusterSums(self.sampled, cluster, shards)
         self._exact = self._exact_fn(exact)
         self._test = None
         if self._exact is not None:
@@ -321,12 +271,6 @@ class NED:
 
     # -- set-up ------------------------------------------------------------------------------
     def _check_net(self):
-        import inspect
-
-        try:
-            self._net_has_lap = "lap_only" in inspect.signature(self.net.jacobian).parameters
-        except (TypeError, ValueError):
-            self._net_has_lap = False
         for attr in ("n_params", "init", "forward", "jacobian"):
             if not hasattr(self.net, attr):
                 raise ConfigError(f"net has no {attr!r}: NED needs a nedsym.nn network")
@@ -381,7 +325,8 @@ class NED:
         if self._fixed is not None and not self.resample:
             return self._fixed
         if self._cluster is not None:
-            self._fixed = self._cluster.draw(first=self._fixed is None)
+            self._fixed = self._cluster.draw(self.sampler, self.bsampler, self.domain,
+                                             resample=self.resample)
             return self._fixed
         if isinstance(self.sampler, DataSampler):
             pts, cols = self.sampler.draw()
@@ -401,27 +346,7 @@ class NED:
     def _energy(self, theta, pts, data, bpts) -> float:
         if self._cluster is not None:
             return self._cluster.energy(theta, (pts, data, bpts))
-        val = 0.0
-        if pts is not None:
-            jv = self._jet(self.net.forward(pts.x, theta, order=self.pe.interior.order))
-            val = float(pts.w @ self.pe.density(pts.x, jv, data))
-        if bpts is not None:
-            bjv = self._jet(self.net.forward(bpts.x, theta, order=self.pe.boundary.order))
-            val += float(bpts.w @ self.pe.density(bpts.x, bjv, (), boundary=True))
-        return val
-
-    @staticmethod
-    def _jet(j) -> JetValues:
-        hess = getattr(j, "hess", None)
-        lap = getattr(j, "lap", None) if hess is None else None
-        return JetValues(j.u, getattr(j, "grad", None), hess, lap)
-
-    def _lap_only(self, part) -> dict:
-        """``{"lap_only": True}`` when the residual needs Laplacians only and the network can
-        propagate them alone (3–4× cheaper than full Hessians)."""
-        if part.laplacian_only and self._net_has_lap:
-            return {"lap_only": True}
-        return {}
+        return self.sampled.energy(theta, (pts, data, bpts))
 
     # -- the direction -----------------------------------------------------------------------
     def direction(self, theta, sample, dt: float | None = None, ridge: float | None = None):
@@ -436,139 +361,35 @@ class NED:
     def system(self, theta, sample, dt: float | None = None):
         """The least-squares system of a step: ``("rows", A, b)`` for
         :math:`\\min_v |Av - b|^2 + \\varepsilon|v|^2` (strong route) or ``("gram", G, g)`` for
-        :math:`(G + \\varepsilon I)v = g` (weak route), with the residual measure as 3rd item."""
-        if self._cluster is not None:
-            return self._cluster.system(theta, sample, self.dt if dt is None else dt)
-        pts, data, bpts = sample
-        if self.residual_kind == "weak":
-            return self._weak_system(theta, pts, data, bpts)
-        implicit = self.stepper == "implicit"
+        :math:`(G + \\varepsilon I)v = g` (weak route), with the residual measure as 3rd item
+        (:meth:`nedsym.discretize.neural.SampledSystem.system`)."""
         dt = self.dt if dt is None else dt
-        W = self._weight_total(pts)
-        rows, rhs, res2 = [], [], 0.0
-        for part_pts, bnd in ((pts, False), (bpts, True)):
-            if part_pts is None:
-                continue
-            part = self.pe.boundary if bnd else self.pe.interior
-            lap = self._lap_only(part)
-            if implicit:
-                vals, jac = self.net.jacobian(part_pts.x, theta, order=part.residual_order,
-                                              **lap)
-            else:
-                vals = self.net.forward(part_pts.x, theta, order=part.residual_order, **lap)
-                jac = self.net.jacobian(part_pts.x, theta, order=0)[1]
-            jv, jj = self._jet(vals), self._jet(jac)
-            d = data if not bnd else ()
-            F = self.pe.residual(part_pts.x, jv, d, boundary=bnd)          # (M, c)
-            K = self._rows(part_pts.x, jv, jj, d, bnd, dt) if implicit else jj.u
-            sw = np.sqrt(part_pts.w / W)
-            rows.append((sw[:, None, None] * K).reshape(-1, K.shape[-1]))
-            rhs.append((-sw[:, None] * F).reshape(-1))
-            res2 += float(np.sum((part_pts.w / W)[:, None] * F * F))
-        A, b = np.concatenate(rows), np.concatenate(rhs)
-        if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
-            raise NonFiniteStep("non-finite residual or Jacobian")
-        return ("rows", A, b, math.sqrt(res2))
+        if self._cluster is not None:
+            return self._cluster.system(theta, sample, dt)
+        return self.sampled.system(theta, sample, dt)
 
     def _solve(self, system, ridge: float) -> np.ndarray:
         kind, A, b, _ = system
         if kind == "rows":
             return solve_rows(A, b, ridge, self.solver)
-        return _solve_gram(A, b, ridge, self.solver)
-
-    def _rows(self, X, jv, jj, data, bnd, dt):
-        """Rows :math:`J + \\Delta t\\,\\partial F/\\partial(D^\\alpha u)\\,
-        \\partial_\\theta D^\\alpha u` (or the linearization alone for ``dt = inf``)."""
-        lin = self.pe.linearization(X, jv, data, boundary=bnd)
-        occs = self.pe.occurrences(boundary=bnd)
-        c = self.pe.n_components
-        K = np.zeros_like(jj.u) if math.isinf(dt) else jj.u.copy()
-        scale = 1.0 if math.isinf(dt) else dt
-        for k in range(c):
-            for coef, occ in zip(lin[k], occs, strict=True):
-                if np.any(coef):
-                    K[:, k, :] += scale * coef[:, None] * jj.take(occ)
-        return K
-
-    def _weight_total(self, pts) -> float:
-        # shards of a distributed run sum raw weights; the client divides by the total
-        return 1.0 if self._raw_weights else float(pts.w.sum())
-
-    def _weak_system(self, theta, pts, data, bpts):
-        W = self._weight_total(pts)
-        P = self.net.n_params
-        G, g = np.zeros((P, P)), np.zeros(P)
-        for part_pts, bnd in ((pts, False), (bpts, True)):
-            if part_pts is None:
-                continue
-            part = self.pe.boundary if bnd else self.pe.interior
-            vals, jac = self.net.jacobian(part_pts.x, theta, order=part.order)
-            jv, jj = self._jet(vals), self._jet(jac)
-            d = data if not bnd else ()
-            w = part_pts.w / W
-            cot = self.pe.cotangent(part_pts.x, jv, d, boundary=bnd)
-            for coef, occ in zip(cot, self.pe.occurrences(bnd, density_only=True), strict=True):
-                g += (w * coef) @ jj.take(occ)
-            if not bnd:
-                Ju = jj.u.reshape(-1, P) * np.repeat(np.sqrt(w), jj.u.shape[1])[:, None]
-                G += Ju.T @ Ju
-        if not (np.all(np.isfinite(G)) and np.all(np.isfinite(g))):
-            raise NonFiniteStep("non-finite gradient or Gram matrix")
-        return ("gram", G, -g, float(np.linalg.norm(g)))
+        return solve_gram(A, b, ridge, self.solver)
 
     def gradient(self, theta, sample) -> tuple[float, np.ndarray]:
-        """The sampled energy and its exact gradient in ``theta`` (what the baselines use).
-
-        Uses the network's vector-Jacobian product (no Jacobian is formed) when it has one.
-        """
-        pts, data, bpts = sample
-        val, grad = 0.0, np.zeros(self.net.n_params)
-        for part_pts, bnd in ((pts, False), (bpts, True)):
-            if part_pts is None:
-                continue
-            part = self.pe.boundary if bnd else self.pe.interior
-            d = data if not bnd else ()
-            occs = self.pe.occurrences(bnd, density_only=True)
-            if hasattr(self.net, "vjp"):
-                jv = self._jet(self.net.forward(part_pts.x, theta, order=part.order))
-                val += float(part_pts.w @ self.pe.density(part_pts.x, jv, d, boundary=bnd))
-                cot = self.pe.cotangent(part_pts.x, jv, d, boundary=bnd)
-                grad += self.net.vjp(part_pts.x, theta,
-                                     self._cotangent_jet(jv, occs, cot, part_pts.w))
-                continue
-            vals, jac = self.net.jacobian(part_pts.x, theta, order=part.order)
-            jv, jj = self._jet(vals), self._jet(jac)
-            val += float(part_pts.w @ self.pe.density(part_pts.x, jv, d, boundary=bnd))
-            cot = self.pe.cotangent(part_pts.x, jv, d, boundary=bnd)
-            for coef, occ in zip(cot, occs, strict=True):
-                grad += (part_pts.w * coef) @ jj.take(occ)
-        return val, grad
-
-    @staticmethod
-    def _cotangent_jet(jv: JetValues, occs, cot, w):
-        from nedsym.nn import Jet
-
-        u = np.zeros_like(jv.u)
-        g = None if jv.grad is None else np.zeros_like(jv.grad)
-        h = None if jv.hess is None else np.zeros_like(jv.hess)
-        for coef, occ in zip(cot, occs, strict=True):
-            c = w * coef
-            if occ.order == 0:
-                u[:, occ.component] += c
-            elif occ.order == 1:
-                g[:, occ.component, occ.axes[0]] += c
-            else:
-                h[:, occ.component, occ.axes[0], occ.axes[1]] += c
-        return Jet(u=u, grad=g, hess=h)
+        """The sampled energy and its exact gradient in ``theta`` (what the baselines use;
+        :meth:`nedsym.discretize.neural.SampledSystem.gradient`)."""
+        return self.sampled.gradient(theta, sample)
 
     # -- stepping ----------------------------------------------------------------------------
     def _advance(self, theta, sample, dt, ridge=None):
-        if self.stepper == "rk4":
-            k1, r = self.direction(theta, sample, ridge=ridge)
-            k2, _ = self.direction(theta + dt / 2 * k1, sample, ridge=ridge)
-            k3, _ = self.direction(theta + dt / 2 * k2, sample, ridge=ridge)
-            k4, _ = self.direction(theta + dt * k3, sample, ridge=ridge)
-            return theta + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), r
+        if self.stepper == "rk4":          # the classical tableau, on the same points
+            k, r = [], None
+            for row in RK4.A:
+                stage = theta + dt * sum(a * kj for a, kj in zip(row, k, strict=False) if a) \
+                    if k else theta
+                v, res = self.direction(stage, sample, ridge=ridge)
+                r = res if r is None else r
+                k.append(v)
+            return theta + dt * sum(b * kj for b, kj in zip(RK4.b, k, strict=True)), r
         v, r = self.direction(theta, sample, dt, ridge)
         if math.isinf(dt):
             return theta + v, r
@@ -580,20 +401,7 @@ class NED:
         (interior and boundary rows, strong route)."""
         if self._cluster is not None:
             return self._cluster.merit(theta, sample)
-        pts, data, bpts = sample
-        if self.residual_kind == "weak":
-            return self._energy(theta, pts, data, bpts)
-        W = self._weight_total(pts)
-        total = 0.0
-        for part_pts, bnd in ((pts, False), (bpts, True)):
-            if part_pts is None:
-                continue
-            part = self.pe.boundary if bnd else self.pe.interior
-            jv = self._jet(self.net.forward(part_pts.x, theta, order=part.residual_order,
-                                            **self._lap_only(part)))
-            F = self.pe.residual(part_pts.x, jv, data if not bnd else (), boundary=bnd)
-            total += float(np.sum((part_pts.w / W)[:, None] * F * F))
-        return 0.5 * total
+        return self.sampled.merit(theta, sample)
 
     def _acceptable(self, m0: float, m1: float) -> bool:
         if self.residual_kind == "weak":   # the sampled energy (any sign): never increase it
@@ -886,89 +694,3 @@ def _ned_result(method: str, theta: np.ndarray, out, options: dict) -> NEDResult
     if "ridge" not in out.history and len(hist["step"]):
         hist["ridge"] = np.full(len(hist["step"]), math.nan)
     return NEDResult(method, theta, hist, out.converged, out.interrupted, out.reason, options)
-
-
-class _ClusterSums:
-    """NED's sums over points sharded on a Dask cluster (see ``NED(cluster=...)``)."""
-
-    def __init__(self, ned: NED, cluster, shards: int | None):
-        from nedsym.distributed.cluster import require_dask, worker_count
-
-        require_dask()
-        if isinstance(cluster, str):
-            from distributed import Client
-
-            cluster = Client(cluster)
-        self.ned, self.client = ned, cluster
-        self.n_shards = worker_count(cluster) if shards is None else int(shards)
-        state = (ned.net, ned.pe, ned.stepper, ned.residual_kind, ned._net_has_lap)
-        [self.state] = cluster.scatter([state], broadcast=True)
-
-    def draw(self, first: bool):
-        from nedsym.distributed.sharded import ShardedPoints
-
-        ned = self.ned
-        if not ned.resample:      # the same points as a local run: draw here, scatter once
-            pts = ShardedPoints.scatter(self.client, ned.sampler.draw(), self.n_shards)
-            bpts = None if ned.bsampler is None else ShardedPoints.scatter(
-                self.client, ned.bsampler.draw(), self.n_shards)
-            return (pts, (), bpts)
-        seed = int(ned.sampler.rng.integers(2 ** 63))
-        pts = ShardedPoints.sample(self.client, ned.domain, ned.rule, ned.points,
-                                   self.n_shards, seed)
-        bpts = None
-        if ned.bsampler is not None:
-            bpts = ShardedPoints.sample(self.client, ned.domain.boundary(),
-                                        ned.bsampler.rule.name, ned.bsampler.n,
-                                        self.n_shards, seed + 1)
-        return (pts, (), bpts)
-
-    def _sum(self, what: str, theta, sample, dt=None):
-        from nedsym.distributed.sharded import tree_sum
-
-        pts, _, bpts = sample
-        futures = [self.client.submit(_ned_shard, self.state, theta, dt, s, None, what,
-                                      pure=False) for s in pts.shards]
-        if bpts is not None:
-            futures += [self.client.submit(_ned_shard, self.state, theta, dt, None, s, what,
-                                           pure=False) for s in bpts.shards]
-        return tree_sum(self.client, futures).result()   # added on the workers
-
-    def system(self, theta, sample, dt):
-        out = self._sum("system", theta, sample, dt)
-        W = out["W"]
-        if not (np.all(np.isfinite(out["AtA"])) and np.all(np.isfinite(out["Atb"]))):
-            raise NonFiniteStep("non-finite residual or Jacobian on a worker")
-        g = out["Atb"] / W
-        measure = math.sqrt(out["res2"] / W) if self.ned.residual_kind == "strong" \
-            else float(np.linalg.norm(g))
-        return ("gram", out["AtA"] / W, g, measure)
-
-    def merit(self, theta, sample) -> float:
-        out = self._sum("merit", theta, sample)
-        return out["value"] if self.ned.residual_kind == "weak" else out["value"] / out["W"]
-
-    def energy(self, theta, sample) -> float:
-        return self._sum("energy", theta, sample)["value"]
-
-
-def _ned_shard(state, theta, dt, pts, bpts, what: str) -> dict:
-    """Partial sums of one shard, on a worker: raw quadrature weights, no normalization."""
-    net, pe, stepper, residual_kind, has_lap = state
-    ned = NED.__new__(NED)
-    ned.net, ned.pe, ned.stepper, ned.residual_kind = net, pe, stepper, residual_kind
-    ned._net_has_lap, ned._raw_weights, ned._cluster, ned.dt = has_lap, True, None, dt
-    W = 0.0 if pts is None else float(pts.w.sum())
-    sample = (pts, (), bpts)
-    if what == "energy":
-        return {"value": ned._energy(theta, pts, (), bpts)}
-    if what == "merit":
-        return {"value": ned.merit(theta, sample), "W": W}
-    P = net.n_params
-    if residual_kind == "weak":
-        _, G, b, _ = ned._weak_system(theta, pts, (), bpts)
-        return {"AtA": G, "Atb": b, "res2": 0.0, "W": W}
-    if pts is None and bpts is None:
-        return {"AtA": np.zeros((P, P)), "Atb": np.zeros(P), "res2": 0.0, "W": W}
-    _, A, b, r = ned.system(theta, sample, dt)
-    return {"AtA": A.T @ A, "Atb": A.T @ b, "res2": r * r, "W": W}

@@ -122,8 +122,10 @@ def test_gpu_backend_reasons_and_errors(monkeypatch):
         if not ok:   # the reason says what is missing, never a bare traceback
             assert any(w in why for w in ("not installed", "driver", "GPU", "NVRTC",
                                           "NUMBA_ENABLE_CUDASIM")), why
-    real_find_spec = bk.importlib.util.find_spec
-    monkeypatch.setattr(bk.importlib.util, "find_spec",
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec          # the targets' checks look it up
+    monkeypatch.setattr(importlib.util, "find_spec",
                         lambda n, *a: None if n == "cupy" else real_find_spec(n, *a))
     assert available()["cupy"] == (False, "cupy is not installed (pip install cupy-cuda13x)")
     with pytest.raises(BackendUnavailableError, match="backend 'cupy' is unavailable: cupy is "

@@ -87,10 +87,10 @@ def test_laplacian_only_jets_give_the_same_step_as_full_hessians():
     E = ns.Energy(ns.grad(v).dot(ns.grad(v)) / 2 + v ** 4 / 4 - x1 * v, fields=[v],
                   boundary=20 * v ** 2)
     ned = ns.NED(E, MLP([2, 8, 1], seed=0), ns.Ball((0, 0), 1), points=64, seed=0)
-    assert ned.pe.interior.laplacian_only and ned._net_has_lap
+    assert ned.pe.interior.laplacian_only and ned.sampled.net_has_lap
     sample = ned._draw()
     fast, _ = ned.direction(ned.theta, sample)
-    ned._net_has_lap = False
+    ned.sampled.net_has_lap = False
     full, _ = ned.direction(ned.theta, sample)
     np.testing.assert_allclose(fast, full, rtol=1e-7, atol=1e-9 * np.abs(full).max())
 
