@@ -17,9 +17,11 @@ rise) on. Contenders, timed interleaved in one process (best of ``--repeats``):
 
 Cases: Euler with periodic, Neumann (zero flux) and Dirichlet (u = 0.5) sides, and RK4
 (periodic) against a hand-written four-sweep RK4. Ratios are hand ÷ solve (above 1: nedsym
-is faster) and bound ÷ solve. Then rk45 and rk23 (at the first size, at most 2048):
-compiled adaptive steps against the NumPy-level stepper driving the generated right-hand
-side, per accepted step (no hand-written embedded pair).
+is faster) and bound ÷ solve. ``hand/step`` splits the call: ``sim.solve`` is also timed for
+a quarter of the steps, and the difference gives its cost per step (the slope; ratio
+against the hand kernel) and ``call ms``, the fixed cost of one call. Then rk45 and rk23 (at
+the first size, at most 2048): compiled adaptive steps against the NumPy-level stepper
+driving the generated right-hand side, per accepted step (no hand-written embedded pair).
 
 Each ``sim.solve`` call returns a Result: two snapshots (t = 0 and the end), copied into
 fresh memory. At 4096² that is 256 MB per call, whose first touch (page faults, and on
@@ -167,13 +169,18 @@ def bench_case(n: int, bc: str, stepper: str, repeats: int, seconds: float) -> d
     sim.solve(y0, 4 * dt, stepper=stepper, dt=dt, progress=False)   # compile/load + check
     x, z = np.random.rand(n * n), np.random.rand(n * n)
     stream_copy(x, z)
-    best = {"solve": np.inf, "hand": np.inf, "copy": np.inf}
+    best = {"solve": np.inf, "hand": np.inf, "copy": np.inf, "short": np.inf}
+    short = max(10, nsteps // 4)
     res = None
     for _ in range(repeats):
         for key in best:
             t = time.perf_counter()
             if key == "solve":
                 res = sim.solve(y0, t_end, stepper=stepper, dt=dt, progress=False)
+            elif key == "short":     # a quarter of the steps: per-call cost vs per-step cost
+                sim.solve(y0, short * dt, stepper=stepper, dt=dt, progress=False)
+                best[key] = min(best[key], time.perf_counter() - t)
+                continue
             elif key == "hand":
                 a[1:-1, 1:-1] = y0[0]
                 hand(nsteps)
@@ -186,7 +193,12 @@ def bench_case(n: int, bc: str, stepper: str, repeats: int, seconds: float) -> d
     a[1:-1, 1:-1] = y0[0]
     mine = sim.solve(y0, 3 * dt, stepper=stepper, dt=dt, progress=False).final[0]
     theirs = hand(3)
+    # the long call's time per step, split into a per-step slope and a fixed per-call part
+    # (buffers in, first energy, the Result's two snapshots in fresh memory)
+    slope = (best["solve"] * nsteps - best["short"]) / (nsteps - short)
     row = {"N": n, "bc": bc, "stepper": stepper, "steps": nsteps,
+           "per_step_ns": slope / n**2 * 1e9,
+           "per_call_ms": (best["solve"] * nsteps - slope * nsteps) * 1e3,
            "solve_ns": best["solve"] / n**2 * 1e9, "hand_ns": best["hand"] / n**2 * 1e9,
            "bound_ns": 16 / (16 * n * n / best["copy"]) * 1e9,
            "copy_GBs": 16 * n * n / best["copy"] / 1e9,
@@ -247,11 +259,13 @@ def main(argv=None):
             for n in sizes for bc, st in cases]
     print(f"threading layer: {numba.threading_layer()}")
     print(f"{'N':>5} {'bc':>9} {'stepper':>7} {'steps':>6} {'solve':>7} {'hand':>7} {'bound':>7}"
-          f" {'hand/solve':>10} {'bound/solve':>11} {'every':>5} {'segs':>5}  (ns/cell/step)")
+          f" {'hand/solve':>10} {'bound/solve':>11} {'hand/step':>9} {'call ms':>7} {'every':>5}"
+          f" {'segs':>5}  (ns/cell/step)")
     for r in rows:
         print(f"{r['N']:>5} {r['bc']:>9} {r['stepper']:>7} {r['steps']:>6} {r['solve_ns']:7.3f} "
               f"{r['hand_ns']:7.3f} {r['bound_ns']:7.3f} {r['hand_ns'] / r['solve_ns']:10.2f} "
-              f"{r['bound_ns'] / r['solve_ns']:11.2f} {r['energy_every']:>5} "
+              f"{r['bound_ns'] / r['solve_ns']:11.2f} {r['hand_ns'] / r['per_step_ns']:9.2f} "
+              f"{r['per_call_ms']:7.0f} {r['energy_every']:>5} "
               f"{r['segments']:>5}  diff {r['max_diff_vs_hand']:.1e}"
               + (f"  numpy {r['numpy_ns']:.2f}" if "numpy_ns" in r else ""))
     bw = ", ".join(f"{r['copy_GBs']:.1f}" for r in rows)
