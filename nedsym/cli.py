@@ -1,4 +1,4 @@
-"""The ``nedsym`` command line: derive, verify, run, cache."""
+"""The ``nedsym`` command line: derive, verify, run, codegen, cache."""
 
 from __future__ import annotations
 
@@ -293,6 +293,54 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _grid_arg(args, E):
+    """``--grid N`` or ``N,M`` points per axis, ``--box``, ``--bc`` → a Grid."""
+    from nedsym.discretize import Dirichlet, Grid
+
+    d = len(E.coords)
+    parts = [p for p in args.grid.replace(" ", "").split(",") if p]
+    if len(parts) == 1:
+        parts = parts * d
+    if len(parts) != d or not all(p.isascii() and p.isdigit() for p in parts):
+        raise ConfigError(f"--grid {args.grid!r}: give one point count N or {d} of them "
+                          "(N,M), positive integers")
+    shape = tuple(int(p) for p in parts)
+    if min(shape) < 4 or np_prod(shape) > 2**27:
+        raise ConfigError(f"--grid {args.grid!r}: at least 4 points per axis and at most "
+                          "2^27 points in all")
+    box = _box_arg(args.box, d) or [(0.0, 1.0)] * d
+    kind, eq, val = args.bc.partition("=")
+    if kind not in ("periodic", "neumann", "dirichlet") or (eq and kind != "dirichlet"):
+        raise ConfigError(f"--bc {args.bc!r}: choose periodic, neumann or dirichlet[=VALUE]")
+    bc = Dirichlet(_number(val, "--bc dirichlet") if eq else 0.0) if kind == "dirichlet" \
+        else kind
+    return Grid(shape, box, bc=bc)
+
+
+def np_prod(shape) -> int:
+    out = 1
+    for n in shape:
+        out *= n
+    return out
+
+
+def _cmd_codegen(args) -> int:
+    from nedsym.codegen.targets import get_target
+    from nedsym.codegen_cli import write_codegen
+    from nedsym.flows import GradientFlow
+
+    get_target(args.backend)             # an unknown backend: one line, before any work
+    E = _energy_from_args(args)
+    flow = GradientFlow(E, metric=args.metric,
+                        mobility=None if args.mobility is None else _parse_mobility(E, args))
+    grid = _grid_arg(args, E)
+    paths = write_codegen(flow, grid, args.backend, args.out, accuracy=args.accuracy,
+                          gradient=args.gradient)
+    for p in paths:
+        print(p)
+    return 0
+
+
 def _cmd_cache(args) -> int:
     from nedsym.codegen import cache_clear, cache_info
 
@@ -390,6 +438,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="non-grid demos (ned-*, relax-*, depth-*): a reduced, fast run")
     r.set_defaults(func=_cmd_run)
 
+    g = sub.add_parser("codegen", help="write the generated kernels of a flow, a driver and a "
+                                       "README to a folder",
+                       description="Derive the gradient flow of an energy, lower it to "
+                                   "stencils on a grid and write the generated kernel sources "
+                                   "(right-hand side and discrete energy) with a standalone "
+                                   "driver (CPU backends) and a README. Nothing is compiled.")
+    _add_energy_args(g)
+    g.add_argument("--backend", default="numba",
+                   help="kernel backend to print: numba (default), numpy, numba-cuda, cupy "
+                        "(GPU sources print without a GPU)")
+    g.add_argument("--grid", default="64", metavar="N[,M]",
+                   help="grid points per axis (default 64)")
+    g.add_argument("--box", metavar="a:b[,c:d]", help="the domain (default 0:1 on every axis)")
+    g.add_argument("--bc", default="periodic", metavar="KIND",
+                   help="periodic (default), neumann, or dirichlet[=VALUE]")
+    g.add_argument("--metric", default="L2",
+                   help="gradient-flow metric: L2 (default), H-1, W2, L2-conserved")
+    g.add_argument("--mobility", help="mobility expression (default 1)")
+    g.add_argument("--accuracy", type=int, default=2, choices=[2, 4, 6],
+                   help="finite-difference order (default 2)")
+    g.add_argument("--gradient", choices=["continuous", "discrete"], default="continuous",
+                   help="derive-then-discretize (default) or the discrete energy's gradient")
+    g.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
+    g.set_defaults(func=_cmd_codegen)
+
     c = sub.add_parser("cache", help="inspect or clear the generated-kernel cache",
                        description="The generated kernels live in NEDSYM_CACHE_DIR "
                                    "(default ~/.cache/nedsym).")
@@ -411,6 +484,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NedsymError as exc:
         print(f"nedsym {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:             # `nedsym derive | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

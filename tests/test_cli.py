@@ -46,3 +46,38 @@ def test_help_lists_commands():
     out = subprocess.run([sys.executable, "-m", "nedsym", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "derive" in out and "verify" in out
+
+
+def test_cli_page_matches_the_live_help():
+    """docs/cli.md's `--help` and `run --list` blocks are the argparse output (regenerate
+    them with `python -m nedsym.cli_doc docs/cli.md`)."""
+    from pathlib import Path
+
+    from nedsym.cli_doc import refresh
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    new, stale = refresh(page.read_text())
+    assert not stale, f"stale blocks in docs/cli.md: {stale}"
+    for command in ("derive", "verify", "run", "codegen", "cache"):
+        assert f"$ nedsym {command} --help" in new
+
+
+def test_import_nedsym_loads_nothing_heavy_until_used():
+    """Fast start: `import nedsym` and `nedsym derive` load sympy, not numpy kernels, scipy or
+    numba (timings are in benchmarks/import_time.py); names still resolve on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, nedsym as ns; heavy = [m for m in ('scipy', 'numba', 'matplotlib', "
+            "'nedsym.codegen', 'nedsym.quadrature') if m in sys.modules]; assert not heavy, "
+            "heavy; g = ns.Grid((4,), [(0, 1)]); assert 'nedsym.discretize' in sys.modules; "
+            "assert 'NED' in dir(ns) and ns.errors.NedsymError; print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    code = ("import sys; from nedsym.cli import main; main(['derive']); "
+            "heavy = [m for m in ('scipy', 'numba', 'nedsym.codegen') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
