@@ -28,6 +28,7 @@ from nedsym.methods.stages import kernel_irs
 from nedsym.solve import Result, integrate
 from nedsym.solve.solver import make_stepper, stepper_class
 from nedsym.solve.steppers import EmbeddedRK, ExplicitRK
+from nedsym.symbolic.declare import field_name as field_name_of
 
 __all__ = ["Simulation"]
 
@@ -299,8 +300,10 @@ class Simulation:
 
             if compiled is not None:
                 options["compiled"] = compiled
-            return solve_distributed(self, y0, t_end, cluster=cluster, stepper=stepper, dt=dt,
-                                     **options)
+            res = solve_distributed(self, y0, t_end, cluster=cluster, stepper=stepper, dt=dt,
+                                    **options)
+            res.metadata = self.describe()
+            return res
         _check_solve_options(options)
         y0 = self.xp.asarray(y0, dtype=self.dtype)
         if y0.shape != (len(self.fields), *self.grid.shape):
@@ -359,6 +362,8 @@ class Simulation:
             stepper = st
         try:
             res = integrate(rhs, y0, t_end, stepper=stepper, dt=dt, **options)
+            res.metadata = self.describe()
+            res.metadata["attrs"]["stepper"] = name
             if hasattr(stepper, "history") and getattr(stepper, "built_by_method", False):
                 res.diagnostics["modified_energy"] = np.asarray(stepper.history)
                 res.diagnostics["sav_constant"] = stepper.C
@@ -432,6 +437,31 @@ class Simulation:
                 out -= beta * y
 
         return SAV(L_hat, G_hat, grad_e1, self.energy, cell, C)
+
+    def describe(self) -> dict:
+        """What a saved run carries about this simulation: field and coordinate names, the
+        cell-centre coordinates, and the energy, derived equations, parameters, grid and
+        backend as attributes (``Result.metadata``)."""
+        from nedsym._version import __version__
+        from nedsym.symbolic.printing import compact_str
+
+        E = self.flow.energy
+        dims = [str(c) for c in E.coords]
+        attrs = {"energy": compact_str(E.density), "metric": str(self.flow.metric),
+                 "mobility": self.flow._mobility_text(),
+                 "grid_shape": list(self.grid.shape),
+                 "grid_bounds": [list(map(float, b)) for b in self.grid.bounds],
+                 "bc": repr(self.grid.bc), "backend": self.backend, "dtype": self.dtype,
+                 "accuracy": self.accuracy, "gradient": self.lowered.gradient,
+                 "nedsym_version": __version__}
+        for c, r in self.flow.rhs.items():
+            attrs[f"rhs_{field_name_of(c)}"] = compact_str(r)
+        for p, v in sorted(self.lowered.params.items()):
+            attrs[f"param_{p}"] = float(v)
+        return {"fields": list(self.fields), "dims": dims,
+                "coords": dict(zip(dims, (np.asarray(a) for a in self.grid.axes),
+                                   strict=True)),
+                "attrs": attrs}
 
     def is_gradient_flow(self) -> bool:
         """Whether the discrete energy must not rise along the flow: a gradient flow with

@@ -25,6 +25,7 @@ class Result:
     diagnostics: ``steps``, ``rejected_steps``, ``wall_time``, ``stepper``, ``interrupted``,
         ``stop_reason`` (``"t_end" | "steady" | "max_steps" | "interrupted"``), ``t``.
     final: the state at the last accepted step.
+    metadata: field and coordinate names, coordinates and a description (grid runs).
 
     Example
     -------
@@ -42,6 +43,22 @@ class Result:
     residual_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     dt_history: np.ndarray = field(default_factory=lambda: np.zeros(0))
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    # what the method knows of the state: field names, coordinate names and arrays,
+    # description attributes (set by Simulation.solve; used by to_xarray)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_xarray(self):
+        """The run as an ``xarray.Dataset`` (:func:`nedsym.solve.export.to_xarray`)."""
+        from nedsym.solve.export import to_xarray
+
+        return to_xarray(self)
+
+    def save(self, path, chunk_time: int | None = None):
+        """Write the run as netCDF (``.nc``) or zarr (``.zarr``); read it back with
+        :func:`nedsym.solve.export.load` (:func:`nedsym.solve.export.save`)."""
+        from nedsym.solve.export import save
+
+        return save(self, path, chunk_time)
 
     @property
     def t_final(self) -> float:
