@@ -267,7 +267,7 @@ def _cmd_run(args) -> int:
     if args.problem in APPS:
         grid_only = [f"--{k.replace('_', '-')}" for k in ("n", "t_end", "dt", "stepper",
                                                           "gradient", "backend", "dask",
-                                                          "stabilization")
+                                                          "stabilization", "save", "movie")
                      if getattr(args, k, None) is not None]
         if grid_only:
             raise ConfigError(f"{args.problem} is not a grid demo: {', '.join(grid_only)} "
@@ -276,6 +276,9 @@ def _cmd_run(args) -> int:
         run_app(args.problem, args.out, quick=args.quick,
                 progress=False if args.no_progress else None)
         return 0
+    if args.quick:
+        raise ConfigError(f"--quick is for the non-grid demos (ned-*, relax-*, depth-*); for "
+                          f"{args.problem} give a smaller grid with --n N or --t-end")
     spec = load_problem(args.problem) if args.problem.endswith(".toml") else demo(args.problem)
     if args.n is not None and args.n < 4:
         raise ConfigError(f"--n must be at least 4 grid points per axis, got {args.n}")
@@ -288,7 +291,8 @@ def _cmd_run(args) -> int:
         if value is not None:
             spec[key] = value
     run_problem(spec, out_dir=args.out, backend=args.backend,
-                progress=False if args.no_progress else None,
+                progress=False if args.no_progress else None, save=args.save,
+                movie=args.movie,
                 **({"cluster": args.dask} if getattr(args, "dask", None) else {}))
     return 0
 
@@ -434,6 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dask", metavar="ADDRESS", help="run on Dask: a scheduler address "
                    "(tcp://host:8786) or local[N] (N worker processes on this machine); "
                    "explicit steppers (euler, rk4) only")
+    r.add_argument("--save", metavar="FILE.nc|FILE.zarr",
+                   help="also write the run (fields over time, coordinates, energy history, "
+                        "the derived equations as attributes) as netCDF or zarr (needs "
+                        "xarray: pip install \"nedsym[io]\")")
+    r.add_argument("--movie", metavar="FILE.gif|FILE.mp4",
+                   help="also write a movie of the first field (GIF always; MP4 needs ffmpeg)")
     r.add_argument("--quick", action="store_true",
                    help="non-grid demos (ned-*, relax-*, depth-*): a reduced, fast run")
     r.set_defaults(func=_cmd_run)

@@ -208,12 +208,86 @@ def _initial(sim, spec: dict) -> np.ndarray:
     return y
 
 
+def _clean_initial(sim, spec: dict) -> np.ndarray | None:
+    """The initial state without its noise (denoising problems), else None."""
+    init = spec.get("initial", {})
+    if not init.get("noise"):
+        return None
+    return _initial(sim, {**spec, "initial": {k: v for k, v in init.items() if k != "noise"}})
+
+
+def _denoise_figure(res, sim, clean: np.ndarray, path) -> dict:
+    """Clean image, noisy input and the result, each with its RMS distance to the clean one."""
+    from matplotlib.figure import Figure
+
+    from nedsym.plot import plot_field
+
+    noisy, final = np.asarray(res.fields[0]), np.asarray(res.final)
+    rms = {k: float(np.sqrt(np.mean((v - clean) ** 2))) for k, v in
+           (("input", noisy), ("result", final))}
+    lo, hi = float(clean.min()), float(clean.max())
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
+    for p, (title, u) in enumerate((("clean image", clean),
+                                    (f"noisy input (RMS error {rms['input']:.3f})", noisy),
+                                    (f"t = {res.t_final:.3g} (RMS error {rms['result']:.3f})",
+                                     final))):
+        plot_field(u, sim.grid, ax=fig.add_subplot(1, 3, p + 1), title=title, vmin=lo,
+                   vmax=hi, cmap="gray")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return rms
+
+
+def _conserves_mass(flow) -> bool:
+    from nedsym.flows.metrics import ConservedL2, Hminus1
+
+    return isinstance(flow.metric, (Hminus1, ConservedL2))
+
+
+def _energy_and_mass_figure(res, sim, path) -> float:
+    """Energy history beside the mass drift of every field at the snapshots; returns the
+    largest relative drift."""
+    from matplotlib.figure import Figure
+
+    from nedsym.plot import plot_energy
+
+    fig = Figure(figsize=(9.5, 3.4), layout="constrained")
+    plot_energy(res, ax=fig.add_subplot(1, 2, 1))
+    ax = fig.add_subplot(1, 2, 2)
+    fields = np.asarray(res.fields)
+    mass = fields.reshape(fields.shape[0], fields.shape[1], -1).sum(axis=2) * sim.grid.dV
+    # relative to the mass, or to ∫|u0| when the mass is (nearly) zero
+    scale = np.maximum(np.abs(mass[0]),
+                       np.abs(fields[0]).reshape(fields.shape[1], -1).sum(axis=1) * sim.grid.dV)
+    drift = np.abs(mass - mass[0]) / np.maximum(scale, 1e-300)
+    for i, f in enumerate(sim.fields):
+        # from the first snapshot after t = 0 (the drift at t = 0 is zero by definition)
+        ax.semilogy(res.times[1:], np.maximum(drift[1:, i], 1e-18), marker="o",
+                    label=f"∫{f} dx")
+    ax.set_xlabel("$t$")
+    ax.set_ylabel("relative mass drift")
+    ax.set_title(f"mass (conserved by the {sim.flow.metric} flow)")
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return float(drift.max())
+
+
 def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | None = None,
-                progress: bool | None = None, log=print, cluster=None) -> dict:
+                progress: bool | None = None, log=print, cluster=None,
+                save: str | Path | None = None, movie: str | Path | None = None) -> dict:
     """Derive, discretize and solve ``spec``; write PNG figures and ``summary.json``.
 
     ``cluster``: run the solve on Dask (a scheduler address, ``"local[N]"`` or a Client).
+    ``save``: also write the run as netCDF (``.nc``) or zarr (``.zarr``), see
+    :mod:`nedsym.solve.export`; checked before the run. ``movie``: also write a ``.gif`` or
+    ``.mp4`` of the first field (up to 40 frames, fewer for large grids).
     """
+    if movie is not None and Path(movie).suffix.lower() not in (".gif", ".mp4"):
+        raise ConfigError(f"--movie {str(movie)!r}: write a .gif or .mp4 file")
+    if save is not None:
+        from nedsym.solve.export import _kind, _xarray
+
+        _kind(Path(save))
+        _xarray()
     from nedsym.plot import plot_energy, plot_snapshots
     from nedsym.symbolic.printing import compact_str
 
@@ -243,12 +317,14 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
     y0 = _initial(sim, spec)
     t_end = float(spec["t_end"])
     n_snap = int(spec.get("snapshots", 4))
+    if movie is not None:       # more snapshots for the frames, within ~256 MB of them
+        n_snap = max(n_snap, min(40, int(2**28 // max(1, y0.nbytes))))
     try:
         extra = {"stabilization": float(spec["stabilization"])} if "stabilization" in spec \
             else {}
         res = sim.solve(y0, t_end=t_end, stepper=spec.get("stepper", "rk4"), dt=spec.get("dt"),
                         **extra,
-                        snapshot_times=list(np.linspace(0, t_end, n_snap)[1:]),
+                        snapshot_times=list(np.linspace(0, t_end, n_snap)),   # t = 0 too
                         progress=progress,
                         **({"cluster": cluster} if cluster is not None else {}))
     except BlowUpError as exc:
@@ -264,7 +340,18 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
     f1 = out / f"{name}_fields.png"
     f2 = out / f"{name}_energy.png"
     plot_snapshots(res, sim.grid, save=str(f1))
-    plot_energy(res, save=str(f2))
+    figures = [f1.name, f2.name]
+    clean = _clean_initial(sim, spec)
+    denoise = None
+    if clean is not None:
+        f3 = out / f"{name}_denoise.png"
+        denoise = _denoise_figure(res, sim, clean, f3)
+        figures.append(f3.name)
+    mass_drift = None
+    if _conserves_mass(flow):           # H⁻¹ / conserved-L² flows: show what they conserve
+        mass_drift = _energy_and_mass_figure(res, sim, f2)
+    else:
+        plot_energy(res, save=str(f2))
     energy = np.asarray(res.energy)
     summary = {
         "problem": name,
@@ -284,10 +371,21 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
         "energy_final": float(energy[-1]) if energy.size else None,
         "energy_monotone": bool(np.all(np.diff(energy) <= 1e-10 * max(1.0, abs(energy[0]))))
         if energy.size > 1 else None,
-        "figures": [f1.name, f2.name],
+        "figures": figures,
     }
+    if mass_drift is not None:
+        summary["mass_drift_max"] = mass_drift
+    if denoise is not None:
+        summary["rms_error_vs_clean"] = denoise
+    if movie is not None:
+        from nedsym.plot import write_movie
+
+        summary["movie"] = write_movie(res, sim.grid, movie)
+    if save is not None:
+        summary["saved"] = str(res.save(save))
     (out / f"{name}_summary.json").write_text(json.dumps(summary, indent=2))
     log(f"done: {summary['steps']} steps in {summary['wall_time_s']:.2f} s; energy "
         f"{summary['energy_initial']:.6g} → {summary['energy_final']:.6g}; wrote {f1}, {f2}, "
-        f"{out / (name + '_summary.json')}")
+        f"{out / (name + '_summary.json')}"
+        + (f", {summary['saved']}" if save is not None else ""))
     return summary

@@ -93,13 +93,23 @@ def run_depth_demo(out_dir: str | Path = "nedsym-out", *, quick: bool = False,
 
     ts = np.linspace(0, T, steps + 1)
     fig, ax = plt.subplots(2, 2, figsize=(10, 7.5))
-    for i in range(n):
-        ax[0, 0].plot(ts, res.trajectory.xs[:, i, :2], color=f"C{i}", lw=1)
-        ax[0, 1].plot(ts, res.ps[:, i, :2], color=f"C{i}", lw=1)
-    ax[0, 0].set(title="hidden states $x_i(t)$ (2 inputs)", xlabel="depth t")
+    styles = ("-", "--")            # two of the inputs: solid and dashed
+    for i in range(n):              # colour: the state component i
+        for s_, ls in enumerate(styles):
+            lab = f"component {i}" if s_ == 0 else None
+            ax[0, 0].plot(ts, res.trajectory.xs[:, i, s_], color=f"C{i}", ls=ls, lw=1,
+                          label=lab)
+            ax[0, 1].plot(ts, res.ps[:, i, s_], color=f"C{i}", ls=ls, lw=1, label=lab)
+    ax[0, 0].set(title="hidden states $x_i(t)$ (input 1 solid, input 2 dashed)",
+                 xlabel="depth t")
     ax[0, 1].set(title="costates $p_i(t) = -B\\,\\partial J/\\partial x_i$", xlabel="depth t")
-    ax[1, 0].plot(ts, Hk[:, :3] - Hk[0, :3], lw=1.5, label=None)
-    ax[1, 0].plot(ts, Hk_e[:, :3] - Hk_e[0, :3], "--", lw=1)
+    ax[0, 0].legend(fontsize="x-small", ncol=2)
+    ax[0, 1].legend(fontsize="x-small", ncol=2)
+    for s_ in range(min(3, Hk.shape[1])):
+        ax[1, 0].plot(ts, Hk[:, s_] - Hk[0, s_], color=f"C{s_}", lw=1.5,
+                      label=f"input {s_ + 1}")
+        ax[1, 0].plot(ts, Hk_e[:, s_] - Hk_e[0, s_], "--", color=f"C{s_}", lw=1)
+    ax[1, 0].legend(fontsize="x-small")
     ax[1, 0].set(title=f"H(t) - H(0): {cfg['stepper']} (solid), euler (dashed)",
                  xlabel="depth t")
     ax[1, 1].loglog(layers, lim_err, "o-", label=f"net → ODE (rate {lim_rate:.2f})")

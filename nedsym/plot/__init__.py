@@ -2,5 +2,6 @@
 
 from nedsym.plot.fields import plot_field, plot_snapshots
 from nedsym.plot.histories import plot_energy, plot_residual
+from nedsym.plot.movie import write_movie
 
-__all__ = ["plot_field", "plot_snapshots", "plot_energy", "plot_residual"]
+__all__ = ["plot_field", "plot_snapshots", "plot_energy", "plot_residual", "write_movie"]

@@ -51,15 +51,17 @@ def _axes_of(grid: Any, shape: tuple[int, ...]) -> list[np.ndarray]:
 
 
 def _image(ax: Axes, fig: Figure, u2: np.ndarray, ax0: np.ndarray, ax1: np.ndarray,
-           labels: tuple[str, str], cmap: str, vmin: float | None, vmax: float | None) -> Any:
+           labels: tuple[str, str], cmap: str, vmin: float | None, vmax: float | None,
+           colorbar: bool = True, aspect: str = "equal") -> Any:
     h0 = ax0[1] - ax0[0] if len(ax0) > 1 else 1.0
     h1 = ax1[1] - ax1[0] if len(ax1) > 1 else 1.0
     extent = (ax0[0] - h0 / 2, ax0[-1] + h0 / 2, ax1[0] - h1 / 2, ax1[-1] + h1 / 2)
     im = ax.imshow(u2.T, origin="lower", extent=extent, cmap=cmap, vmin=vmin, vmax=vmax,
-                   aspect="auto", interpolation="nearest")
+                   aspect=aspect, interpolation="nearest")
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
-    fig.colorbar(im, ax=ax)
+    if colorbar:
+        fig.colorbar(im, ax=ax)
     return im
 
 
@@ -112,12 +114,16 @@ def plot_field(data: Any, grid: Any = None, *, field: int = 0, index: int = -1,
     return _finish(fig, save)
 
 
-def plot_snapshots(result: Any, grid: Any = None, *, field: int = 0,
+def plot_snapshots(result: Any, grid: Any = None, *, field: int | None = None,
                    indices: Sequence[int] | None = None, cmap: str = "viridis",
                    save: str | os.PathLike | None = None) -> Figure:
-    """Snapshots of a ``Result``: overlaid lines (1-D) or a row of images with one colour scale.
+    """Snapshots of a ``Result``: overlaid lines (1-D) or rows of images, one row per field.
 
-    At most 4 snapshots by default (evenly spaced); 3-D fields show the mid-plane ``z`` slice.
+    ``field``: one field index, or ``None`` (default) for every field, each row labelled with
+    the field's name (``result.metadata["fields"]`` when the run has it) and with its own
+    colour scale shared by its snapshots. At most 4 snapshots by default (evenly spaced, the
+    first and the last included); images keep the domain's true aspect ratio; 3-D fields
+    show the mid-plane ``z`` slice.
 
     Example
     -------
@@ -129,24 +135,41 @@ def plot_snapshots(result: Any, grid: Any = None, *, field: int = 0,
     n = len(result.times)
     if indices is None:
         indices = list(range(n)) if n <= 4 else list(np.linspace(0, n - 1, 4).astype(int))
-    fields = [_field_array(result.fields[i], field, 0, grid) for i in indices]
-    axes = _axes_of(grid, fields[0].shape)
-    names = tuple(getattr(grid, "axis_names", ("x", "y", "z")))
-    if fields[0].ndim == 1:
-        fig = Figure(figsize=(5.5, 3.6))
-        ax = fig.add_subplot(1, 1, 1)
-        for i, u in zip(indices, fields, strict=True):
-            ax.plot(axes[0], u, label=f"t = {result.times[i]:.3g}")
-        ax.set_xlabel(names[0])
-        ax.legend(fontsize="small")
+    nfields = np.asarray(result.fields).shape[1] if n else 0
+    rows = list(range(nfields)) if field is None else [field]
+    meta = getattr(result, "metadata", None) or {}
+    labels = list(meta.get("fields") or [f"field {i}" for i in range(max(nfields, 1))])
+    per_row = [[_field_array(result.fields[i], f, 0, grid) for i in indices] for f in rows]
+    axes = _axes_of(grid, per_row[0][0].shape)
+    names = tuple(meta.get("dims") or getattr(grid, "axis_names", ("x", "y", "z")))
+    if per_row[0][0].ndim == 1:
+        fig = Figure(figsize=(5.5, 3.0 * len(rows)), layout="constrained")
+        for r, (f, fields) in enumerate(zip(rows, per_row, strict=True)):
+            ax = fig.add_subplot(len(rows), 1, r + 1)
+            for i, u in zip(indices, fields, strict=True):
+                ax.plot(axes[0], u, label=f"t = {result.times[i]:.3g}")
+            ax.set_xlabel(names[0])
+            ax.set_ylabel(labels[f] if f < len(labels) else f"field {f}")
+            ax.legend(fontsize="small")
         return _finish(fig, save)
-    if fields[0].ndim == 3:
-        fields = [u[:, :, u.shape[2] // 2] for u in fields]
-    vmin = float(min(u.min() for u in fields))
-    vmax = float(max(u.max() for u in fields))
-    fig = Figure(figsize=(3.6 * len(fields), 3.2), layout="constrained")
-    for p, (i, u) in enumerate(zip(indices, fields, strict=True)):
-        ax = fig.add_subplot(1, len(fields), p + 1)
-        _image(ax, fig, u, axes[0], axes[1], (names[0], names[1]), cmap, vmin, vmax)
-        ax.set_title(f"t = {result.times[i]:.3g}")
+    if per_row[0][0].ndim == 3:
+        per_row = [[u[:, :, u.shape[2] // 2] for u in fields] for fields in per_row]
+    span = [float(a[-1] - a[0]) if len(a) > 1 else 1.0 for a in axes[:2]]
+    aspect = span[1] / span[0] if span[0] > 0 else 1.0
+    width = 3.4
+    height = max(1.6, min(6.0, width * aspect)) + 0.5
+    fig = Figure(figsize=(width * len(indices) + 0.8, height * len(rows)), layout="constrained")
+    for r, (f, fields) in enumerate(zip(rows, per_row, strict=True)):
+        vmin = float(min(u.min() for u in fields))
+        vmax = float(max(u.max() for u in fields))
+        for p, (i, u) in enumerate(zip(indices, fields, strict=True)):
+            ax = fig.add_subplot(len(rows), len(indices), r * len(indices) + p + 1)
+            _image(ax, fig, u, axes[0], axes[1], (names[0], names[1]), cmap, vmin, vmax,
+                   colorbar=p == len(indices) - 1, aspect="equal")
+            ax.set_title(f"t = {result.times[i]:.3g}")
+            if p:
+                ax.set_ylabel("")
+            else:          # the row's field name on its first panel
+                name = labels[f] if f < len(labels) else f"field {f}"
+                ax.set_ylabel(f"{name}\n\n{names[1]}", fontsize="medium")
     return _finish(fig, save)

@@ -78,3 +78,21 @@ def test_energy_and_residual_histories():
     assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].lines) == 2
     with pytest.raises(NedsymError, match="no energy history"):
         plot_energy(Result(fields=np.zeros((1, 1)), times=np.zeros(1), final=np.zeros(1)))
+
+
+def test_snapshots_show_every_field_labelled_at_the_true_aspect():
+    g = Grid((8, 4), [(0, 2), (0, 1)])
+    res = Result(fields=np.random.default_rng(1).normal(size=(3, 2, 8, 4)),
+                 times=np.array([0.0, 0.5, 1.0]), final=np.zeros((2, 8, 4)))
+    res.metadata = {"fields": ["u", "v"], "dims": ["x", "y"]}
+    fig = plot_snapshots(res, g)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 6 and panels[0].get_title() == "t = 0"       # t = 0 included
+    assert panels[0].get_ylabel().startswith("u") and panels[3].get_ylabel().startswith("v")
+    assert panels[0].get_aspect() == 1.0                                 # 2 x 1 box drawn 2:1
+    clims = [_images(ax)[0].get_clim() for ax in panels]
+    assert clims[0] == clims[2] and clims[0] != clims[3]                 # one scale per row
+    assert len(fig.axes) == 6 + 2                                         # a colorbar per row
+    one = plot_snapshots(res, g, field=1)
+    first = next(ax for ax in one.axes if ax.get_title())
+    assert first.get_ylabel().startswith("v")
