@@ -13,6 +13,7 @@ import sys
 
 # Import the package from this checkout even when it is not installed.
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "_ext")))
 
 from nedsym._version import __version__  # noqa: E402
 
@@ -28,6 +29,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
+    "nedsym_gallery",          # docs/_ext: runs examples/ at reduced size into gallery/
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
@@ -47,15 +49,12 @@ napoleon_google_docstring = False
 
 nitpicky = False
 
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = f"nedsym {release}"
 # only when present: a fresh checkout may have no _static/ (a missing path is a warning)
 _static = os.path.join(os.path.dirname(__file__), "_static")
 html_static_path = ["_static"] if os.path.isdir(_static) else []
-html_theme_options = {
-    "description": "Symbolic-numeric PDE modeling",
-    "fixed_sidebar": True,
-}
+html_theme_options = {"navigation_with_keys": True}
 
 
 # -- docstring work-arounds ----------------------------------------------------
