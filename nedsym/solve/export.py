@@ -5,7 +5,8 @@ variable per field over ``(time, *coordinates)`` with the cell-centre coordinate
 state, the energy, residual and step-size histories on their own time axes, and the run's
 description (energy, derived equations, parameters, grid, stepper, diagnostics) as
 attributes. :func:`save` writes it as netCDF (``.nc``) or zarr (``.zarr``, chunked along
-time); :func:`load` reads a file back, and :func:`from_xarray` rebuilds a Result with the
+time; the final state of a Dask run with ``gather=False`` stays on the cluster and is written
+chunk by chunk from the workers); :func:`load` reads a file back, and :func:`from_xarray` rebuilds a Result with the
 same arrays. xarray (and netCDF4/h5netcdf or zarr) are optional: ``pip install
 "nedsym[io]"``.
 """
@@ -56,10 +57,13 @@ def to_xarray(res: Result):
     coords["time"] = np.asarray(res.times, dtype=float)
     variables = {}
     fields = np.asarray(res.fields)
+    # a Dask run with gather=False leaves its final state on the cluster: keep it lazy, so a
+    # zarr store is written chunk by chunk from the workers
+    final = res.final if hasattr(res.final, "__dask_graph__") else np.asarray(res.final)
     for i, f in enumerate(names):
         variables[f] = (("time", *dims), fields[:, i] if fields.size else
                         np.zeros((0, *shape[1:])))
-        variables[f"{f}_final"] = (tuple(dims), np.asarray(res.final)[i])
+        variables[f"{f}_final"] = (tuple(dims), final[i])
     variables["energy"] = (("energy_time",), np.asarray(res.energy, dtype=float))
     coords["energy_time"] = np.asarray(res.energy_times, dtype=float)
     variables["residual"] = (("residual_time",), np.asarray(res.residual, dtype=float))
@@ -129,6 +133,10 @@ def save(res: Result, path: str | Path, chunk_time: int | None = None) -> Path:
     step = max(1, int(chunk_time or 1))
     encoding = {v: {"chunks": (step, *ds[v].shape[1:])} for v in json.loads(ds.attrs["fields"])
                 if ds[v].shape[0] > 0}
+    for v in json.loads(ds.attrs["fields"]):       # a lazy (Dask) final state: its own chunks
+        data = ds[f"{v}_final"].data
+        if hasattr(data, "chunks") and hasattr(data, "__dask_graph__"):
+            encoding[f"{v}_final"] = {"chunks": tuple(c[0] for c in data.chunks)}
     ds.to_zarr(path, mode="w", encoding=encoding, consolidated=False)
     return path
 
