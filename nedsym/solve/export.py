@@ -7,8 +7,8 @@ description (energy, derived equations, parameters, grid, stepper, diagnostics) 
 attributes. :func:`save` writes it as netCDF (``.nc``) or zarr (``.zarr``, chunked along
 time; the final state of a Dask run with ``gather=False`` stays on the cluster and is written
 chunk by chunk from the workers); :func:`load` reads a file back, and :func:`from_xarray`
-rebuilds a Result with the same arrays. xarray (and netCDF4/h5netcdf or zarr) are optional: ``pip install
-"nedsym[io]"``.
+rebuilds a Result with the same arrays. xarray (and netCDF4 or zarr) are optional:
+``pip install "nedsym[io]"``.
 """
 
 from __future__ import annotations
