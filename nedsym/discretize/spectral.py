@@ -17,7 +17,7 @@ import scipy.fft
 from nedsym.discretize.stencils import central_stencil
 from nedsym.errors import DiscretizationError
 
-__all__ = ["fourier_wavenumbers", "linear_multiplier"]
+__all__ = ["SPECTRAL_KINDS", "fourier_wavenumbers", "linear_multiplier", "spectral_wavenumbers"]
 
 
 def _check_periodic(grid: Any) -> None:
@@ -52,6 +52,49 @@ def fourier_wavenumbers(grid: Any) -> tuple[np.ndarray, ...]:
     return tuple(ks)
 
 
+#: the transform that diagonalizes the grid's stencils along an axis, by its ghost cells:
+#: periodic → FFT, homogeneous Neumann (even reflection) → DCT-II, homogeneous Dirichlet
+#: (odd reflection) → DST-II
+SPECTRAL_KINDS = ("fft", "dct", "dst")
+
+
+def spectral_wavenumbers(grid: Any, kinds: Sequence[str]) -> tuple[np.ndarray, ...]:
+    """Angular wavenumbers of the transform ``kinds`` (one of :data:`SPECTRAL_KINDS` per axis).
+
+    FFT axes: :math:`2\\pi\\,\text{fftfreq}(n, h)`, and :math:`2\\pi\\,\text{rfftfreq}` on
+    the last FFT axis (it is halved by ``rfftn``). DCT-II axes (even reflection about the
+    faces, period :math:`2nh`): :math:`k_j = \\pi j/(nh)`, ``j = 0..n-1``. DST-II axes (odd
+    reflection): :math:`k_j = \\pi (j+1)/(nh)`. A central stencil's symbol at these ``k`` is
+    its eigenvalue on that basis, so :func:`linear_multiplier` with ``kinds`` gives the
+    eigenvalues of the grid's operator with those boundary conditions.
+
+    Example
+    -------
+    >>> from nedsym.discretize import Grid
+    >>> k, = spectral_wavenumbers(Grid(4, [(0, np.pi)], bc="neumann"), ["dct"])
+    >>> k.tolist()
+    [0.0, 1.0, 2.0, 3.0]
+    """
+    kinds = list(kinds)
+    if len(kinds) != grid.ndim or any(k not in SPECTRAL_KINDS for k in kinds):
+        raise DiscretizationError(f"kinds must give one of {SPECTRAL_KINDS} per axis; got "
+                                  f"{kinds}")
+    ffts = [a for a, k in enumerate(kinds) if k == "fft"]
+    ks = []
+    for a, (n, h) in enumerate(zip(grid.shape, grid.spacing, strict=True)):
+        if kinds[a] == "fft":
+            freq = 2 * np.pi * (scipy.fft.rfftfreq(n, h) if a == ffts[-1]
+                                else scipy.fft.fftfreq(n, h))
+        elif kinds[a] == "dct":
+            freq = np.pi * np.arange(n) / (n * h)
+        else:
+            freq = np.pi * (np.arange(n) + 1) / (n * h)
+        shape = [1] * grid.ndim
+        shape[a] = freq.size
+        ks.append(freq.reshape(shape))
+    return tuple(ks)
+
+
 def _symbol(grid: Any, ks: tuple[np.ndarray, ...], alpha: Sequence[int],
             accuracy: int | None = None) -> np.ndarray:
     if len(alpha) != grid.ndim or any(int(o) < 0 for o in alpha):
@@ -80,7 +123,8 @@ def _symbol(grid: Any, ks: tuple[np.ndarray, ...], alpha: Sequence[int],
 
 
 def linear_multiplier(grid: Any, coeffs: Any, field_names: Sequence[str] | None = None,
-                      accuracy: int | None = None) -> np.ndarray:
+                      accuracy: int | None = None,
+                      kinds: Sequence[str] | None = None) -> np.ndarray:
     """Fourier symbol :math:`\\hat L` of
     :math:`\\mathcal{L} = \\sum_\\alpha c_\\alpha \\partial^\\alpha`.
 
@@ -95,7 +139,9 @@ def linear_multiplier(grid: Any, coeffs: Any, field_names: Sequence[str] | None 
     (:math:`\\partial_{xx}\\to -4\\sin^2(k h/2)/h^2` for ``p = 2``), so a semi-implicit step
     advances the same semi-discrete flow as the explicit steppers and the discrete energy
     that the run records. Returns float64 when the symbol is real, else
-    complex128, of shape ``(nfields, *rfftn shape)``.
+    complex128, of shape ``(nfields, *rfftn shape)``. ``kinds`` (one of ``"fft"``, ``"dct"``,
+    ``"dst"`` per axis, see :func:`spectral_wavenumbers`): the eigenvalues on that basis
+    instead (non-periodic boxes with homogeneous Neumann or Dirichlet sides).
 
     Example
     -------
@@ -115,7 +161,7 @@ def linear_multiplier(grid: Any, coeffs: Any, field_names: Sequence[str] | None 
         per_field = [coeffs]
     else:
         per_field = list(coeffs)
-    ks = fourier_wavenumbers(grid)
+    ks = fourier_wavenumbers(grid) if kinds is None else spectral_wavenumbers(grid, kinds)
     fft_shape = tuple(k.size for k in ks)
     out = np.zeros((len(per_field), *fft_shape), dtype=np.complex128)
     for f, cf in enumerate(per_field):

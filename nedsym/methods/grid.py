@@ -393,9 +393,7 @@ class Simulation:
         from nedsym.flows.metrics import L2, Hminus1
         from nedsym.solve.sav import SAV
 
-        if not all(self.grid.periodic):
-            raise SolverError("stepper 'sav' needs a periodic grid for now (its linear solves "
-                              "are FFTs); use 'rk4'/'rk45' on Neumann or Dirichlet boxes")
+        kinds = self._spectral_kinds("sav")
         if self.xp is not np or self.dtype != "float64":
             raise SolverError("stepper 'sav' runs on the CPU backends in float64")
         if self.lowered.uses_mean or self.lowered.gradient != "continuous":
@@ -415,13 +413,14 @@ class Simulation:
             mob.append(float(m))
         names = list(self.fields)
         mu_sym = np.real(linear_multiplier(self.grid, self.lowered.mu_linear, names,
-                                           accuracy=self.accuracy))
+                                           accuracy=self.accuracy, kinds=kinds))
         beta = max(0.0, -float(np.min(mu_sym)))
         L_hat = mu_sym + beta
         if isinstance(metric, Hminus1):
             lap = {n: {tuple(2 if a == k else 0 for a in range(self.grid.ndim)): 1.0
                        for k in range(self.grid.ndim)} for n in names}
-            G_hat = -np.real(linear_multiplier(self.grid, lap, names, accuracy=self.accuracy))
+            G_hat = -np.real(linear_multiplier(self.grid, lap, names, accuracy=self.accuracy,
+                                               kinds=kinds))
         else:
             G_hat = np.ones_like(L_hat)
         G_hat = np.maximum(G_hat, 0.0) * np.asarray(mob).reshape((-1,) + (1,) * self.grid.ndim)
@@ -436,7 +435,34 @@ class Simulation:
             if beta:
                 out -= beta * y
 
-        return SAV(L_hat, G_hat, grad_e1, self.energy, cell, C)
+        return SAV(L_hat, G_hat, grad_e1, self.energy, cell, C, kinds=kinds)
+
+    def _spectral_kinds(self, what: str) -> list[str]:
+        """The transform per axis that diagonalizes this grid's stencils: FFT (periodic),
+        DCT-II (homogeneous Neumann on both sides, every field), DST-II (homogeneous
+        Dirichlet); anything else is refused, naming the axis."""
+        from nedsym.codegen.halo import EVEN, ODD
+
+        bd = self.boundary
+        kinds = []
+        for a, name in enumerate(self.grid.axis_names):
+            if self.grid.periodic[a]:
+                kinds.append("fft")
+                continue
+            k = np.asarray(bd.kinds)[:, a, :]
+            v = np.asarray(bd.values)[:, a, :]
+            fixed = not bd.varying or np.all(np.asarray(bd.vmap())[:, a, :] < 0)
+            if fixed and np.all(v == 0) and np.all(k == EVEN):
+                kinds.append("dct")
+            elif fixed and np.all(v == 0) and np.all(k == ODD):
+                kinds.append("dst")
+            else:
+                raise SolverError(
+                    f"stepper {what!r} solves its linear part with FFT/DCT/DST: axis {name!r} "
+                    "needs periodic sides, or the same homogeneous condition on both sides of "
+                    "every field (zero-flux Neumann, or Dirichlet 0); use 'rk4'/'rk45' for "
+                    "inhomogeneous or mixed data")
+        return kinds
 
     def describe(self) -> dict:
         """What a saved run carries about this simulation: field and coordinate names, the

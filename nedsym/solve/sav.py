@@ -42,7 +42,76 @@ import scipy.fft
 from nedsym.errors import SolverError
 from nedsym.solve.steppers import RHS, Stepper
 
-__all__ = ["SAV"]
+__all__ = ["SAV", "SpectralBasis"]
+
+
+class SpectralBasis:
+    r"""The orthogonal transform that diagonalizes a grid's constant-coefficient stencils.
+
+    ``kinds``: one of ``"fft"`` (periodic), ``"dct"`` (DCT-II: homogeneous Neumann, even
+    ghost reflection) or ``"dst"`` (DST-II: homogeneous Dirichlet, odd reflection) per spatial
+    axis of a state ``(nfields, *shape)``. :meth:`forward` applies the orthonormal DCT/DST
+    along its axes, then ``rfftn`` along the FFT axes (the last FFT axis halved);
+    :meth:`inverse` undoes it. :meth:`dot` is Parseval's :math:`\sum_x f g` from the
+    spectra (the half spectrum of ``rfftn`` weighted twice, except its zero and Nyquist
+    planes).
+
+    Example
+    -------
+    >>> b = SpectralBasis(["dct", "fft"], (6, 4))
+    >>> y = np.random.default_rng(0).standard_normal((1, 6, 4))
+    >>> yh = b.forward(y); bool(np.allclose(b.inverse(yh), y))
+    True
+    >>> bool(np.isclose(b.dot(yh, yh), np.sum(y * y)))
+    True
+    """
+
+    def __init__(self, kinds, shape):
+        self.kinds, self.shape = list(kinds), tuple(int(n) for n in shape)
+        if len(self.kinds) != len(self.shape) or any(k not in ("fft", "dct", "dst")
+                                                     for k in self.kinds):
+            raise SolverError(f"SpectralBasis: one of fft/dct/dst per axis, got {kinds}")
+        self._fft = tuple(a + 1 for a, k in enumerate(self.kinds) if k == "fft")
+        self._real = [(a + 1, k) for a, k in enumerate(self.kinds) if k != "fft"]
+        spec = list(self.shape)
+        w = np.ones(spec)
+        if self._fft:
+            last = self._fft[-1] - 1
+            n = self.shape[last]
+            spec[last] = n // 2 + 1
+            w = np.full(spec, 2.0)
+            idx = [slice(None)] * len(spec)
+            idx[last] = 0
+            w[tuple(idx)] = 1.0
+            if n % 2 == 0:
+                idx[last] = -1
+                w[tuple(idx)] = 1.0
+        #: spectrum shape of one field, Parseval weights and the 1/N of the FFT axes
+        self.spectral_shape = tuple(spec)
+        self.weights = w[None]
+        self.scale = 1.0 / float(np.prod([self.shape[a - 1] for a in self._fft] or [1]))
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        out = y
+        for axis, kind in self._real:
+            out = (scipy.fft.dct if kind == "dct" else scipy.fft.dst)(out, type=2, axis=axis,
+                                                                       norm="ortho")
+        return scipy.fft.rfftn(out, axes=self._fft) if self._fft else out
+
+    def inverse(self, yh: np.ndarray) -> np.ndarray:
+        out = scipy.fft.irfftn(yh, s=[self.shape[a - 1] for a in self._fft],
+                               axes=self._fft) if self._fft else yh
+        for axis, kind in reversed(self._real):
+            out = (scipy.fft.idct if kind == "dct" else scipy.fft.idst)(out, type=2, axis=axis,
+                                                                         norm="ortho")
+        return out
+
+    def dot(self, fh: np.ndarray, gh: np.ndarray, weight=None) -> float:
+        r""":math:`\sum_x f\,(W g)` from the spectra (``weight``: a diagonal multiplier)."""
+        w = self.weights if weight is None else self.weights * weight
+        if np.iscomplexobj(fh) or np.iscomplexobj(gh):
+            return float(self.scale * np.sum(w * (fh.real * gh.real + fh.imag * gh.imag)))
+        return float(self.scale * np.sum(w * fh * gh))
 
 
 class SAV(Stepper):
@@ -77,7 +146,7 @@ class SAV(Stepper):
 
     def __init__(self, L_hat: np.ndarray, G_hat: np.ndarray, grad_e1: Callable,
                  energy: Callable[[np.ndarray], float], cell: float, C: float | None = None,
-                 relax: float = 0.95):
+                 relax: float = 0.95, kinds=None):
         self.L_hat, self.G_hat = np.asarray(L_hat, dtype=float), np.asarray(G_hat, dtype=float)
         if np.any(self.L_hat < -1e-12 * max(1.0, float(np.max(np.abs(self.L_hat))))):
             raise SolverError("SAV needs a positive semi-definite linear part L (L_hat >= 0)")
@@ -93,6 +162,8 @@ class SAV(Stepper):
         self.history: list[tuple[float, float]] = []
         self.r = math.nan
         self._dt_cached: float | None = None
+        #: per-axis transform (:class:`SpectralBasis`); default: periodic on every axis
+        self.kinds = None if kinds is None else list(kinds)
 
     # -- set-up ------------------------------------------------------------------------
     def bind(self, rhs: RHS, y0: np.ndarray) -> np.ndarray:
@@ -100,21 +171,12 @@ class SAV(Stepper):
         if y0.ndim < 2:
             raise SolverError(f"SAV needs a state of shape (nfields, *grid.shape); got "
                               f"{y0.shape}")
-        self._axes = tuple(range(1, y0.ndim))
-        self._spatial = y0.shape[1:]
-        self._N = int(np.prod(self._spatial))
-        fft_shape = (y0.shape[0], *y0.shape[1:-1], y0.shape[-1] // 2 + 1)
+        self.basis = SpectralBasis(self.kinds or ["fft"] * (y0.ndim - 1), y0.shape[1:])
+        spec = (y0.shape[0], *self.basis.spectral_shape)
         for name, a in (("L_hat", self.L_hat), ("G_hat", self.G_hat)):
-            if a.shape not in (fft_shape, (1, *fft_shape[1:])):
+            if a.shape not in (spec, (1, *spec[1:])):
                 raise SolverError(f"{name} has shape {a.shape}; for a state of shape "
-                                  f"{y0.shape} it must be {fft_shape}")
-        # rfft weights: the half spectrum stands for its mirror image too
-        w = np.full(fft_shape[1:], 2.0)
-        last = self._spatial[-1]
-        w[..., 0] = 1.0
-        if last % 2 == 0:
-            w[..., -1] = 1.0
-        self._w = w[None]
+                                  f"{y0.shape} it must be {spec}")
         self._b = np.empty_like(y0)
         e1 = self._e1(y)
         if self.C is None:
@@ -125,18 +187,16 @@ class SAV(Stepper):
 
     # -- inner products through Parseval -------------------------------------------------
     def _dot_hat(self, fh: np.ndarray, gh: np.ndarray) -> float:
-        return float(self.cell / self._N * np.sum(self._w * (fh.real * gh.real +
-                                                              fh.imag * gh.imag)))
+        return self.cell * self.basis.dot(fh, gh)
 
     def _quad(self, yh: np.ndarray) -> float:
         """:math:`(y, \\mathcal{L}y)`."""
-        return float(self.cell / self._N * np.sum(self._w * self.L_hat * (yh.real ** 2 +
-                                                                          yh.imag ** 2)))
+        return self.cell * self.basis.dot(yh, yh, self.L_hat)
 
     def _e1(self, y: np.ndarray, yh: np.ndarray | None = None) -> float:
         """:math:`E_1 = E_h - \\tfrac12(u, \\mathcal{L}u)` (``yh``: the spectrum, if known)."""
         if yh is None:
-            yh = scipy.fft.rfftn(y, axes=self._axes)
+            yh = self.basis.forward(y)
         return float(self.energy(y)) - 0.5 * self._quad(yh)
 
     def _r_from(self, e1: float, where: str) -> float:
@@ -167,12 +227,11 @@ class SAV(Stepper):
 
     def step(self, t, y, dt, out):
         r, e1 = self._r_for(y)
-        fft, axes = scipy.fft, self._axes
         root = self._r_from(e1, f"t = {t:.6g}")
         self.grad_e1(y, self._b)
         self._b /= root
-        yh = fft.rfftn(y, axes=axes)
-        bh = fft.rfftn(self._b, axes=axes)
+        yh = self.basis.forward(y)
+        bh = self.basis.forward(self._b)
         Ainv = self._A(dt)
         by = self._dot_hat(bh, yh)
         gbh = self.G_hat * bh
@@ -180,15 +239,14 @@ class SAV(Stepper):
         w2h = gbh * Ainv
         s = self._dot_hat(bh, w1h) / (1.0 + 0.5 * dt * self._dot_hat(bh, w2h))
         ynh = w1h - 0.5 * dt * s * w2h
-        out[...] = fft.irfftn(ynh, s=self._spatial, axes=axes)
+        out[...] = self.basis.inverse(ynh)
         r_new = r + 0.5 * (s - by)
         # relaxation (Jiang, Zhang & Zhao 2022): move r toward its definition
         # sqrt(E_1(u^{n+1}) + C) as far as a share eta of this step's dissipation
         # D = dt (mu, G mu) allows, so the modified energy still drops by (1 - eta) D
         e1_new = self._e1(out, ynh)
         mu_h = self.L_hat * ynh + r_new * bh
-        D = dt * float(self.cell / self._N * np.sum(self._w * self.G_hat * (
-            mu_h.real ** 2 + mu_h.imag ** 2)))
+        D = dt * self.cell * self.basis.dot(mu_h, mu_h, self.G_hat)
         cap = r_new * r_new + self.relax * D
         if e1_new + self.C > 0:
             true = e1_new + self.C
@@ -207,7 +265,7 @@ class SAV(Stepper):
                 y = self._bufs[0]
             else:
                 return 0.5 * self._last_quad + self.r ** 2 - self.C
-        yh = scipy.fft.rfftn(y, axes=self._axes)
+        yh = self.basis.forward(y)
         return 0.5 * self._quad(yh) + self._r_for(y)[0] ** 2 - self.C
 
     def state_dict(self) -> dict[str, float]:

@@ -18,8 +18,11 @@ def _sim(energy=CH, metric="H-1", n=32, bc="periodic", **params):
     return flow.discretize(ns.Grid((n, n), [(0, 1), (0, 1)], bc=bc), backend="numpy")
 
 
-def test_cahn_hilliard_at_a_thousand_times_the_explicit_limit():
-    sim = _sim(n=64)
+@pytest.mark.parametrize("bc", ["periodic", "neumann"])
+def test_cahn_hilliard_at_a_thousand_times_the_explicit_limit(bc):
+    """Periodic (FFT) and zero-flux Neumann (DCT-II) boxes: modified energy monotone, mass
+    to round-off."""
+    sim = _sim(n=64, bc=bc)
     y0 = sim.initial("random", amplitude=0.05, mean=0.1, seed=0)
     dt = 1000 * sim.stable_dt(0.0, y0, stepper="euler")
     res = sim.solve(y0, 60 * dt, stepper="sav", dt=dt, energy_every=1, progress=False)
@@ -42,8 +45,9 @@ def test_modified_energy_never_rises_for_l2_flows(energy, metric, params):
     assert np.all(np.diff(me) <= 1e-14 * max(1.0, abs(me[0])))
 
 
-def test_first_order_in_time_and_close_to_rk4():
-    sim = _sim(n=24, eps=0.08)
+@pytest.mark.parametrize("bc", ["periodic", "neumann", "dirichlet"])
+def test_first_order_in_time_and_close_to_rk4(bc):
+    sim = _sim(n=24, eps=0.08, bc=ns.Dirichlet(0.0) if bc == "dirichlet" else bc)
     y0 = sim.initial("random", amplitude=0.2, seed=2)
     t_end = 2e-3
     ref = sim.solve(y0, t_end, stepper="rk4", progress=False).final
@@ -77,9 +81,11 @@ def test_the_shift_constant_is_an_option_of_sav_only():
 
 
 def test_sav_is_refused_where_it_does_not_apply():
-    with pytest.raises(SolverError, match="periodic grid"):
-        sim = _sim(bc="neumann")
-        sim.solve(sim.initial("random"), 1e-3, stepper="sav", dt=1e-4, progress=False)
+    for bc in (ns.Neumann(0.2), ns.Dirichlet(0.5),
+               {"x": "neumann", "y": ns.Dirichlet(lambda x, y, t: t)}):
+        with pytest.raises(SolverError, match="homogeneous condition on both sides"):
+            sim = _sim(bc=bc)
+            sim.solve(sim.initial("random"), 1e-3, stepper="sav", dt=1e-4, progress=False)
     E = ns.Energy.parse(CH, coords="x y", params={"eps": 0.04})
     flow = ns.GradientFlow(E, metric="H-1", mobility="1 + u^2/10")
     sim = flow.discretize(ns.Grid((16, 16), [(0, 1), (0, 1)]), backend="numpy")
