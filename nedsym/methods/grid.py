@@ -323,7 +323,9 @@ class Simulation:
         options.setdefault("stable_dt",
                            lambda t, y: self.stable_dt(t, y, iters=8, stepper=name))
         if sav:                                   # SAV: built from the energy's split
-            stepper = self._sav_stepper(options.pop("sav_constant", None))
+            tol = {k: options.pop(k) for k in ("rtol", "atol") if k in options} \
+                if cls.adaptive else {}
+            stepper = self._sav_stepper(options.pop("sav_constant", None), cls, **tol)
             rhs = self.rhs
             if dt is None:
                 dt = max(self.stable_dt(0.0, y0, stepper="euler"), 1e-3 * t_end)
@@ -384,7 +386,7 @@ class Simulation:
         return (self.target.time_segments and self.dtype == "float64"
                 and (issubclass(cls, ExplicitRK) or issubclass(cls, EmbeddedRK)))
 
-    def _sav_stepper(self, C: float | None = None):
+    def _sav_stepper(self, C: float | None = None, cls=None, **tol):
         r"""The SAV stepper of this flow: :math:`\hat L` from the constant-coefficient linear
         part of μ (shifted by β ≥ 0 to be positive semi-definite; the shift moves into
         :math:`E_1`), :math:`\hat G` from the metric (L²: the mobility; H⁻¹: mobility times
@@ -435,7 +437,7 @@ class Simulation:
             if beta:
                 out -= beta * y
 
-        return SAV(L_hat, G_hat, grad_e1, self.energy, cell, C, kinds=kinds)
+        return (cls or SAV)(L_hat, G_hat, grad_e1, self.energy, cell, C, kinds=kinds, **tol)
 
     def _spectral_kinds(self, what: str) -> list[str]:
         """The transform per axis that diagonalizes this grid's stencils: FFT (periodic),

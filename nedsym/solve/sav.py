@@ -39,10 +39,10 @@ from collections.abc import Callable
 import numpy as np
 import scipy.fft
 
-from nedsym.errors import SolverError
+from nedsym.errors import BlowUpError, SolverError
 from nedsym.solve.steppers import RHS, Stepper
 
-__all__ = ["SAV", "SpectralBasis"]
+__all__ = ["SAV", "SAV2", "AdaptiveSAV", "SpectralBasis"]
 
 
 class SpectralBasis:
@@ -277,3 +277,173 @@ class SAV(Stepper):
         if "r" in state:
             self.r = float(state["r"])
             self._remember(self._bufs[0], self.r, self._e1(self._bufs[0]))
+
+
+class SAV2(SAV):
+    r"""Second-order SAV, Crank–Nicolson form (Shen, Xu & Yang 2018):
+
+    .. math::
+        \frac{u^{n+1}-u^n}{\Delta t} = -\mathcal{G}\Bigl(\mathcal{L}\frac{u^{n+1}+u^n}{2}
+        + \frac{r^{n+1}+r^n}{2}\,\bar b\Bigr),\qquad
+        r^{n+1}-r^n = \tfrac12(\bar b, u^{n+1}-u^n),
+
+    with :math:`\bar b = E_1'(\bar u)/\sqrt{E_1(\bar u)+C}` at the extrapolation
+    :math:`\bar u = u^n + \tfrac{\Delta t_n}{2\Delta t_{n-1}}(u^n - u^{n-1})`
+    (:math:`(3u^n - u^{n-1})/2` at a fixed step). The modified energy drops by exactly
+    :math:`\Delta t\,(\mu^{n+1/2}, \mathcal{G}\mu^{n+1/2})` per step, for any
+    :math:`\Delta t`. The first step (and a step from a state this stepper did not produce,
+    such as a resumed run's first) has no :math:`u^{n-1}` and takes :math:`\bar u = u^n`;
+    its local error is still second order. The relaxation of :math:`r` is that of
+    :class:`SAV`.
+
+    Example
+    -------
+    >>> SAV2.order, SAV2.names
+    (2, ('sav2',))
+    """
+
+    name = "sav2"
+    names = ("sav2",)
+    order = 2
+
+    def bind(self, rhs: RHS, y0: np.ndarray) -> np.ndarray:
+        y = super().bind(rhs, y0)
+        self._prev: tuple | None = None          # (id and fingerprint of u^n, u^{n-1})
+        self._bar = np.empty_like(y0)
+        self._keep = np.empty_like(y0)
+        self._dt_cached2: float | None = None
+        return y
+
+    def _A2(self, dt: float) -> np.ndarray:
+        if self._dt_cached2 != dt:
+            self._A2inv = 1.0 / (1.0 + 0.5 * dt * self.G_hat * self.L_hat)
+            self._dt_cached2 = dt
+        return self._A2inv
+
+    def step(self, t, y, dt, out):
+        r, _ = self._r_for(y)
+        prev = self._prev
+        if prev is not None and prev[0] == id(y) and prev[1] == float(np.sum(y)):
+            # u^{n+1/2} extrapolated from u^n, u^{n-1} for steps dt (now) and dt_prev:
+            # u^n + (dt / (2 dt_prev)) (u^n - u^{n-1}); (3u^n - u^{n-1})/2 at a fixed dt
+            half = 0.5 * dt / prev[3]
+            np.multiply(y, 1.0 + half, out=self._bar)
+            self._bar -= half * prev[2]
+        else:
+            self._bar[...] = y
+        e1_bar = self._e1(self._bar)
+        root = self._r_from(e1_bar, f"t = {t:.6g} (extrapolated state)")
+        self.grad_e1(self._bar, self._b)
+        self._b /= root
+        yh = self.basis.forward(y)
+        bh = self.basis.forward(self._b)
+        Ainv = self._A2(dt)
+        by = self._dot_hat(bh, yh)
+        gbh = self.G_hat * bh
+        w1h = ((1.0 - 0.5 * dt * self.G_hat * self.L_hat) * yh
+               - dt * (r - 0.25 * by) * gbh) * Ainv
+        w2h = gbh * Ainv
+        s = self._dot_hat(bh, w1h) / (1.0 + 0.25 * dt * self._dot_hat(bh, w2h))
+        ynh = w1h - 0.25 * dt * s * w2h
+        self._keep[...] = y                      # u^n, the next step's u^{n-1}
+        out[...] = self.basis.inverse(ynh)
+        r_new = r + 0.5 * (s - by)
+        e1_new = self._e1(out, ynh)
+        mu_h = 0.5 * self.L_hat * (ynh + yh) + 0.5 * (r + r_new) * bh
+        D = dt * self.cell * self.basis.dot(mu_h, mu_h, self.G_hat)
+        cap = r_new * r_new + self.relax * D
+        if e1_new + self.C > 0:
+            true = e1_new + self.C
+            r_new = math.sqrt(true) if true <= cap else math.sqrt(cap)
+        self._remember(out, r_new, e1_new)
+        self._prev = (id(out), float(np.sum(out)), self._keep, float(dt))
+        self.r = r_new
+        self._last_quad = self._quad(ynh)
+        self.history.append((t + dt, 0.5 * self._last_quad + r_new ** 2 - self.C))
+        return dt, dt, 0
+
+
+
+class AdaptiveSAV(SAV):
+    r"""First-order SAV with an adaptive step chosen by error and energy
+    (``"sav-adaptive"``).
+
+    Every attempt takes one :class:`SAV` step of :math:`\Delta t` and two of
+    :math:`\Delta t/2` from the same state (step doubling; both are L-stable, so stiff
+    modes do not pollute the estimate); their difference estimates the local error,
+    :math:`\|e\| = \operatorname{rms}igl((u_{1/2} - u_1)/(atol + rtol\,|u_{1/2}|)igr)`. The
+    two half steps are kept when :math:`\|e\| \le 1` and the discrete energy :math:`E_h` did
+    not rise by more than ``energy_rise`` (relative, default ``1e-6``: what the run
+    controller allows a gradient flow; ``None`` relies on the modified energy alone);
+    otherwise the step is retried with :math:`\Delta t\cdot\max(0.2, 0.9\|e\|^{-1/2})`
+    (halved after an energy rise). After an accepted step the next is
+    :math:`\Delta t\cdot\min(g, \max(0.2, 0.9\|e\|^{-1/2}))` (``growth`` g = 2). The
+    modified energy never rises: every kept step is an SAV step.
+
+    Example
+    -------
+    >>> AdaptiveSAV.adaptive, AdaptiveSAV.names
+    (True, ('sav-adaptive',))
+    """
+
+    name = "sav-adaptive"
+    names = ("sav-adaptive",)
+    adaptive = True
+
+    def __init__(self, *args, rtol: float = 1e-3, atol: float = 1e-5, growth: float = 2.0,
+                 max_rejections: int = 40, energy_rise: float | None = 1e-6, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not (rtol > 0 or atol > 0):
+            raise SolverError(f"need rtol > 0 or atol > 0, got rtol={rtol}, atol={atol}")
+        if not growth > 1:
+            raise SolverError(f"growth must be > 1, got {growth}")
+        self.rtol, self.atol, self.growth = float(rtol), float(atol), float(growth)
+        self.max_rejections = int(max_rejections)
+        self.energy_rise = None if energy_rise is None else float(energy_rise)
+        self.error_order = 2
+        #: rejected attempts by cause
+        self.rejections = {"error": 0, "energy": 0}
+
+    def bind(self, rhs: RHS, y0: np.ndarray) -> np.ndarray:
+        y = super().bind(rhs, y0)
+        self._full, self._mid = np.empty_like(y0), np.empty_like(y0)
+        return y
+
+    def _save(self):
+        return (self.r, dict(self._known), len(self.history),
+                getattr(self, "_last_quad", None))
+
+    def _restore(self, saved) -> None:
+        self.r, self._known = saved[0], dict(saved[1])
+        del self.history[saved[2]:]
+        if saved[3] is not None:
+            self._last_quad = saved[3]
+
+    def step(self, t, y, dt, out):
+        e_old = float(self.energy(y))
+        rejected = 0
+        while True:
+            before = self._save()
+            SAV.step(self, t, y, dt, self._full)
+            self._restore(before)
+            SAV.step(self, t, y, 0.5 * dt, self._mid)
+            SAV.step(self, t + 0.5 * dt, self._mid, 0.5 * dt, out)
+            scale = self.atol + self.rtol * np.abs(out)
+            err = float(np.sqrt(np.mean(((out - self._full) / scale) ** 2)))
+            e_new = float(self.energy(out))
+            rose = self.energy_rise is not None and \
+                not e_new <= e_old + self.energy_rise * max(1.0, abs(e_old))
+            if math.isfinite(err) and err <= 1.0 and not rose:
+                del self.history[before[2]:-1]       # one record per accepted step
+                fac = 0.9 * max(err, 1e-10) ** -0.5
+                return dt, dt * min(self.growth, max(0.2, fac)), rejected
+            self._restore(before)
+            rejected += 1
+            self.rejections["energy" if rose else "error"] += 1
+            fac = 0.5 if rose or not math.isfinite(err) else max(0.2, 0.9 * err ** -0.5)
+            dt = dt * min(fac, 0.9)
+            if rejected > self.max_rejections or dt <= 1e-14 * max(1.0, abs(t)):
+                raise BlowUpError(f"sav-adaptive: the step collapsed to dt={dt:.3g} at "
+                                  f"t={t:.6g} after {rejected} rejections (error {err:.3g}"
+                                  f"{', energy rose' if rose else ''}); loosen rtol/atol",
+                                  t=t, dt=dt, reason="step collapsed")
