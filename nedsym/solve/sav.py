@@ -225,13 +225,15 @@ class SAV(Stepper):
             self._Ainv, self._dt_cached = 1.0 / (1.0 + dt * self.G_hat * self.L_hat), dt
         return self._Ainv
 
+    def _spectra(self, y, at, root: float):
+        """Spectra of the state ``y`` and of :math:`b = E_1'(at)/root`."""
+        self.grad_e1(at, self._b)
+        self._b /= root
+        return self.basis.forward(y), self.basis.forward(self._b)
+
     def step(self, t, y, dt, out):
         r, e1 = self._r_for(y)
-        root = self._r_from(e1, f"t = {t:.6g}")
-        self.grad_e1(y, self._b)
-        self._b /= root
-        yh = self.basis.forward(y)
-        bh = self.basis.forward(self._b)
+        yh, bh = self._spectra(y, y, self._r_from(e1, f"t = {t:.6g}"))
         Ainv = self._A(dt)
         by = self._dot_hat(bh, yh)
         gbh = self.G_hat * bh
@@ -244,8 +246,13 @@ class SAV(Stepper):
         # relaxation (Jiang, Zhang & Zhao 2022): move r toward its definition
         # sqrt(E_1(u^{n+1}) + C) as far as a share eta of this step's dissipation
         # D = dt (mu, G mu) allows, so the modified energy still drops by (1 - eta) D
+        self._commit(t, dt, out, ynh, r_new, self.L_hat * ynh + r_new * bh)
+        return dt, dt, 0
+
+    def _commit(self, t, dt, out, ynh, r_new, mu_h) -> None:
+        """Relax ``r_new`` within the step's dissipation ``dt (mu, G mu)`` (``mu_h``: the
+        step's chemical potential, spectral) and record the new state's ``r`` and energy."""
         e1_new = self._e1(out, ynh)
-        mu_h = self.L_hat * ynh + r_new * bh
         D = dt * self.cell * self.basis.dot(mu_h, mu_h, self.G_hat)
         cap = r_new * r_new + self.relax * D
         if e1_new + self.C > 0:
@@ -255,7 +262,6 @@ class SAV(Stepper):
         self.r = r_new
         self._last_quad = self._quad(ynh)
         self.history.append((t + dt, 0.5 * self._last_quad + r_new ** 2 - self.C))
-        return dt, dt, 0
 
     def modified_energy(self, y: np.ndarray | None = None) -> float:
         """:math:`\\tilde E = \\tfrac12(u, \\mathcal{L}u) + r^2 - C` of ``y`` (default: the
@@ -332,11 +338,8 @@ class SAV2(SAV):
         else:
             self._bar[...] = y
         e1_bar = self._e1(self._bar)
-        root = self._r_from(e1_bar, f"t = {t:.6g} (extrapolated state)")
-        self.grad_e1(self._bar, self._b)
-        self._b /= root
-        yh = self.basis.forward(y)
-        bh = self.basis.forward(self._b)
+        yh, bh = self._spectra(y, self._bar,
+                               self._r_from(e1_bar, f"t = {t:.6g} (extrapolated state)"))
         Ainv = self._A2(dt)
         by = self._dot_hat(bh, yh)
         gbh = self.G_hat * bh
@@ -348,18 +351,9 @@ class SAV2(SAV):
         self._keep[...] = y                      # u^n, the next step's u^{n-1}
         out[...] = self.basis.inverse(ynh)
         r_new = r + 0.5 * (s - by)
-        e1_new = self._e1(out, ynh)
         mu_h = 0.5 * self.L_hat * (ynh + yh) + 0.5 * (r + r_new) * bh
-        D = dt * self.cell * self.basis.dot(mu_h, mu_h, self.G_hat)
-        cap = r_new * r_new + self.relax * D
-        if e1_new + self.C > 0:
-            true = e1_new + self.C
-            r_new = math.sqrt(true) if true <= cap else math.sqrt(cap)
-        self._remember(out, r_new, e1_new)
+        self._commit(t, dt, out, ynh, r_new, mu_h)
         self._prev = (id(out), float(np.sum(out)), self._keep, float(dt))
-        self.r = r_new
-        self._last_quad = self._quad(ynh)
-        self.history.append((t + dt, 0.5 * self._last_quad + r_new ** 2 - self.C))
         return dt, dt, 0
 
 

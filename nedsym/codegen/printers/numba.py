@@ -214,6 +214,15 @@ class NumbaPrinter(KernelPrinter):
         lines.append(f"    _fill(yp, {ir.halo}, kinds, values)")
         return "\n".join(lines) + "\n"
 
+    def _rk_names(self):
+        """What every Runge–Kutta source needs: whether the kernel has ``t``, the printed
+        ``dt``, the literal printer, the padded and interior index lists, the field count."""
+        ir = self.ir
+        idx = ", ".join(f"{_INDEX[k]} + {ir.halo}" if ir.halo else _INDEX[k]
+                        for k in range(ir.ndim))
+        return ("t" in ir.scalars, self._cast("dt"), self.literal, idx,
+                ", ".join(_INDEX[: ir.ndim]), len(ir.fields))
+
     def rk_segment_source(self, name: str, tableau) -> str:
         """Source of a compiled explicit Runge–Kutta *segment*: ``nsteps`` steps in one call.
 
@@ -240,13 +249,7 @@ class NumbaPrinter(KernelPrinter):
         s = tab.stages
         kslot = {j: m for m, j in enumerate(tab.kept_stages())}
         acc_stages = [j for j in range(s - 1) if tab.b[j]]
-        has_t = "t" in ir.scalars
-        dt = self._cast("dt")
-        lit = self.literal
-        idx = ", ".join(f"{_INDEX[k]} + {ir.halo}" if ir.halo else _INDEX[k]
-                        for k in range(ir.ndim))
-        ii = ", ".join(_INDEX[: ir.ndim])
-        nf = len(ir.fields)
+        has_t, dt, lit, idx, ii, nf = self._rk_names()
         body = ["_w = 0", "_cur = y0", "_health = 0.0"]
         if has_t:
             body.append("_tn = t")
@@ -348,13 +351,7 @@ class NumbaPrinter(KernelPrinter):
         kslot = {j: m for m, j in enumerate(tab.kept_stages())}
         acc_stages = [j for j in range(s - 1) if tab.b[j]] if not fsal else []
         err_stages = [j for j in range(s - 1) if tab.b_err[j]]
-        has_t = "t" in ir.scalars
-        dt = self._cast("dt")
-        lit = self.literal
-        idx = ", ".join(f"{_INDEX[k]} + {ir.halo}" if ir.halo else _INDEX[k]
-                        for k in range(ir.ndim))
-        ii = ", ".join(_INDEX[: ir.ndim])
-        nf = len(ir.fields)
+        has_t, dt, lit, idx, ii, nf = self._rk_names()
         body = ["_sumsq = 0.0"] + (["_tn = t"] if has_t else [])
 
         def reads(i: int) -> str:
