@@ -119,15 +119,26 @@ def run_landscape(out_dir="nedsym-out", *, quick: bool = False, progress: bool |
     }
     results = {name: m.run(obj2, x0, epochs=epochs, seed=0, progress=show)
                for name, m in methods.items()}
+    def where(z) -> str:
+        """Which well a 2-D end point is in (sharp at (-1, 0.5), wide at (1, -0.5))."""
+        if np.hypot(z[0] + 1, z[1] - 0.5) < 0.25:
+            return "sharp well"
+        if np.hypot(z[0] - 1, z[1] + 0.5) < 1.0:
+            return "wide well"
+        return "neither well"
+
     for name, r in results.items():
         log(f"2-D {name:12s}: {r.steps:6d} steps, {r.grad_evals} gradient evaluations → "
-            f"x = ({r.x[0]:+.3f}, {r.x[1]:+.3f}), f = {r.losses[-1]:+.4f}")
+            f"x = ({r.x[0]:+.3f}, {r.x[1]:+.3f}), f = {r.losses[-1]:+.4f} ({where(r.x)})")
+    if quick and where(results["Entropy-SGD"].x) != "wide well":
+        log("  (with --quick Entropy-SGD gets 3000 gradient evaluations, 30 outer steps, and "
+            "has not reached the wide well in 2-D; the full run gives every method 15000)")
     fig = plot_trajectories(f2, results, title=f"equal budget: {epochs} gradient evaluations",
                             save=str(out / f"{NAME}_trajectories.png"))
     plt.close(fig)
     summary["trajectories_2d"] = {
         name: {"final": r.x.tolist(), "loss": r.losses[-1], "grad_evals": r.grad_evals,
-               "steps": r.steps} for name, r in results.items()}
+               "steps": r.steps, "ends_in": where(r.x)} for name, r in results.items()}
     summary["figures"] = [f"{NAME}_entropy.png", f"{NAME}_trajectories.png"]
     summary["wall_time_s"] = time.perf_counter() - t0
     (out / f"{NAME}_summary.json").write_text(json.dumps(summary, indent=2))
