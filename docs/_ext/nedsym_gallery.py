@@ -17,23 +17,33 @@ import shutil
 import tempfile
 from pathlib import Path
 
-#: example → keyword arguments of its reduced run (as in tests/test_examples.py)
+#: example → (how it takes its output: "dir" (an ``out`` folder, returns {"figure": path}) or
+#: "file" (an output file path, returns it), keyword arguments of its reduced run, as in the
+#: test suite)
 GALLERY = {
-    "allen_cahn": {"n": 32, "t_end": 6.0, "backend": "numpy"},
-    "cahn_hilliard": {"n": 32, "t_end": 2e-3, "backend": "numpy"},
-    "swift_hohenberg": {"n": 32, "t_end": 15.0, "backend": "numpy"},
-    "tv_denoise": {"n": 32, "t_end": 1.0, "backend": "numpy"},
-    "heat": {"n": 16, "t_end": 0.01, "backend": "numpy"},
+    "allen_cahn": ("dir", {"n": 32, "t_end": 6.0, "backend": "numpy", "dpi": 70}),
+    "cahn_hilliard": ("dir", {"n": 32, "t_end": 2e-3, "backend": "numpy", "dpi": 70}),
+    "swift_hohenberg": ("dir", {"n": 32, "t_end": 15.0, "backend": "numpy", "dpi": 70}),
+    "tv_denoise": ("dir", {"n": 32, "t_end": 1.0, "backend": "numpy", "dpi": 70}),
+    "heat": ("dir", {"n": 16, "t_end": 0.01, "backend": "numpy", "dpi": 70}),
+    "ned_nonlinear_poisson": ("dir", {"steps": 30, "baseline_steps": 200, "dpi": 70,
+                                      "width": 16, "points": 200}),
+    "depth_ode": ("file", {"n": 3, "max_layers": 32, "train_iters": 20}),
+    "relax_landscape": ("file", {"cells": 200, "seeds": 2, "outer_steps": 20}),
+    "quadrature_convergence": ("file", {"max_exp": 7, "seeds": 2}),
 }
 
 
-def _run(path: Path, kwargs: dict, out: Path) -> tuple[str, Path]:
+def _run(path: Path, how: str, kwargs: dict, out: Path) -> tuple[str, Path]:
     spec = importlib.util.spec_from_file_location(f"gallery_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with contextlib.redirect_stdout(io.StringIO()):     # the examples print their physics
-        result = module.main(out=str(out), dpi=70, **kwargs)
-    return (module.__doc__ or path.stem).strip(), Path(result["figure"])
+        if how == "dir":
+            figure = module.main(out=str(out), **kwargs)["figure"]
+        else:
+            figure = module.main(str(out / f"{path.stem}.png"), **kwargs)
+    return (module.__doc__ or path.stem).strip(), Path(figure)
 
 
 def build_gallery(app) -> None:
@@ -44,12 +54,12 @@ def build_gallery(app) -> None:
     images.mkdir(parents=True, exist_ok=True)
     index = ["# Gallery", "",
              "Each example below was run while these pages were built, at the reduced size "
-             "shown, with the NumPy reference kernels; the command under each runs it at full "
-             "size. Sources are in `examples/`.", ""]
+             "shown (grid examples with the NumPy reference kernels); the command under each "
+             "runs it at full size. Sources are in `examples/`.", ""]
     pages = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, kwargs in GALLERY.items():
-            doc, fig = _run(examples / f"{name}.py", kwargs, Path(tmp))
+        for name, (how, kwargs) in GALLERY.items():
+            doc, fig = _run(examples / f"{name}.py", how, kwargs, Path(tmp))
             shutil.copyfile(fig, images / f"{name}.png")
             title, _, rest = doc.partition("\n")
             small = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
