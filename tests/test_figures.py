@@ -35,3 +35,25 @@ def test_cahn_hilliard_figure_has_the_mass(tmp_path):
                  "numpy", "--no-progress", "--out", str(out)]) == 0
     s = json.loads((out / "cahn-hilliard_summary.json").read_text())
     assert s["mass_drift_max"] < 1e-12
+
+
+def test_mp4_movies_need_ffmpeg_and_say_so(tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from nedsym.errors import ConfigError
+    from nedsym.plot import write_movie
+    from nedsym.solve import Result
+
+    r = Result(fields=np.random.default_rng(0).normal(size=(4, 1, 6, 5)),
+               times=np.arange(4.0), final=np.zeros((1, 6, 5)))
+    if shutil.which("ffmpeg") is None:
+        with pytest.raises(ConfigError, match="needs ffmpeg"):
+            write_movie(r, None, tmp_path / "m.mp4")
+    else:
+        write_movie(r, None, tmp_path / "m.mp4")
+        assert (tmp_path / "m.mp4").stat().st_size > 0
+    with pytest.raises(ConfigError, match="gif or .mp4"):
+        write_movie(r, None, tmp_path / "m.avi")
+    assert write_movie(r, None, tmp_path / "m.gif").endswith("m.gif")

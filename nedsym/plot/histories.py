@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from nedsym.errors import NedsymError
 from nedsym.plot.fields import _finish
@@ -61,6 +62,7 @@ def plot_energy(data: Any, *, subtract_min: bool = False, log: bool | None = Non
         if log if log is not None else bool(np.all(e > 0)):
             ax.set_yscale("log")
     ax.set_xlabel("$t$")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))   # long time labels must not overlap
     ax.set_title("energy")
     return _finish(fig, save)
 
