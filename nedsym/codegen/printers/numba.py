@@ -223,6 +223,16 @@ class NumbaPrinter(KernelPrinter):
         return ("t" in ir.scalars, self._cast("dt"), self.literal, idx,
                 ", ".join(_INDEX[: ir.ndim]), len(ir.fields))
 
+    def _stage_increment(self, tab, kslot: dict, i: int, f: int, ii: str) -> str:
+        """:math:`\\sum_j a_{i+1,j} k_j` for field ``f`` while stage ``i`` is evaluated:
+        earlier stages from the stored ``K``, stage ``i`` from ``_k{f}``."""
+        lit = self.literal
+        terms = [f"{lit(tab.A[i + 1][j])}*K[{kslot[j]}, {f}, {ii}]"
+                 for j in range(i) if tab.A[i + 1][j]]
+        if tab.A[i + 1][i]:
+            terms.append(f"{lit(tab.A[i + 1][i])}*_k{f}")
+        return " + ".join(terms) or lit(0.0)
+
     def rk_segment_source(self, name: str, tableau) -> str:
         """Source of a compiled explicit Runge–Kutta *segment*: ``nsteps`` steps in one call.
 
@@ -275,11 +285,7 @@ class NumbaPrinter(KernelPrinter):
             for f, e in enumerate(ir.results):
                 point.append(f"_k{f} = {self._print(e)}")
                 if not last:
-                    terms = [f"{lit(tab.A[i + 1][j])}*K[{kslot[j]}, {f}, {ii}]"
-                             for j in range(i) if tab.A[i + 1][j]]
-                    if tab.A[i + 1][i]:
-                        terms.append(f"{lit(tab.A[i + 1][i])}*_k{f}")
-                    incr = " + ".join(terms) or lit(0.0)
+                    incr = self._stage_increment(tab, kslot, i, f, ii)
                     point.append(f"{dest}[{f}, {idx}] = _cur[{f}, {idx}] + {dt}*({incr})")
                     if i in kslot:
                         point.append(f"K[{kslot[i]}, {f}, {ii}] = _k{f}")
@@ -366,11 +372,7 @@ class NumbaPrinter(KernelPrinter):
             lines = []
             if i < s - 1:
                 dest = reads(i + 1)
-                terms = [f"{lit(tab.A[i + 1][j])}*K[{kslot[j]}, {f}, {ii}]"
-                         for j in range(i) if tab.A[i + 1][j]]
-                if tab.A[i + 1][i]:
-                    terms.append(f"{lit(tab.A[i + 1][i])}*_k{f}")
-                incr = " + ".join(terms) or lit(0.0)
+                incr = self._stage_increment(tab, kslot, i, f, ii)
                 lines.append(f"{dest}[{f}, {idx}] = y0[{f}, {idx}] + {dt}*({incr})")
                 if i in kslot:
                     lines.append(f"K[{kslot[i]}, {f}, {ii}] = _k{f}")
