@@ -309,7 +309,7 @@ def _grid_arg(args, E):
         raise ConfigError(f"--grid {args.grid!r}: give one point count N or {d} of them "
                           "(N,M), positive integers")
     shape = tuple(int(p) for p in parts)
-    if min(shape) < 4 or np_prod(shape) > 2**27:
+    if min(shape) < 4 or math.prod(shape) > 2**27:
         raise ConfigError(f"--grid {args.grid!r}: at least 4 points per axis and at most "
                           "2^27 points in all")
     box = _box_arg(args.box, d) or [(0.0, 1.0)] * d
@@ -319,13 +319,6 @@ def _grid_arg(args, E):
     bc = Dirichlet(_number(val, "--bc dirichlet") if eq else 0.0) if kind == "dirichlet" \
         else kind
     return Grid(shape, box, bc=bc)
-
-
-def np_prod(shape) -> int:
-    out = 1
-    for n in shape:
-        out *= n
-    return out
 
 
 def _cmd_codegen(args) -> int:

@@ -145,8 +145,7 @@ class CompiledEmbeddedStep:
         self.path, self.fill = path, fill
         self._check_pending = check
         self._work: list = []
-        self.fsal = (tableau.b[-1] == 0 and tuple(tableau.A[-1]) == tuple(tableau.b[:-1])
-                     and tableau.c[-1] == 1)
+        self.fsal = tableau.fsal
 
     @property
     def function(self):

@@ -75,6 +75,13 @@ class ButcherTableau:
     def embedded(self) -> bool:
         return bool(self.b_err)
 
+    @property
+    def fsal(self) -> bool:
+        """First same as last: the last stage is evaluated at the new solution
+        (:math:`a_{s,j} = b_j`, :math:`b_s = 0`, :math:`c_s = 1`), so its right-hand side is
+        the next step's first."""
+        return self.b[-1] == 0 and tuple(self.A[-1]) == tuple(self.b[:-1]) and self.c[-1] == 1
+
     def kept_stages(self) -> tuple[int, ...]:
         """Stages whose ``k`` is read again after the next stage (must be stored)."""
         s = self.stages

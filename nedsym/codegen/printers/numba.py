@@ -316,14 +316,20 @@ class NumbaPrinter(KernelPrinter):
         body.append(f"_fill(_cur, {ir.halo}, kinds, values, vmap, faces, nsteps*{s})")
         body.append("return ((0 if nsteps > 0 else -1), _health)" if in_place else
                     "return (1 - _w if nsteps > 0 else -1), _health")
+        return self._segment_module(
+            f"explicit Runge–Kutta segment ({tab.name}, {s} stages)",
+            f"{name}(y0, ya, yb, s1, s2, K, acc, nsteps, dt, kinds, values, vmap, faces", body)
+
+    def _segment_module(self, what: str, signature: str, body: list[str]) -> str:
+        """A generated time-stepping module: header, the ``_fill`` global, one njit function
+        ``def <signature><scalar args>):`` with ``body``."""
         self.state = "yp"
-        lines = self._header(f"explicit Runge–Kutta segment ({tab.name}, {s} stages)") + [
+        lines = self._header(what) + [
             "",
             "_fill = None  # ghost filler, set by nedsym.codegen.segments before the first call",
             "", "",
             f"@njit({JIT_OPTIONS})",
-            f"def {name}(y0, ya, yb, s1, s2, K, acc, nsteps, dt, kinds, values, vmap, "
-            f"faces{self.scalar_args()}):",
+            f"def {signature}{self.scalar_args()}):",
         ]
         lines += ["    " + b for b in body]
         return "\n".join(lines) + "\n"
@@ -353,7 +359,7 @@ class NumbaPrinter(KernelPrinter):
             raise ValueError("an embedded Runge–Kutta step needs a map kernel")
         tab = tableau
         s = tab.stages
-        fsal = (tab.b[-1] == 0 and tuple(tab.A[-1]) == tuple(tab.b[:-1]) and tab.c[-1] == 1)
+        fsal = tab.fsal
         kslot = {j: m for m, j in enumerate(tab.kept_stages())}
         acc_stages = [j for j in range(s - 1) if tab.b[j]] if not fsal else []
         err_stages = [j for j in range(s - 1) if tab.b_err[j]]
@@ -431,18 +437,10 @@ class NumbaPrinter(KernelPrinter):
         self.state = "out"
         body.append(f"_fill(out, {ir.halo}, kinds, values, vmap, faces, {s})")
         body.append("return _sumsq")
-        self.state = "yp"
-        lines = self._header(f"embedded Runge–Kutta step ({tab.name}, {s} stages, "
-                             "error norm fused)") + [
-            "",
-            "_fill = None  # ghost filler, set by nedsym.codegen.segments before the first call",
-            "", "",
-            f"@njit({JIT_OPTIONS})",
-            f"def {name}(y0, out, s1, s2, K, acc, eacc, k0, k1, fsal, dt, rtol, atol, kinds, "
-            f"values, vmap, faces{self.scalar_args()}):",
-        ]
-        lines += ["    " + b for b in body]
-        return "\n".join(lines) + "\n"
+        return self._segment_module(
+            f"embedded Runge–Kutta step ({tab.name}, {s} stages, error norm fused)",
+            f"{name}(y0, out, s1, s2, K, acc, eacc, k0, k1, fsal, dt, rtol, atol, kinds, "
+            "values, vmap, faces", body)
 
     @staticmethod
     def _split_multi(line: str) -> list[str]:
