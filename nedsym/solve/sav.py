@@ -414,7 +414,9 @@ class AdaptiveSAV(SAV):
             self._last_quad = saved[3]
 
     def step(self, t, y, dt, out):
-        e_old = float(self.energy(y))
+        last = getattr(self, "_e_last", None)     # E_h of the state the last step accepted
+        e_old = last[2] if last is not None and last[0] == id(y) and \
+            last[1] == float(np.sum(y)) else float(self.energy(y))
         rejected = 0
         while True:
             before = self._save()
@@ -429,6 +431,7 @@ class AdaptiveSAV(SAV):
                 not e_new <= e_old + self.energy_rise * max(1.0, abs(e_old))
             if math.isfinite(err) and err <= 1.0 and not rose:
                 del self.history[before[2]:-1]       # one record per accepted step
+                self._e_last = (id(out), float(np.sum(out)), e_new)
                 fac = 0.9 * max(err, 1e-10) ** -0.5
                 return dt, dt * min(self.growth, max(0.2, fac)), rejected
             self._restore(before)
