@@ -27,7 +27,7 @@ import sympy as sp
 
 from nedsym._version import __version__
 from nedsym.codegen.backends import require_backend
-from nedsym.codegen.cache import load_source
+from nedsym.codegen.targets import get_target
 from nedsym.codegen.ir import build_map_kernel, index_symbols
 from nedsym.codegen.printers import PRINTERS
 from nedsym.errors import CodegenError
@@ -111,7 +111,7 @@ def build_batch_kernel(fields: Sequence[sp.Symbol], params: Sequence[sp.Symbol],
     nin, nmap = len(fnames), len(map_exprs)
     src = (_numba_source if backend == "numba" else _numpy_source)(ir, printer, nin, nmap,
                                                                    len(qnames))
-    module = load_source(src, f"nsd_{tag}", {"backend": backend, "kind": "batch"})
+    module = get_target(backend).load_module(src, f"nsd_{tag}", kind="batch")
     return BatchKernel(module.kernel, src, module.__file__, backend, fields, nmap,
                        len(sum_exprs))
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nedsym.codegen.tableau import EULER, RK4, SSPRK2, ButcherTableau
 from nedsym.errors import BlowUpError, ConfigError
 
 __all__ = ["TABLEAUX", "Tableau", "get_tableau", "rk_forward", "rk_discrete_adjoint",
@@ -46,7 +47,8 @@ __all__ = ["TABLEAUX", "Tableau", "get_tableau", "rk_forward", "rk_discrete_adjo
 
 @dataclass(frozen=True)
 class Tableau:
-    """Butcher tableau of an explicit RK method (``a`` strictly lower triangular)."""
+    """A dense view of a :class:`~nedsym.codegen.tableau.ButcherTableau` (``a`` strictly
+    lower triangular) for the depth steppers' array arithmetic."""
 
     name: str
     a: np.ndarray
@@ -58,14 +60,22 @@ class Tableau:
     def stages(self) -> int:
         return len(self.b)
 
+    @classmethod
+    def from_butcher(cls, tab: ButcherTableau, name: str | None = None) -> Tableau:
+        """The dense arrays of the shared tableau ``tab`` (one source for every RK method)."""
+        s = tab.stages
+        a = np.zeros((s, s))
+        for i, row in enumerate(tab.A):
+            a[i, :len(row)] = row
+        return cls(name or tab.name, a, np.array(tab.b, dtype=float),
+                   np.array(tab.c, dtype=float), tab.order)
 
+
+#: Heun's method is the two-stage strong-stability-preserving pair's tableau
 TABLEAUX = {
-    "euler": Tableau("euler", np.zeros((1, 1)), np.array([1.0]), np.array([0.0]), 1),
-    "heun": Tableau("heun", np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([0.5, 0.5]),
-                    np.array([0.0, 1.0]), 2),
-    "rk4": Tableau("rk4", np.array([[0, 0, 0, 0], [0.5, 0, 0, 0], [0, 0.5, 0, 0],
-                                    [0, 0, 1.0, 0]], dtype=float),
-                   np.array([1 / 6, 1 / 3, 1 / 3, 1 / 6]), np.array([0, 0.5, 0.5, 1.0]), 4),
+    "euler": Tableau.from_butcher(EULER),
+    "heun": Tableau.from_butcher(SSPRK2, name="heun"),
+    "rk4": Tableau.from_butcher(RK4),
 }
 
 

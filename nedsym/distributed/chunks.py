@@ -105,9 +105,9 @@ class ChunkProgram:
         key = f"{name}:{self.backend}:{self.dtype}"
         fn = _KERNELS.get(key)
         if fn is None:
-            from nedsym.codegen.cache import load_source
+            from nedsym.codegen.targets import get_target
 
-            module = load_source(source, name, {"backend": self.backend, "dtype": self.dtype})
+            module = get_target(self.backend).load_module(source, name, dtype=self.dtype)
             fn = _KERNELS[key] = getattr(module, name)
         return fn
 

@@ -20,7 +20,7 @@ import numpy as np
 import sympy as sp
 
 from nedsym._version import __version__
-from nedsym.codegen.cache import load_source
+from nedsym.codegen.targets import get_target
 from nedsym.errors import BackendUnavailableError, ConfigError
 
 __all__ = ["PartialsKernel", "scalar_kernel", "NN_BACKENDS"]
@@ -116,7 +116,7 @@ class PartialsKernel:
         self.n_out = len(exprs)
         self.source = partials_source(name, exprs, point_args, neuron_args, backend, labels,
                                       title)
-        module = load_source(self.source, f"nn_{name}", {"backend": backend, "kind": "nn"})
+        module = get_target(backend).load_module(self.source, f"nn_{name}", kind="nn")
         self._fn = getattr(module, name)
 
     def __call__(self, points: Sequence[np.ndarray], neurons: Sequence[np.ndarray],
@@ -162,7 +162,7 @@ def scalar_kernel(name: str, expr: sp.Expr, var: sp.Symbol, backend: str = "nump
                   f"    _{name}_flat({v}.reshape(-1), out.reshape(-1))",
                   "    return out"]
     source = "\n".join(lines) + "\n"
-    module = load_source(source, f"nn_{name}", {"backend": backend, "kind": "nn"})
+    module = get_target(backend).load_module(source, f"nn_{name}", kind="nn")
     fn = getattr(module, name)
     fn.source = source
     return fn

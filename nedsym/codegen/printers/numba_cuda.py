@@ -31,13 +31,10 @@ _INDEX = ("i", "j", "k")
 #: threads per block of the reduction kernels (a power of two)
 REDUCE_BLOCK = 256
 _BLOCKS = {1: (256,), 2: (32, 8), 3: (32, 4, 2)}
-_FUNCS = {
-    "exp": "math.exp", "log": "math.log", "sqrt": "math.sqrt", "sin": "math.sin",
-    "cos": "math.cos", "tan": "math.tan", "asin": "math.asin", "acos": "math.acos",
-    "atan": "math.atan", "atan2": "math.atan2", "sinh": "math.sinh", "cosh": "math.cosh",
-    "tanh": "math.tanh", "asinh": "math.asinh", "acosh": "math.acosh", "atanh": "math.atanh",
-    "erf": "math.erf", "Abs": "abs", "Max": "max", "Min": "min",
-}
+#: the CPU printer's table less the names printed by node rules below (``np.sign``,
+#: ``np.floor`` and ``np.ceil`` do not exist on the device)
+_FUNCS = {name: fn for name, fn in NumbaPrinter.function_names.items()
+          if name not in ("sign", "floor", "ceiling")}
 
 
 def launch_block(ndim: int) -> tuple[int, ...]:

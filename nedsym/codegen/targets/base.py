@@ -57,14 +57,21 @@ class Target:
         """The generated module source of a kernel IR."""
         return self.printer(ir, dtype=dtype).kernel_source()
 
+    def load_module(self, source: str, name: str, **key: str):
+        """Load a generated module of this backend through the disk cache (the one entry
+        point every package compiles through: grid kernels, network partials, depth batches,
+        chunk kernels). ``key`` adds to the cache key (``dtype=``, ``kind=``, ...)."""
+        from nedsym.codegen.cache import load_source
+
+        return load_source(source, name, {"backend": self.name, **key})
+
     def compile(self, ir, dtype: str = "float64", check: bool = True):
         """Print, load through the cache and wrap a kernel IR
         (a :class:`~nedsym.codegen.compile.CompiledKernel`)."""
-        from nedsym.codegen.cache import load_source
         from nedsym.codegen.compile import CompiledKernel
 
         source = self.source(ir, dtype)
-        module = load_source(source, ir.name, {"backend": self.name, "dtype": dtype})
+        module = self.load_module(source, ir.name, dtype=dtype)
         return CompiledKernel(ir, self.name, dtype, getattr(module, ir.name), source,
                               module.__file__, check)
 
