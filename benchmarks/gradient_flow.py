@@ -2,19 +2,30 @@
 
     E[u] = ∫ eps²/2 |∇u|² + (u² − 1)²/4 dx,   u_t = Δ μ   (H⁻¹, periodic N×N, eps = 0.02)
 
+At the default N = 128 the interface (width ~ eps·√2) spans about 3.6 cells; at N = 64 it
+is under two cells and the coarsening path is sensitive to any perturbation (two accurate
+runs can end in different configurations), which makes "same accuracy" ill-posed there.
+
 Contenders, each through ``sim.solve`` on the numba backend from the same random state
 (mean 0.1):
 
   rk4            explicit RK4 at its automatic stable dt (re-estimated as the run goes)
   rk4/2          the same at half that dt (``--reference``): how far two accurate runs of
                  this chaotic coarsening drift apart, the scale any "same accuracy" means
-  sav-adaptive   first-order SAV with step doubling and the energy check, for each rtol
+  sav2-adaptive  second-order SAV (step doubling + Richardson extrapolation, L-stable), the
+                 energy check, for each rtol (atol = rtol/100)
+  sav-adaptive   first-order SAV with step doubling, for each rtol
   sav2           second-order SAV (Crank–Nicolson) at a fixed dt
+
+The accuracy target: |E_h(1) − E_h^rk4(1)| / E_h^rk4(1) ≤ --target (default 1e-3). The
+speed-up reported in the last line is rk4's wall time over that of the fastest run that
+meets the target.
 
 Printed: steps, wall time, the speed-up over rk4, E_h(1) and its relative distance from
 rk4's, the mass drift, and whether E_h (and the modified energy) decreased every step.
 
-Usage: python benchmarks/gradient_flow.py [--n 64] [--rtol 1e-2 3e-3 1e-3] [--reference]
+Usage: python benchmarks/gradient_flow.py [--n 128] [--rtol 1e-3 3e-4] [--reference]
+(rk4 at N = 128 takes about 20 minutes on a 2-core VM.)
 """
 
 from __future__ import annotations
@@ -29,10 +40,12 @@ import nedsym as ns
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--n", type=int, default=128)
     p.add_argument("--t-end", type=float, default=1.0)
-    p.add_argument("--rtol", type=float, nargs="*", default=[1e-2, 3e-3, 1e-3])
+    p.add_argument("--rtol", type=float, nargs="*", default=[1e-3, 3e-4])
+    p.add_argument("--sav1-rtol", type=float, nargs="*", default=[1e-3])
     p.add_argument("--sav2-dt", type=float, nargs="*", default=[2e-4])
+    p.add_argument("--target", type=float, default=1e-3)
     p.add_argument("--reference", action="store_true", help="also rk4 at half its dt")
     args = p.parse_args(argv)
     E = ns.Energy.parse("eps^2/2*|grad(u)|^2 + (u^2-1)^2/4", coords="x y",
@@ -42,6 +55,7 @@ def main(argv=None) -> None:
     y0 = sim.initial("random", amplitude=0.05, mean=0.1, seed=0)
     sim.solve(y0, 1e-6, stepper="rk4", dt=1e-7, progress=False)          # compile + check
     sim.solve(y0, 1e-6, stepper="sav-adaptive", dt=1e-7, progress=False)
+    sim.solve(y0, 1e-6, stepper="sav2-adaptive", dt=1e-7, progress=False)
     rows = []
 
     def run(label, **kw):
@@ -61,6 +75,9 @@ def main(argv=None) -> None:
     if args.reference:
         run("rk4 at dt/2", stepper="rk4", dt=0.5 * float(np.min(ref.dt_history)))
     for rtol in args.rtol:
+        run(f"sav2-adaptive rtol={rtol:g}", stepper="sav2-adaptive", rtol=rtol,
+            atol=rtol * 1e-2)
+    for rtol in args.sav1_rtol:
         run(f"sav-adaptive rtol={rtol:g}", stepper="sav-adaptive", rtol=rtol,
             atol=rtol * 1e-2)
     for dt in args.sav2_dt:
@@ -74,6 +91,15 @@ def main(argv=None) -> None:
               f"{base['wall'] / r['wall']:8.1f} {r['E1']:10.6f} "
               f"{abs(r['E1'] - base['E1']) / base['E1']:8.1e} {r['mass']:8.1e}  "
               f"{r['Eh_monotone']} / {r['mod_monotone']}")
+    ok = [r for r in rows[1:] if not r["label"].startswith("rk4")
+          and abs(r["E1"] - base["E1"]) <= args.target * base["E1"]]
+    if ok:
+        best = min(ok, key=lambda r: r["wall"])
+        print(f"fastest within {args.target:g} of rk4's E_h(1): {best['label']}, "
+              f"{base['wall'] / best['wall']:.1f}x faster than rk4 ({best['steps']} vs "
+              f"{base['steps']} steps)")
+    else:
+        print(f"no energy-stable run came within {args.target:g} of rk4's E_h(1)")
 
 
 if __name__ == "__main__":

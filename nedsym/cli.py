@@ -267,7 +267,9 @@ def _cmd_run(args) -> int:
     if args.problem in APPS:
         grid_only = [f"--{k.replace('_', '-')}" for k in ("n", "t_end", "dt", "stepper",
                                                           "gradient", "backend", "dask",
-                                                          "stabilization", "save", "movie")
+                                                          "stabilization", "sav_constant",
+                                                          "convex_part", "rtol", "atol",
+                                                          "save", "movie")
                      if getattr(args, k, None) is not None]
         if grid_only:
             raise ConfigError(f"{args.problem} is not a grid demo: {', '.join(grid_only)} "
@@ -286,7 +288,8 @@ def _cmd_run(args) -> int:
         raise ConfigError(f"--dt must be a positive finite number, got {args.dt}")
     if args.n:
         spec["grid"]["shape"] = [args.n] * len(spec["grid"]["shape"])
-    for key in ("t_end", "dt", "stepper", "gradient", "stabilization"):
+    for key in ("t_end", "dt", "stepper", "gradient", "stabilization", "sav_constant",
+                "convex_part", "rtol", "atol"):
         value = getattr(args, key)
         if value is not None:
             spec[key] = value
@@ -422,9 +425,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--t-end", dest="t_end", type=float, help="final time")
     r.add_argument("--dt", type=float, help="time step")
     r.add_argument("--stepper", help="euler | ssprk3 | rk4 | rk45 | rk23 | semi-implicit | "
-                                     "stabilized | sav")
+                                     "stabilized | sav | sav2 | sav-adaptive | sav2-adaptive | "
+                                     "convex-split (energy-stable: docs/energy-stable.md)")
     r.add_argument("--stabilization", type=float, metavar="S",
                    help="the constant S of stepper 'stabilized' (required by it)")
+    r.add_argument("--sav-constant", dest="sav_constant", type=float, metavar="C",
+                   help="the shift C of E_1 in the SAV steppers (default: from the initial "
+                        "state, E_1 + C >= 1)")
+    r.add_argument("--convex-part", dest="convex_part", metavar="FORMULA",
+                   help="convex-split: the part of the nonlinear potential taken implicitly "
+                        "(default: found from the energy, e.g. u^3 for (u^2-1)^2/4)")
+    r.add_argument("--rtol", type=float, help="relative tolerance of the adaptive steppers")
+    r.add_argument("--atol", type=float, help="absolute tolerance of the adaptive steppers")
     r.add_argument("--gradient", choices=["continuous", "discrete"],
                    help="derive-then-discretize or exact discrete-energy gradient")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")

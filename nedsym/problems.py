@@ -8,9 +8,14 @@ A problem is a plain dict (the same keys in TOML)::
     metric   = "L2"                                   # L2 | H-1 | W2 | L2-conserved
     mobility = "1"                                    # optional formula
     t_end    = 5.0
-    stepper  = "rk4"         # euler, rk4, rk45, semi-implicit, stabilized
+    stepper  = "rk4"         # euler, rk4, rk45, semi-implicit, stabilized, sav, sav2,
+                             # sav-adaptive, sav2-adaptive, convex-split
     dt       = 0.01                                   # optional (default: from the stable dt)
     stabilization = 2.0      # S of the 'stabilized' stepper (required by it)
+    sav_constant = 1.0       # C of the SAV steppers (optional)
+    convex_part = "u^3"      # implicit part of convex-split (optional: found from the energy)
+    rtol = 1e-3              # tolerances of the adaptive steppers (optional)
+    atol = 1e-5
     gradient = "continuous"                           # or "discrete"
     accuracy = 2                                      # stencil order: 2, 4, 6
     snapshots = 4
@@ -50,9 +55,9 @@ DEMOS: dict[str, dict] = {
         "title": "Cahn–Hilliard: spinodal decomposition by the H⁻¹ gradient flow (mass conserved)",
         "energy": "eps^2/2*|grad(u)|^2 + (u^2-1)^2/4", "coords": "x y", "fields": "u",
         "params": {"eps": 0.02}, "metric": "H-1",
-        "grid": {"shape": [64, 64], "bounds": [[0, 1], [0, 1]], "bc": "periodic"},
-        "t_end": 0.01, "stepper": "semi-implicit", "dt": 1e-5,
-        "initial": {"kind": "random", "amplitude": 0.05, "seed": 0},
+        "grid": {"shape": [128, 128], "bounds": [[0, 1], [0, 1]], "bc": "periodic"},
+        "t_end": 1.0, "stepper": "sav2-adaptive", "dt": 1e-6,
+        "initial": {"kind": "random", "amplitude": 0.05, "mean": 0.1, "seed": 0},
     },
     "swift-hohenberg": {
         "title": "Swift–Hohenberg: pattern formation, u_t = r u - (1+Δ)²u - u³",

@@ -21,7 +21,14 @@ __all__ = ["run_problem", "build_simulation", "validate_spec"]
 
 _KNOWN = {"name", "title", "energy", "coords", "fields", "params", "metric", "mobility",
           "grid", "t_end", "stepper", "dt", "gradient", "initial", "backend", "accuracy",
-          "snapshots", "boundary", "stabilization"}
+          "snapshots", "boundary", "stabilization", "sav_constant", "convex_part", "rtol",
+          "atol"}
+#: keys handed to ``sim.solve`` as they are, and the steppers each belongs to
+_STEPPER_OPTIONS = {"stabilization": ("stabilized",),
+                    "sav_constant": ("sav", "sav2", "sav-adaptive", "sav2-adaptive"),
+                    "convex_part": ("convex-split", "eyre"),
+                    "rtol": ("rk45", "dopri5", "rk23", "bs32", "sav-adaptive", "sav2-adaptive"),
+                    "atol": ("rk45", "dopri5", "rk23", "bs32", "sav-adaptive", "sav2-adaptive")}
 _GRID_KEYS = {"shape", "bounds", "bc"}
 _INITIAL_KEYS = {"kind", "amplitude", "mean", "seed", "expr", "noise"}
 
@@ -102,8 +109,16 @@ def validate_spec(spec: dict) -> dict:
     _num(spec, "t_end", "", positive=True)
     if "dt" in spec and spec["dt"] is not None:
         _num(spec, "dt", "", positive=True)
-    if "stabilization" in spec:
-        _num(spec, "stabilization", "", positive=True)
+    for key in ("stabilization", "sav_constant", "rtol", "atol"):
+        if key in spec:
+            _num(spec, key, "", positive=True)
+    if "convex_part" in spec:
+        _text(spec, "convex_part")
+    chosen = str(spec.get("stepper", "rk4")).strip().lower()
+    for key, owners in _STEPPER_OPTIONS.items():
+        if key in spec and chosen not in owners:
+            raise ConfigError(f"{key} is an option of stepper(s) {', '.join(owners)}, not of "
+                              f"stepper {chosen!r}")
     if "stepper" in spec:
         name = _text(spec, "stepper").strip().lower()
         if name not in STEPPERS:
@@ -320,8 +335,7 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
     if movie is not None:       # more snapshots for the frames, within ~256 MB of them
         n_snap = max(n_snap, min(40, int(2**28 // max(1, y0.nbytes))))
     try:
-        extra = {"stabilization": float(spec["stabilization"])} if "stabilization" in spec \
-            else {}
+        extra = {key: spec[key] for key in _STEPPER_OPTIONS if key in spec}
         res = sim.solve(y0, t_end=t_end, stepper=spec.get("stepper", "rk4"), dt=spec.get("dt"),
                         **extra,
                         snapshot_times=list(np.linspace(0, t_end, n_snap)),   # t = 0 too

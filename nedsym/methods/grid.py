@@ -316,16 +316,27 @@ class Simulation:
         options.setdefault("energy", self.energy)
         options.setdefault("energy_every", "auto")
         sav = getattr(cls, "built_by_method", False)
-        if "sav_constant" in options and not sav:
-            raise SolverError(f"sav_constant is an option of stepper 'sav', not {stepper!r}")
-        if self.is_gradient_flow() and not sav:   # SAV guarantees its *modified* energy
+        convex = getattr(cls, "energy_stable", None) == "discrete"
+        if "sav_constant" in options and (not sav or convex):
+            raise SolverError(f"sav_constant is an option of stepper 'sav' (and sav2, "
+                              f"sav-adaptive, sav2-adaptive), not {stepper!r}")
+        for key in ("convex_part", "newton_tol"):
+            if key in options and not convex:
+                raise SolverError(f"{key} is an option of stepper 'convex-split', not "
+                                  f"{stepper!r}")
+        if self.is_gradient_flow() and (convex or not sav):
+            # SAV guarantees its *modified* energy; convex splitting E_h itself
             options.setdefault("monotone_energy", 1e-6)
         options.setdefault("stable_dt",
                            lambda t, y: self.stable_dt(t, y, iters=8, stepper=name))
         if sav:                                   # SAV: built from the energy's split
             tol = {k: options.pop(k) for k in ("rtol", "atol") if k in options} \
                 if cls.adaptive else {}
-            stepper = self._sav_stepper(options.pop("sav_constant", None), cls, **tol)
+            if convex:
+                stepper = self._convex_stepper(cls, options.pop("convex_part", None),
+                                               options.pop("newton_tol", 1e-10))
+            else:
+                stepper = self._sav_stepper(options.pop("sav_constant", None), cls, **tol)
             rhs = self.rhs
             if dt is None:
                 dt = max(self.stable_dt(0.0, y0, stepper="euler"), 1e-3 * t_end)
@@ -366,6 +377,8 @@ class Simulation:
             res = integrate(rhs, y0, t_end, stepper=stepper, dt=dt, **options)
             res.metadata = self.describe()
             res.metadata["attrs"]["stepper"] = name
+            if convex:
+                res.diagnostics["newton_iterations"] = stepper.newton_total
             if hasattr(stepper, "history") and getattr(stepper, "built_by_method", False):
                 res.diagnostics["modified_energy"] = np.asarray(stepper.history)
                 res.diagnostics["sav_constant"] = stepper.C
@@ -386,23 +399,23 @@ class Simulation:
         return (self.target.time_segments and self.dtype == "float64"
                 and (issubclass(cls, ExplicitRK) or issubclass(cls, EmbeddedRK)))
 
-    def _sav_stepper(self, C: float | None = None, cls=None, **tol):
-        r"""The SAV stepper of this flow: :math:`\hat L` from the constant-coefficient linear
-        part of μ (shifted by β ≥ 0 to be positive semi-definite; the shift moves into
-        :math:`E_1`), :math:`\hat G` from the metric (L²: the mobility; H⁻¹: mobility times
-        the symbol of :math:`-\Delta_h`), :math:`E_1 = E_h - \tfrac12(u, \mathcal{L}u)`
-        and :math:`E_1' = \mu_{nl} - \beta u`."""
+    def _spectral_operators(self, what: str):
+        r"""What the spectral energy-stable steppers solve with: the transform per axis,
+        :math:`\hat L` of the constant-coefficient linear part of μ shifted by β ≥ 0 to be
+        positive semi-definite, β, and :math:`\hat G` from the metric (L²: the mobility;
+        H⁻¹: mobility times the symbol of :math:`-\Delta_h`)."""
         from nedsym.flows.metrics import L2, Hminus1
-        from nedsym.solve.sav import SAV
 
-        kinds = self._spectral_kinds("sav")
+        kinds = self._spectral_kinds(what)
         if self.xp is not np or self.dtype != "float64":
-            raise SolverError("stepper 'sav' runs on the CPU backends in float64")
+            raise SolverError(f"stepper {what!r} runs on the CPU backends in float64")
         if self.lowered.uses_mean or self.lowered.gradient != "continuous":
-            raise SolverError("stepper 'sav' needs gradient='continuous' and no mean() terms")
+            raise SolverError(f"stepper {what!r} needs gradient='continuous' and no mean() "
+                              "terms")
         metric = self.flow.metric
         if type(metric) not in (L2, Hminus1):
-            raise SolverError(f"stepper 'sav' supports the L2 and H-1 metrics, not {metric}")
+            raise SolverError(f"stepper {what!r} supports the L2 and H-1 metrics, not "
+                              f"{metric}")
         M = self.flow.mobility
         pv = self.lowered.params
         mob = []
@@ -410,34 +423,101 @@ class Simulation:
             m = M[i, i].xreplace({s_: sp.Float(pv[s_.name]) for s_ in M[i, i].free_symbols
                                   if s_.name in pv})
             if not m.is_number or any(M[i, j] != 0 for j in range(M.shape[1]) if j != i):
-                raise SolverError(f"stepper 'sav' needs a constant, diagonal mobility; got "
-                                  f"{M[i, i]} for field {self.fields[i]!r}")
+                raise SolverError(f"stepper {what!r} needs a constant, diagonal mobility; "
+                                  f"got {M[i, i]} for field {self.fields[i]!r}")
             mob.append(float(m))
         names = list(self.fields)
         mu_sym = np.real(linear_multiplier(self.grid, self.lowered.mu_linear, names,
                                            accuracy=self.accuracy, kinds=kinds))
         beta = max(0.0, -float(np.min(mu_sym)))
-        L_hat = mu_sym + beta
         if isinstance(metric, Hminus1):
             lap = {n: {tuple(2 if a == k else 0 for a in range(self.grid.ndim)): 1.0
                        for k in range(self.grid.ndim)} for n in names}
             G_hat = -np.real(linear_multiplier(self.grid, lap, names, accuracy=self.accuracy,
                                                kinds=kinds))
         else:
-            G_hat = np.ones_like(L_hat)
+            G_hat = np.ones_like(mu_sym)
         G_hat = np.maximum(G_hat, 0.0) * np.asarray(mob).reshape((-1,) + (1,) * self.grid.ndim)
+        return kinds, mu_sym + beta, beta, G_hat
+
+    def _pointwise_kernel(self, exprs: dict):
+        """``f(y, out)``: the generated map kernel of pointwise expressions per field."""
         L = self.lowered
-        ir = build_map_kernel(L.fields, L.halo, dict(L.mu_nonlinear), L.scalars,
-                              self.grid.ndim)
+        ir = build_map_kernel(L.fields, L.halo, exprs, L.scalars, self.grid.ndim)
         kernel = compile_kernel(ir, self.backend, dtype=self.dtype)
+
+        def f(y, out):
+            kernel(self._fill(y, 0.0), out, *self.scalars(0.0))
+        return f
+
+    def _sav_stepper(self, C: float | None = None, cls=None, **tol):
+        r"""The SAV stepper of this flow (:meth:`_spectral_operators`) with
+        :math:`E_1 = E_h - \tfrac12(u, \mathcal{L}u)` and :math:`E_1' = \mu_{nl} - \beta u`."""
+        from nedsym.solve.sav import SAV
+
+        kinds, L_hat, beta, G_hat = self._spectral_operators("sav")
+        mu_nl = self._pointwise_kernel(dict(self.lowered.mu_nonlinear))
         cell = float(np.prod(self.grid.spacing))
 
         def grad_e1(y, out):
-            kernel(self._fill(y, 0.0), out, *self.scalars(0.0))
+            mu_nl(y, out)
             if beta:
                 out -= beta * y
 
         return (cls or SAV)(L_hat, G_hat, grad_e1, self.energy, cell, C, kinds=kinds, **tol)
+
+    def _convex_stepper(self, cls, convex_part=None, newton_tol: float = 1e-10):
+        r"""Eyre's convex splitting of this flow: :math:`\mathcal{L} + \beta` and
+        :math:`F_c'` implicit, :math:`\beta u + F_e'` explicit, the pointwise split found by
+        :func:`nedsym.discretize.split.pointwise_split` (or ``convex_part``: the implicit
+        part of :math:`\mu_{nl}`, a string or ``{field: string}``, parsed by nedsym's
+        guarded parser)."""
+        from nedsym.discretize.split import lower_pointwise, pointwise_split
+
+        kinds, Lb_hat, beta, G_hat = self._spectral_operators("convex-split")
+        given = None
+        if convex_part is not None:
+            given = self._parse_field_exprs(convex_part, "convex_part")
+        split = pointwise_split(self.flow, self.lowered.params, given)
+        fields = {field_name_of(c): c for c in self.flow.fields}
+        fc = {n: split[n][0] for n in self.fields}
+        dfc = {n: sp.diff(split[n][0], fields[n]) for n in self.fields}
+        fe = {n: split[n][1] for n in self.fields}
+        low = lambda ex: lower_pointwise(self.flow, ex, self.accuracy,  # noqa: E731
+                                         self.lowered.params)
+        nonzero = lambda ex: any(e != 0 for e in ex.values())  # noqa: E731
+        implicit = self._pointwise_kernel(low(fc)) if nonzero(fc) else None
+        implicit_d = self._pointwise_kernel(low(dfc)) if nonzero(fc) else None
+        explicit = self._pointwise_kernel(low(fe)) if nonzero(fe) else None
+        return cls(Lb_hat, G_hat, beta, implicit, implicit_d, explicit, kinds=kinds,
+                   newton_tol=newton_tol)
+
+    def _parse_field_exprs(self, spec, what: str) -> dict:
+        """``{field: sympy expression}`` from a string (one field) or a dict of strings,
+        through the guarded parser with this flow's coordinates, fields and parameters."""
+        from nedsym.symbolic.parse import Namespace
+
+        E = self.flow.energy
+        if isinstance(spec, str):
+            if len(self.fields) != 1:
+                raise SolverError(f"{what} as one string needs a one-field flow; give a dict "
+                                  f"{{field: expression}} for fields {list(self.fields)}")
+            spec = {self.fields[0]: spec}
+        if not isinstance(spec, dict):
+            raise SolverError(f"{what} must be a string or a dict of strings, got "
+                              f"{type(spec).__name__}")
+        names = Namespace.declare(coords=" ".join(str(x) for x in E.coords),
+                                  fields=" ".join(self.fields),
+                                  params={p.name: v for p, v in E.params.items()}
+                                  if isinstance(E.params, dict) else None)
+        out = {}
+        for k, v in spec.items():
+            if k not in self.fields:
+                raise SolverError(f"{what}: unknown field {k!r}; fields: {list(self.fields)}")
+            if not isinstance(v, str):
+                raise SolverError(f"{what}[{k!r}] must be a string, got {type(v).__name__}")
+            out[k] = names.parse(v)
+        return out
 
     def _spectral_kinds(self, what: str) -> list[str]:
         """The transform per axis that diagonalizes this grid's stencils: FFT (periodic),
@@ -547,7 +627,7 @@ def _check_solve_options(options: dict) -> None:
     from nedsym.solve import solver
 
     known = set(inspect.signature(solver.integrate).parameters) - {
-        "rhs", "y0", "t_end", "stepper", "dt"} | {"sav_constant"}
+        "rhs", "y0", "t_end", "stepper", "dt"} | {"sav_constant", "convex_part", "newton_tol"}
     for key in options:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)

@@ -7,7 +7,8 @@ Steppers see only callables: ``rhs(t, y, out)`` writes :math:`\\dot y` into ``ou
 from nedsym.solve.checkpoint import load_checkpoint, save_checkpoint
 from nedsym.solve.iteration import Iteration, IterationOutcome, NonFiniteStep, iterate
 from nedsym.solve.result import Result
-from nedsym.solve.sav import SAV, SAV2, AdaptiveSAV
+from nedsym.solve.convex import ConvexSplit
+from nedsym.solve.sav import SAV, SAV2, AdaptiveSAV, AdaptiveSAV2
 from nedsym.solve.solver import STEPPERS, integrate, make_stepper
 from nedsym.solve.spectral import SemiImplicitSpectral
 from nedsym.solve.steppers import (
@@ -32,7 +33,7 @@ __all__ = [
     "integrate", "make_stepper", "STEPPERS", "Result",
     "iterate", "Iteration", "IterationOutcome", "NonFiniteStep",
     "Stepper", "ExplicitEuler", "RK4", "EmbeddedRK", "DormandPrince45", "BogackiShampine32",
-    "SemiImplicitSpectral", "SAV", "SAV2", "AdaptiveSAV",
+    "SemiImplicitSpectral", "SAV", "SAV2", "AdaptiveSAV", "AdaptiveSAV2", "ConvexSplit",
     "Tracker", "RunState", "EnergyTracker", "ResidualTracker", "SnapshotTracker",
     "ProgressTracker", "CheckpointTracker", "save_checkpoint", "load_checkpoint",
 ]
