@@ -428,7 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "stabilized | sav | sav2 | sav-adaptive | sav2-adaptive | "
                                      "convex-split (energy-stable: docs/energy-stable.md)")
     r.add_argument("--stabilization", type=float, metavar="S",
-                   help="the constant S of stepper 'stabilized' (required by it)")
+                   help="the constant S of stepper 'stabilized' (required by it); for the "
+                        "SAV steppers and convex-split an extra implicit S*u (S ~ max F'' "
+                        "keeps E_h falling at large dt)")
     r.add_argument("--sav-constant", dest="sav_constant", type=float, metavar="C",
                    help="the shift C of E_1 in the SAV steppers (default: from the initial "
                         "state, E_1 + C >= 1)")

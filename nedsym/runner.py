@@ -24,7 +24,8 @@ _KNOWN = {"name", "title", "energy", "coords", "fields", "params", "metric", "mo
           "snapshots", "boundary", "stabilization", "sav_constant", "convex_part", "rtol",
           "atol"}
 #: keys handed to ``sim.solve`` as they are, and the steppers each belongs to
-_STEPPER_OPTIONS = {"stabilization": ("stabilized",),
+_STEPPER_OPTIONS = {"stabilization": ("stabilized", "sav", "sav2", "sav-adaptive",
+                                      "sav2-adaptive", "convex-split", "eyre"),
                     "sav_constant": ("sav", "sav2", "sav-adaptive", "sav2-adaptive"),
                     "convex_part": ("convex-split", "eyre"),
                     "rtol": ("rk45", "dopri5", "rk23", "bs32", "sav-adaptive", "sav2-adaptive"),

@@ -38,6 +38,27 @@ def _pointwise(expr, comp, fields, what: str) -> None:
             f"{expr} (use 'sav' for nonlinear gradient terms or coupled fields)")
 
 
+def _nonnegative(g, s) -> bool:
+    """``g(s) >= 0`` for every real ``s``, shown by sympy or, for a polynomial, from its
+    values at the real critical points (and its leading term)."""
+    g = sp.expand(g)
+    if g.is_nonnegative or g.is_zero:
+        return True
+    if g.free_symbols - {s}:
+        return False
+    try:
+        poly = sp.Poly(g, s)
+    except sp.PolynomialError:
+        return False
+    deg = poly.degree()
+    if deg <= 0:
+        return bool(poly.LC() >= 0) if deg == 0 else True
+    if deg % 2 or poly.LC() < 0:
+        return False
+    crit = [r for r in sp.Poly(sp.diff(g, s), s).nroots(n=30) if abs(sp.im(r)) < 1e-20]
+    return all(float(g.subs(s, sp.re(r))) >= -1e-14 for r in crit)
+
+
 def pointwise_split(flow, params: dict | None = None, convex: dict | None = None) -> dict:
     r"""``{field name: (F_c', F_e')}`` with :math:`\mu_{nl} = F_c' - F_e'`, both sides
     monotone (sympy expressions in the field; parameters kept as symbols).
@@ -70,7 +91,7 @@ def pointwise_split(flow, params: dict | None = None, convex: dict | None = None
             fe = sp.expand(fc - nl)
             for part, label in ((fc, "convex"), (fe, "concave")):
                 g = sp.simplify(sp.diff(part, c).xreplace(sub).xreplace({c: s}))
-                if g.is_nonnegative is not True and not g.is_zero:
+                if not _nonnegative(g, s):
                     raise DiscretizationError(
                         f"the {label} side of the split given for field {name!r} has second "
                         f"derivative {g} (with u as {s}), which sympy cannot show to be >= 0 "
@@ -78,11 +99,14 @@ def pointwise_split(flow, params: dict | None = None, convex: dict | None = None
             out[name] = (fc, fe)
             continue
         conv, conc = [], []
-        for term in sp.Add.make_args(sp.expand(sp.diff(nl, c))):
+        whole = sp.expand(sp.diff(nl, c))
+        terms = [whole] if _nonnegative(whole.xreplace(sub).xreplace({c: s}), s) else \
+            sp.Add.make_args(whole)
+        for term in terms:
             g = term.xreplace(sub).xreplace({c: s})
-            if g.is_nonnegative:
+            if _nonnegative(g, s):
                 conv.append(term)
-            elif g.is_nonpositive:
+            elif _nonnegative(-g, s):
                 conc.append(term)
             else:
                 raise DiscretizationError(

@@ -320,6 +320,10 @@ class Simulation:
         if "sav_constant" in options and (not sav or convex):
             raise SolverError(f"sav_constant is an option of stepper 'sav' (and sav2, "
                               f"sav-adaptive, sav2-adaptive), not {stepper!r}")
+        if "stabilization" in options and not sav and name.strip().lower() != "stabilized":
+            raise SolverError(f"stabilization is an option of the steppers 'stabilized', "
+                              f"'sav', 'sav2', 'sav-adaptive', 'sav2-adaptive' and "
+                              f"'convex-split', not {stepper!r}")
         for key in ("convex_part", "newton_tol"):
             if key in options and not convex:
                 raise SolverError(f"{key} is an option of stepper 'convex-split', not "
@@ -332,11 +336,12 @@ class Simulation:
         if sav:                                   # SAV: built from the energy's split
             tol = {k: options.pop(k) for k in ("rtol", "atol") if k in options} \
                 if cls.adaptive else {}
+            S = float(options.pop("stabilization", 0.0))
             if convex:
                 stepper = self._convex_stepper(cls, options.pop("convex_part", None),
-                                               options.pop("newton_tol", 1e-10))
+                                               options.pop("newton_tol", 1e-10), S)
             else:
-                stepper = self._sav_stepper(options.pop("sav_constant", None), cls, **tol)
+                stepper = self._sav_stepper(options.pop("sav_constant", None), cls, S, **tol)
             rhs = self.rhs
             if dt is None:
                 dt = max(self.stable_dt(0.0, y0, stepper="euler"), 1e-3 * t_end)
@@ -399,7 +404,7 @@ class Simulation:
         return (self.target.time_segments and self.dtype == "float64"
                 and (issubclass(cls, ExplicitRK) or issubclass(cls, EmbeddedRK)))
 
-    def _spectral_operators(self, what: str):
+    def _spectral_operators(self, what: str, stabilization: float = 0.0):
         r"""What the spectral energy-stable steppers solve with: the transform per axis,
         :math:`\hat L` of the constant-coefficient linear part of μ shifted by β ≥ 0 to be
         positive semi-definite, β, and :math:`\hat G` from the metric (L²: the mobility;
@@ -429,7 +434,7 @@ class Simulation:
         names = list(self.fields)
         mu_sym = np.real(linear_multiplier(self.grid, self.lowered.mu_linear, names,
                                            accuracy=self.accuracy, kinds=kinds))
-        beta = max(0.0, -float(np.min(mu_sym)))
+        beta = max(0.0, -float(np.min(mu_sym)), float(stabilization))
         if isinstance(metric, Hminus1):
             lap = {n: {tuple(2 if a == k else 0 for a in range(self.grid.ndim)): 1.0
                        for k in range(self.grid.ndim)} for n in names}
@@ -450,12 +455,13 @@ class Simulation:
             kernel(self._fill(y, 0.0), out, *self.scalars(0.0))
         return f
 
-    def _sav_stepper(self, C: float | None = None, cls=None, **tol):
+    def _sav_stepper(self, C: float | None = None, cls=None, stabilization: float = 0.0,
+                     **tol):
         r"""The SAV stepper of this flow (:meth:`_spectral_operators`) with
         :math:`E_1 = E_h - \tfrac12(u, \mathcal{L}u)` and :math:`E_1' = \mu_{nl} - \beta u`."""
         from nedsym.solve.sav import SAV
 
-        kinds, L_hat, beta, G_hat = self._spectral_operators("sav")
+        kinds, L_hat, beta, G_hat = self._spectral_operators("sav", stabilization)
         mu_nl = self._pointwise_kernel(dict(self.lowered.mu_nonlinear))
         cell = float(np.prod(self.grid.spacing))
 
@@ -466,7 +472,8 @@ class Simulation:
 
         return (cls or SAV)(L_hat, G_hat, grad_e1, self.energy, cell, C, kinds=kinds, **tol)
 
-    def _convex_stepper(self, cls, convex_part=None, newton_tol: float = 1e-10):
+    def _convex_stepper(self, cls, convex_part=None, newton_tol: float = 1e-10,
+                        stabilization: float = 0.0):
         r"""Eyre's convex splitting of this flow: :math:`\mathcal{L} + \beta` and
         :math:`F_c'` implicit, :math:`\beta u + F_e'` explicit, the pointwise split found by
         :func:`nedsym.discretize.split.pointwise_split` (or ``convex_part``: the implicit
@@ -474,7 +481,7 @@ class Simulation:
         guarded parser)."""
         from nedsym.discretize.split import lower_pointwise, pointwise_split
 
-        kinds, Lb_hat, beta, G_hat = self._spectral_operators("convex-split")
+        kinds, Lb_hat, beta, G_hat = self._spectral_operators("convex-split", stabilization)
         given = None
         if convex_part is not None:
             given = self._parse_field_exprs(convex_part, "convex_part")
