@@ -47,6 +47,16 @@ def test_cahn_hilliard_conserves_mass_and_dissipates(tmp_path):
     assert np.abs(mass - mass[0]).max() < 1e-3 * scale
 
 
+def test_energy_stable_schemes_keep_their_promises(tmp_path):
+    out = _run("energy_stable", tmp_path, n=32, t_end=0.05)
+    for name, res in out["runs"].items():
+        assert abs(float(res.final.mean() - res.fields[0].mean())) < 1e-12, name
+        assert res.energy[-1] < 0.8 * res.energy[0], name
+    assert _monotone(out["runs"]["convex-split"].energy, 1e-11)
+    ad = out["result"]
+    assert ad.dt_history.max() > 100 * ad.dt_history.min()
+
+
 def test_swift_hohenberg_forms_pattern(tmp_path):
     res = _run("swift_hohenberg", tmp_path, n=32, t_end=15.0)["result"]
     assert res.energy[-1] < res.energy[0]

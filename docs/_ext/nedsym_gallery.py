@@ -23,6 +23,7 @@ from pathlib import Path
 GALLERY = {
     "allen_cahn": ("dir", {"n": 32, "t_end": 6.0, "backend": "numpy", "dpi": 70}),
     "cahn_hilliard": ("dir", {"n": 32, "t_end": 2e-3, "backend": "numpy", "dpi": 70}),
+    "energy_stable": ("dir", {"n": 32, "t_end": 0.05, "backend": "numpy", "dpi": 70}),
     "swift_hohenberg": ("dir", {"n": 32, "t_end": 15.0, "backend": "numpy", "dpi": 70}),
     "tv_denoise": ("dir", {"n": 32, "t_end": 1.0, "backend": "numpy", "dpi": 70}),
     "heat": ("dir", {"n": 16, "t_end": 0.01, "backend": "numpy", "dpi": 70}),

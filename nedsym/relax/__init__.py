@@ -14,10 +14,12 @@ from nedsym.relax.estimators import (
     importance_sampling_gradient,
     langevin_gradient,
 )
+from nedsym.relax.flatness import hessian_top_eigenvalues
 from nedsym.relax.hj_grid import HJGridSolver, HJSolution, numerical_hamiltonian
 from nedsym.relax.loss import Loss, as_loss
 from nedsym.relax.optim import (
     SGD,
+    AuthorsESGD,
     EntropySGD,
     HJProx,
     Nesterov,
@@ -33,4 +35,5 @@ __all__ = [
     "EntropyGradient", "importance_sampling_gradient", "langevin_gradient",
     "Classifier", "classifier_objective", "synthetic_blobs",
     "Objective", "OptimizeResult", "Optimizer", "SGD", "Nesterov", "EntropySGD", "HJProx",
+    "AuthorsESGD", "hessian_top_eigenvalues",
 ]

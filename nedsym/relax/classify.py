@@ -29,6 +29,8 @@ class Classifier:
     net: object
     objective: Objective
     theta0: np.ndarray
+    #: ``full_grad(theta)``: the gradient of the whole training loss (Hessian products)
+    full_grad: object = None
 
     def logits(self, X, theta) -> np.ndarray:
         return self.net.forward(X, theta, order=0).u
@@ -78,8 +80,14 @@ def classifier_objective(X, y, hidden: Sequence[int] = (32,), batch: int = 32,
         g = net.vjp(X[idx], theta, nn.Jet(u=cot, grad=None, hess=None))
         return g + weight_decay * theta
 
+    def full_grad(theta):
+        z = net.forward(X, theta, order=0).u
+        cot = (softmax(z, axis=1) - onehot) / n
+        g = net.vjp(X, theta, nn.Jet(u=cot, grad=None, hess=None))
+        return g + weight_decay * theta
+
     obj = Objective(loss, grad, batches_per_epoch=-(-n // batch), name="cross-entropy")
-    return Classifier(net, obj, theta0)
+    return Classifier(net, obj, theta0, full_grad)
 
 
 def synthetic_blobs(n: int = 120, dim: int = 4, classes: int = 3, seed: int = 0):

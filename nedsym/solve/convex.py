@@ -99,15 +99,8 @@ class ConvexSplit(Stepper):
 
     def bind(self, rhs: RHS, y0: np.ndarray) -> np.ndarray:
         y = super().bind(rhs, y0)
-        if y0.ndim < 2:
-            raise SolverError(f"convex-split needs a state of shape (nfields, *grid.shape); "
-                              f"got {y0.shape}")
-        self.basis = SpectralBasis(self.kinds or ["fft"] * (y0.ndim - 1), y0.shape[1:])
-        spec = (y0.shape[0], *self.basis.spectral_shape)
-        for name, a in (("Lb_hat", self.Lb_hat), ("G_hat", self.G_hat)):
-            if a.shape not in (spec, (1, *spec[1:])):
-                raise SolverError(f"{name} has shape {a.shape}; for a state of shape "
-                                  f"{y0.shape} it must be {spec}")
+        self.basis = SpectralBasis.for_state(self.kinds, y0, "convex-split",
+                                             Lb_hat=self.Lb_hat, G_hat=self.G_hat)
         self._c, self._d = np.empty_like(y0), np.empty_like(y0)
         return y
 

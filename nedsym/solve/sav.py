@@ -91,6 +91,22 @@ class SpectralBasis:
         self.weights = w[None]
         self.scale = 1.0 / float(np.prod([self.shape[a - 1] for a in self._fft] or [1]))
 
+    @classmethod
+    def for_state(cls, kinds, y0: np.ndarray, what: str, **symbols) -> SpectralBasis:
+        """The basis of states shaped like ``y0`` (``kinds``: per axis, default all FFT),
+        after checking that each of the ``symbols`` (diagonal multipliers) has the spectral
+        shape (or one row broadcast over the fields)."""
+        if y0.ndim < 2:
+            raise SolverError(f"{what} needs a state of shape (nfields, *grid.shape); got "
+                              f"{y0.shape}")
+        basis = cls(kinds or ["fft"] * (y0.ndim - 1), y0.shape[1:])
+        spec = (y0.shape[0], *basis.spectral_shape)
+        for name, a in symbols.items():
+            if a.shape not in (spec, (1, *spec[1:])):
+                raise SolverError(f"{name} has shape {a.shape}; for a state of shape "
+                                  f"{y0.shape} it must be {spec}")
+        return basis
+
     def forward(self, y: np.ndarray) -> np.ndarray:
         out = y
         for axis, kind in self._real:
@@ -168,15 +184,8 @@ class SAV(Stepper):
     # -- set-up ------------------------------------------------------------------------
     def bind(self, rhs: RHS, y0: np.ndarray) -> np.ndarray:
         y = super().bind(rhs, y0)
-        if y0.ndim < 2:
-            raise SolverError(f"SAV needs a state of shape (nfields, *grid.shape); got "
-                              f"{y0.shape}")
-        self.basis = SpectralBasis(self.kinds or ["fft"] * (y0.ndim - 1), y0.shape[1:])
-        spec = (y0.shape[0], *self.basis.spectral_shape)
-        for name, a in (("L_hat", self.L_hat), ("G_hat", self.G_hat)):
-            if a.shape not in (spec, (1, *spec[1:])):
-                raise SolverError(f"{name} has shape {a.shape}; for a state of shape "
-                                  f"{y0.shape} it must be {spec}")
+        self.basis = SpectralBasis.for_state(self.kinds, y0, "SAV", L_hat=self.L_hat,
+                                             G_hat=self.G_hat)
         self._b = np.empty_like(y0)
         e1 = self._e1(y)
         if self.C is None:
@@ -491,12 +500,12 @@ class AdaptiveSAV2(AdaptiveSAV):
     Each accepted attempt keeps :math:`u^{n+1} = 2u_{1/2} - u_1` (and
     :math:`r^{n+1} = 2r_{1/2} - r_1`, capped at :math:`\sqrt{E_1(u^{n+1}) + C}`), a second-
     order approximation whose stability function
-    :math:`R(z) = 2/(1 - z/2)^2 - 1/(1 - z)` tends to 0 as :math:`z 	o -\infty`
+    :math:`R(z) = 2/(1 - z/2)^2 - 1/(1 - z)` tends to 0 as :math:`z \to -\infty`
     (extrapolated implicit Euler is L-stable, so stiff modes stay damped). The step is
     still controlled by the first-order estimate :math:`u_{1/2} - u_1` (conservative for
     the extrapolated solution). The extrapolation is kept only when its modified energy
-    :math:`	ilde E` does not exceed that of the two SAV half steps; otherwise the half
-    steps are kept, so :math:`	ilde E` never rises and :math:`E_h` is checked as in
+    :math:`\tilde E` does not exceed that of the two SAV half steps; otherwise the half
+    steps are kept, so :math:`\tilde E` never rises and :math:`E_h` is checked as in
     :class:`AdaptiveSAV`. ``extrapolated`` counts kept and fallen-back steps.
 
     Example
