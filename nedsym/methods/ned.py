@@ -157,7 +157,11 @@ class NED:
     boundary_points: points on the boundary per step (default: ``points // 4``, at least 32 ...
         in 1-D the boundary has two points and both are used).
     dt: flow time step (default 0.5 for ``euler``/``rk4``, 10 for ``implicit``; ``math.inf``
-        with ``implicit`` gives Gauss–Newton steps).
+        with ``implicit`` gives Gauss–Newton steps, globalized by a grid line search).
+    linesearch: with ``dt=math.inf`` (the default there): pick each Gauss–Newton step's size
+        among :math:`2^{-k}`, :math:`k = 0..20`, by the merit on the step's points (see
+        :meth:`_gauss_newton_step`); ``False`` takes the full increment (with the adaptive
+        retries).
     ridge: the Tikhonov term :math:`\varepsilon` (on by default: unregularized solves diverge).
     solver: ``auto``, ``cholesky``, ``svd`` or ``kernel`` (see :func:`solve_rows`).
     stepper: ``auto``, ``euler``, ``rk4`` or ``implicit``.
@@ -188,7 +192,8 @@ class NED:
                  residual: str = "strong", resample: bool = True, adaptive: bool = True,
                  merit_growth: float = 2.0, max_retries: int = 8, seed: int | None = 0,
                  theta=None, params: Mapping | None = None, exact=None,
-                 test_points: int = 2048, data=None, cluster=None, shards: int | None = None):
+                 test_points: int = 2048, data=None, cluster=None, shards: int | None = None,
+                 linesearch: bool | None = None):
         if solver not in SOLVERS:
             raise ConfigError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
         if stepper not in STEPPERS:
@@ -219,6 +224,11 @@ class NED:
             raise ConfigError(f"dt must be > 0, got {dt}")
         if math.isinf(self.dt) and stepper != "implicit":
             raise ConfigError("dt=inf (Gauss–Newton) needs stepper='implicit'")
+        if linesearch and not math.isinf(self.dt):
+            raise ConfigError("linesearch=True globalizes Gauss–Newton steps: it needs "
+                              "dt=math.inf (stepper='implicit')")
+        #: grid line search on the merit along each Gauss–Newton increment (dt=inf)
+        self.linesearch = math.isinf(self.dt) if linesearch is None else bool(linesearch)
         self.points, self.rule, self.resample, self.seed = int(points), rule, resample, seed
         self.adaptive, self.max_retries, self.rejected = bool(adaptive), int(max_retries), 0
         self.merit_growth = float(merit_growth)
@@ -419,6 +429,8 @@ class NED:
         """
         sample = self._draw()
         dt, ridge = self._dt_now, self._ridge_now
+        if math.isinf(dt) and self.linesearch:
+            return self._gauss_newton_step(sample, ridge)
         m0 = None
         system = None
         for _attempt in range(self.max_retries + 1):
@@ -454,6 +466,40 @@ class NED:
             self._dt_now = min(self.dt, 2 * dt)
             self._ridge_now = max(self.ridge, ridge / _RIDGE_RELAX)
         return {"dt": dt, "energy": e, "residual": res, "ridge": ridge}
+
+    def _gauss_newton_step(self, sample, ridge: float) -> dict:
+        r"""A globalized Gauss–Newton step: the increment :math:`v` of the linearized
+        least-squares problem, then the step size :math:`\alpha` among
+        :math:`1, \tfrac12, \dots, 2^{-20}` with the smallest merit on the step's points (the
+        grid line search of energy natural gradient descent). If no step size lowers the
+        merit, the ridge grows tenfold (Levenberg–Marquardt) and the increment is solved
+        again; after ``max_retries`` the smallest step is taken."""
+        system = self.system(self.theta, sample, math.inf)
+        res = system[3]
+        m0 = self.merit(self.theta, sample)
+        alphas = 0.5 ** np.arange(21)
+        best = (math.inf, alphas[-1], None)
+        for _attempt in range(self.max_retries + 1):
+            v = self._solve(system, ridge)
+            for a in alphas:
+                cand = self.theta + a * v
+                m = self.merit(cand, sample) if np.all(np.isfinite(cand)) else math.nan
+                if math.isfinite(m) and m < best[0]:
+                    best = (m, a, cand)
+            if best[2] is not None and best[0] < m0:
+                break
+            self.rejected += 1
+            ridge = min(_RIDGE_CAP, max(10 * ridge, 1e-10))
+        m1, alpha, new = best
+        if new is None:
+            raise NonFiniteStep("every Gauss–Newton step size gave a non-finite merit")
+        e = self._energy(new, *sample)
+        if not math.isfinite(e):
+            raise NonFiniteStep("non-finite energy after the step")
+        self.theta = new
+        self._ridge_now = max(self.ridge, ridge / _RIDGE_RELAX)
+        return {"dt": math.inf, "energy": e, "residual": res, "ridge": ridge,
+                "step_size": float(alpha)}
 
     def run(self, steps: int = 100, *, tol: float | None = None, target_error: float | None = None,
             progress: bool = False, callback: Callable | None = None,
