@@ -7,8 +7,9 @@ on the periodic unit square, mean 0.1, three ways through ``sim.solve``:
 * ``sav2-adaptive``: second-order SAV with step doubling, Richardson extrapolation and the
   energy check; the step grows over five decades while the coarsening slows;
 * ``convex-split``: Eyre's scheme (u³ implicit by Newton–GMRES, −u explicit), E_h itself
-  falls for any dt, here at a fixed dt 1000x the explicit limit;
-* ``sav``: first-order SAV at the same fixed dt (its modified energy falls; E_h follows).
+  falls for any dt, here at a fixed dt = 0.01 (tens of thousands of times the explicit
+  limit: stable, but only first-order accurate at that step);
+* ``sav``: first-order SAV at the same fixed dt (its modified energy falls).
 
 Writes ``energy_stable.png``: E_h(t) of the three (log time), the mass drift per step, and
 the adaptive step size. Prints steps, wall time and the largest energy rise and mass drift.
@@ -28,14 +29,15 @@ import nedsym as ns
 
 
 def main(n: int = 128, t_end: float = 1.0, out: str = ".", backend: str = "numba",
-         dpi: int = 100) -> dict:
+         dpi: int = 100, big_dt: float = 0.01) -> dict:
     """Run the example; return the figure path and the three Results."""
     E = ns.Energy.parse("eps^2/2*|grad(u)|^2 + (u^2-1)^2/4", coords="x y",
                         params={"eps": 0.02})
     sim = ns.GradientFlow(E, metric="H-1").discretize(
         ns.Grid((n, n), [(0, 1), (0, 1)], bc="periodic"), backend=backend)
     y0 = sim.initial("random", amplitude=0.05, mean=0.1, seed=0)
-    dt = 1000 * sim.stable_dt(0.0, y0, stepper="euler")
+    dt = min(big_dt, t_end / 5)
+    explicit = sim.stable_dt(0.0, y0, stepper="euler")
     kw = {"energy_every": 1, "progress": False,
           "snapshot_times": list(np.linspace(0.0, t_end, 11))}
     runs = {
@@ -63,7 +65,7 @@ def main(n: int = 128, t_end: float = 1.0, out: str = ".", backend: str = "numba
     ad = runs["sav2-adaptive"]
     ax_dt.loglog(np.cumsum(ad.dt_history), ad.dt_history, lw=1)
     ax_dt.axhline(dt, color="k", ls=":", label="fixed dt of the others")
-    ax_dt.axhline(dt / 1000, color="gray", ls="--", label="explicit Euler limit")
+    ax_dt.axhline(explicit, color="gray", ls="--", label="explicit Euler limit")
     ax_e.set(xlabel="$t$", ylabel="$E_h$", title="discrete energy")
     ax_m.set(xlabel="$t$", ylabel=r"$|\bar u(t) - \bar u(0)|$", title="mass drift",
              ylim=(1e-18, 1e-10))
@@ -83,4 +85,4 @@ def _cli(doc: str, **defaults) -> dict:
 
 
 if __name__ == "__main__":
-    main(**_cli(__doc__, n=128, t_end=1.0, out=".", backend="numba"))
+    main(**_cli(__doc__, n=128, t_end=1.0, out=".", backend="numba", big_dt=0.01))

@@ -393,6 +393,7 @@ class Simulation:
             if hasattr(stepper, "history") and getattr(stepper, "built_by_method", False):
                 res.diagnostics["modified_energy"] = np.asarray(stepper.history)
                 res.diagnostics["sav_constant"] = stepper.C
+                self._report_energy_rises(res, name)
             return res
         except BlowUpError as exc:
             bad = None if exc.state is None else self._negative_mobility(exc.state)
@@ -405,6 +406,25 @@ class Simulation:
                 "energy there: keep the state inside the mobility's range (smaller dt, or a "
                 "mobility that stays non-negative)", t=exc.t, step=exc.step, dt=exc.dt,
                 advised_dt=exc.advised_dt, state=exc.state, reason=exc.reason) from None
+
+    @staticmethod
+    def _report_energy_rises(res: Result, name: str) -> None:
+        """SAV guarantees its modified energy only: count the records where E_h itself rose
+        (by more than 1e-6 relative) and warn, with what to do, when there are any."""
+        import warnings
+
+        e = np.asarray(res.energy, dtype=float)
+        if e.size < 2 or not np.all(np.isfinite(e)):
+            return
+        rises = int(np.sum(np.diff(e) > 1e-6 * max(1.0, abs(e[0]))))
+        res.diagnostics["energy_rises"] = rises
+        if rises:
+            warnings.warn(
+                f"stepper {name!r}: the discrete energy E_h rose in {rises} of {e.size - 1} "
+                f"records ({e[0]:.6g} -> {e[-1]:.6g}) while the modified energy fell: the step "
+                "is too large for accuracy. Use 'sav2-adaptive' (error-controlled), a smaller "
+                "dt, stabilization=S (S ~ max F''), or 'convex-split' (E_h itself never rises)",
+                RuntimeWarning, stacklevel=3)
 
     def _can_compile(self, cls) -> bool:
         return (self.target.time_segments and self.dtype == "float64"

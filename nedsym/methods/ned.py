@@ -68,6 +68,10 @@ from nedsym.solve.optim import make_optimizer
 __all__ = ["NED", "NEDResult", "DataSampler", "solve_rows"]
 
 _RIDGE_CAP = 1e-2
+#: a Gauss–Newton increment is trusted when the line search keeps at least this share of it;
+#: a shorter step means the linearization is poor there and the ridge grows (up to the cap)
+_GN_TRUST = 2.0 ** -4
+_GN_RIDGE_CAP = 1e2
 _RIDGE_RELAX = 3.0
 STEPPERS = ("auto", "euler", "rk4", "implicit")
 
@@ -80,7 +84,9 @@ class NEDResult:
     the accepted step), ``energy`` (sampled energy on the
     step's points), ``residual`` (weighted RMS of :math:`\\delta E/\\delta u` at the start of the
     step, strong route; the gradient norm on the weak route), ``error`` (relative L² error
-    against the exact solution, NaN without one) and ``wall`` (seconds since the start).
+    against the exact solution, NaN without one), ``wall`` (seconds since the start) and,
+    for NED runs, ``step_size`` (the line search's share of a Gauss–Newton increment; 1
+    for the other steps).
     """
 
     method: str
@@ -486,10 +492,13 @@ class NED:
                 m = self.merit(cand, sample) if np.all(np.isfinite(cand)) else math.nan
                 if math.isfinite(m) and m < best[0]:
                     best = (m, a, cand)
-            if best[2] is not None and best[0] < m0:
+            if best[2] is not None and best[0] < m0 and best[1] >= _GN_TRUST:
                 break
             self.rejected += 1
-            ridge = min(_RIDGE_CAP, max(10 * ridge, 1e-10))
+            if ridge >= _GN_RIDGE_CAP:
+                break
+            ridge = min(_GN_RIDGE_CAP, max(10 * ridge, 1e-10))
+            best = (math.inf, alphas[-1], None) if best[0] >= m0 else best
         m1, alpha, new = best
         if new is None:
             raise NonFiniteStep("every Gauss–Newton step size gave a non-finite merit")
@@ -662,7 +671,7 @@ class _NEDSteps(Iteration):
         err = ned.error() if (k % self.every == 0 or k == self.steps - 1) else math.nan
         return {"t": ned.t, "dt": info["dt"], "ridge": info.get("ridge", math.nan),
                 "energy": info["energy"], "residual": info["residual"], "error": err,
-                "change": rel}
+                "change": rel, "step_size": info.get("step_size", 1.0)}
 
     def advice(self, k: int, what: str) -> str:
         return self.ned._blowup_advice(k, what)
@@ -736,7 +745,8 @@ class _BaselineSteps(Iteration):
 
 def _ned_result(method: str, theta: np.ndarray, out, options: dict) -> NEDResult:
     hist = {k: out.history.get(k, np.zeros(0)) for k in
-            ("step", "t", "dt", "ridge", "energy", "residual", "error", "wall")}
+            ("step", "t", "dt", "ridge", "energy", "residual", "error", "wall", "step_size")
+            if k in out.history or k != "step_size"}
     if "ridge" not in out.history and len(hist["step"]):
         hist["ridge"] = np.full(len(hist["step"]), math.nan)
     return NEDResult(method, theta, hist, out.converged, out.interrupted, out.reason, options)

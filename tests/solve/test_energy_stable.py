@@ -197,3 +197,18 @@ def test_problem_files_take_the_energy_stable_options(tmp_path):
         validate_spec(dict(spec, stepper="rk4", rtol=1e-3))
     with pytest.raises(ConfigError, match="sav_constant"):
         validate_spec(dict(spec, sav_constant=-1.0))
+
+
+def test_sav_says_when_the_true_energy_rises():
+    """SAV guarantees its modified energy only; when E_h itself rises the run says so (and
+    what to do), and stabilization removes it (Allen–Cahn, 1000x the explicit step)."""
+    sim = _sim("allen-cahn")
+    y0 = sim.initial("random", amplitude=0.05, mean=0.1, seed=0)
+    dt = 1000 * sim.stable_dt(0.0, y0, stepper="euler")
+    with pytest.warns(RuntimeWarning, match="E_h rose in .* use 'sav2-adaptive'|"
+                                            "E_h rose in .*stabilization"):
+        bad = sim.solve(y0, 12 * dt, stepper="sav", dt=dt, energy_every=1, progress=False)
+    assert bad.diagnostics["energy_rises"] > 0
+    good = sim.solve(y0, 12 * dt, stepper="sav", dt=dt, energy_every=1, progress=False,
+                     stabilization=2.0)
+    assert good.diagnostics["energy_rises"] == 0

@@ -165,3 +165,33 @@ def test_dimension_and_field_mismatch():
     k = sp.Symbol("k")
     with pytest.raises(DeclarationError, match="k"):
         NED(ns.Energy((u - k) ** 2, fields=[u]), FrozenFeatures(1, 8), ns.Box([(-1, 1)]))
+
+
+def test_gauss_newton_with_line_search_converges_where_the_full_step_does_not():
+    """dt=inf on 2-D Poisson from the default initialization: the full Gauss–Newton step
+    jumps to an error of 1e4 and stalls near 1; the grid line search with the
+    Levenberg–Marquardt fallback (the default for dt=inf) converges."""
+    import math
+
+    import sympy as sp
+
+    import nedsym as ns
+    from nedsym.nn import MLP
+
+    x1, x2 = ns.coords("x1 x2")
+    v = ns.Field("v", (x1, x2))
+    ex = sp.sin(sp.pi * x1) * sp.sin(sp.pi * x2)
+    E = ns.Energy(ns.grad(v).dot(ns.grad(v)) / 2 - 2 * sp.pi**2 * ex * v, fields=[v],
+                  boundary=50 * v**2)
+
+    def ned(**kw):
+        return ns.NED(E, MLP([2, 16, 1], seed=0), ns.Box([(0, 1), (0, 1)]), points=256,
+                      boundary_points=64, resample=False, seed=0, exact=ex, dt=math.inf, **kw)
+
+    ls = ned().run(steps=40)
+    full = ned(linesearch=False).run(steps=40)
+    assert ls.error[-1] < 0.05 * ls.error[0]                  # measured 0.021 from 0.99
+    assert full.error[-1] > 0.5 and max(full.error) > 100     # measured 1.27e4, then ~1
+    assert np.all((ls.history["step_size"] > 0) & (ls.history["step_size"] <= 1))
+    with pytest.raises(ConfigError, match="linesearch=True"):
+        ns.NED(E, MLP([2, 4, 1]), ns.Box([(0, 1), (0, 1)]), dt=1.0, linesearch=True)
