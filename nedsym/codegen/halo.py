@@ -99,23 +99,19 @@ def _fill_side_rows(v, halo, side, kind, value, face, use_face, q0, q1):  # prag
 
 
 @numba.njit(parallel=True, cache=True)
-def _fill_side_threads(v, halo, side, kind, value, face, use_face):  # pragma: no cover
-    m = v.shape[0] * v.shape[2]
-    nchunk = 64
-    step = (m + nchunk - 1) // nchunk
-    for c in numba.prange(nchunk):
-        _fill_side_rows(v, halo, side, kind, value, face, use_face, c * step,
-                        min(m, (c + 1) * step))
-
-
-@numba.njit(cache=True)
 def _fill_side_par(v, halo, side, kind, value, face, use_face):  # pragma: no cover - compiled
-    """One side of the middle axis of ``v``; split across threads when the face is large
-    (the sides of inner axes are strided, a cache line per ghost, so big ones pay)."""
-    if v.shape[0] * v.shape[2] * halo < PARALLEL_FACE:
-        _fill_side_rows(v, halo, side, kind, value, face, use_face, 0, v.shape[0] * v.shape[2])
+    """One side of the middle axis of ``v``; split across threads only when the face is
+    large (the sides of inner axes are strided, a cache line per ghost, so big ones pay).
+    The small-face branch never enters the parallel region."""
+    m = v.shape[0] * v.shape[2]
+    if m * halo < PARALLEL_FACE:
+        _fill_side_rows(v, halo, side, kind, value, face, use_face, 0, m)
     else:
-        _fill_side_threads(v, halo, side, kind, value, face, use_face)
+        nchunk = 64
+        step = (m + nchunk - 1) // nchunk
+        for c in numba.prange(nchunk):
+            _fill_side_rows(v, halo, side, kind, value, face, use_face, c * step,
+                            min(m, (c + 1) * step))
 
 
 @numba.njit(cache=True)

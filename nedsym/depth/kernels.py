@@ -27,9 +27,9 @@ import sympy as sp
 
 from nedsym._version import __version__
 from nedsym.codegen.backends import require_backend
-from nedsym.codegen.targets import get_target
 from nedsym.codegen.ir import build_map_kernel, index_symbols
 from nedsym.codegen.printers import PRINTERS
+from nedsym.codegen.targets import get_target
 from nedsym.errors import CodegenError
 
 __all__ = ["BatchKernel", "build_batch_kernel"]

@@ -44,9 +44,9 @@ def program_for(sim, stepper: str, share: int = 1, compiled: bool = True) -> Chu
     if stepper in ("semi-implicit", "stabilized", "sav", "sav2", "sav-adaptive",
                    "sav2-adaptive", "convex-split", "eyre"):
         raise DistributedError(
-            f"stepper {stepper!r} solves its linear part with global transforms, which cannot be "
-            "chunked; with cluster= use an explicit stepper: 'euler' or 'rk4' (with a smaller "
-            "dt, see Simulation.stable_dt)")
+            f"stepper {stepper!r} solves its linear part with global FFTs (or DCT/DST), "
+            "which cannot be chunked; with cluster= use an explicit stepper: 'euler' or "
+            "'rk4' (with a smaller dt, see Simulation.stable_dt)")
     if stepper in ("rk45", "dopri5", "rk23", "bs32"):
         raise DistributedError(
             f"adaptive stepper {stepper!r} needs a global error norm every step; with "

@@ -15,7 +15,7 @@ Example
 >>> X, y = rng.random((40, 64)), rng.integers(0, 10, 40)
 >>> clf = convnet_objective(X, y, channels=4, hidden=8, batch=10)
 >>> clf.objective.batches_per_epoch, clf.theta0.size
-(4, 414)
+(4, 426)
 """
 
 from __future__ import annotations

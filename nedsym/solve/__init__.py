@@ -5,9 +5,9 @@ Steppers see only callables: ``rhs(t, y, out)`` writes :math:`\\dot y` into ``ou
 """
 
 from nedsym.solve.checkpoint import load_checkpoint, save_checkpoint
+from nedsym.solve.convex import ConvexSplit
 from nedsym.solve.iteration import Iteration, IterationOutcome, NonFiniteStep, iterate
 from nedsym.solve.result import Result
-from nedsym.solve.convex import ConvexSplit
 from nedsym.solve.sav import SAV, SAV2, AdaptiveSAV, AdaptiveSAV2
 from nedsym.solve.solver import STEPPERS, integrate, make_stepper
 from nedsym.solve.spectral import SemiImplicitSpectral

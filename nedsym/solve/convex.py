@@ -148,7 +148,7 @@ class ConvexSplit(Stepper):
                 return basis.inverse(Ahat * basis.forward(w)
                                      + dt * G * basis.forward(d * w)).ravel()
 
-            def prec(w):
+            def prec(w, Phat=Phat):
                 return basis.inverse(Phat * basis.forward(w.reshape(shape))).ravel()
 
             count = [0]
