@@ -430,7 +430,8 @@ class Simulation:
         return (self.target.time_segments and self.dtype == "float64"
                 and (issubclass(cls, ExplicitRK) or issubclass(cls, EmbeddedRK)))
 
-    def _spectral_operators(self, what: str, stabilization: float = 0.0):
+    def _spectral_operators(self, what: str, stabilization: float = 0.0,
+                            variable: list | None = None):
         r"""What the spectral energy-stable steppers solve with: the transform per axis,
         :math:`\hat L` of the constant-coefficient linear part of μ shifted by β ≥ 0 to be
         positive semi-definite, β, and :math:`\hat G` from the metric (L²: the mobility;
@@ -453,9 +454,21 @@ class Simulation:
         for i in range(M.shape[0]):
             m = M[i, i].xreplace({s_: sp.Float(pv[s_.name]) for s_ in M[i, i].free_symbols
                                   if s_.name in pv})
-            if not m.is_number or any(M[i, j] != 0 for j in range(M.shape[1]) if j != i):
+            offdiag = any(M[i, j] != 0 for j in range(M.shape[1]) if j != i)
+            if not m.is_number and not offdiag and variable is not None and \
+                    isinstance(metric, Hminus1) and self.accuracy == 2 and \
+                    all(k in ("fft", "dct") for k in kinds):
+                variable.append(i)             # G = -div(M(u) grad), built by the caller
+                mob.append(1.0)
+                continue
+            if not m.is_number or offdiag:
+                more = (" (a variable mobility works with 'convex-split' in the H-1 metric at "
+                        "accuracy 2 on periodic or zero-flux Neumann axes)"
+                        if what != "convex-split" else
+                        " (a variable one needs the H-1 metric, accuracy 2 and periodic or "
+                        "zero-flux Neumann axes)")
                 raise SolverError(f"stepper {what!r} needs a constant, diagonal mobility; "
-                                  f"got {M[i, i]} for field {self.fields[i]!r}")
+                                  f"got {M[i, i]} for field {self.fields[i]!r}{more}")
             mob.append(float(m))
         names = list(self.fields)
         mu_sym = np.real(linear_multiplier(self.grid, self.lowered.mu_linear, names,
@@ -507,7 +520,9 @@ class Simulation:
         guarded parser)."""
         from nedsym.discretize.split import lower_pointwise, pointwise_split
 
-        kinds, Lb_hat, beta, G_hat = self._spectral_operators("convex-split", stabilization)
+        variable: list = []
+        kinds, Lb_hat, beta, G_hat = self._spectral_operators("convex-split", stabilization,
+                                                              variable)
         given = None
         if convex_part is not None:
             given = self._parse_field_exprs(convex_part, "convex_part")
@@ -522,8 +537,28 @@ class Simulation:
         implicit = self._pointwise_kernel(low(fc)) if nonzero(fc) else None
         implicit_d = self._pointwise_kernel(low(dfc)) if nonzero(fc) else None
         explicit = self._pointwise_kernel(low(fe)) if nonzero(fe) else None
+        face_mobility = None
+        if variable:
+            # one map kernel for every field's cell mobility (constant ones included)
+            mob = {n: self.flow.mobility[i, i] for i, n in enumerate(self.fields)}
+            cells = self._pointwise_kernel(low(mob))
+            buf = np.empty((len(self.fields), *self.grid.shape))
+
+            def face_mobility(y):
+                cells(y, buf)
+                faces = []
+                for a, kind in enumerate(kinds):
+                    nxt = np.roll(buf, -1, axis=a + 1)
+                    if kind == "dct":          # the outer face carries no flux
+                        idx = [slice(None)] * buf.ndim
+                        idx[a + 1] = -1
+                        nxt[tuple(idx)] = buf[tuple(idx)]
+                    faces.append(0.5 * (buf + nxt))
+                return faces
+
         return cls(Lb_hat, G_hat, beta, implicit, implicit_d, explicit, kinds=kinds,
-                   newton_tol=newton_tol)
+                   newton_tol=newton_tol, face_mobility=face_mobility,
+                   spacing=self.grid.spacing)
 
     def _parse_field_exprs(self, spec, what: str) -> dict:
         """``{field: sympy expression}`` from a string (one field) or a dict of strings,

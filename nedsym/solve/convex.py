@@ -77,7 +77,8 @@ class ConvexSplit(Stepper):
     def __init__(self, Lb_hat: np.ndarray, G_hat: np.ndarray, beta: float,
                  implicit: Callable | None, implicit_d: Callable | None,
                  explicit: Callable | None, kinds=None, newton_tol: float = 1e-10,
-                 max_newton: int = 30):
+                 max_newton: int = 30, face_mobility: Callable | None = None,
+                 spacing=None):
         self.Lb_hat = np.asarray(Lb_hat, dtype=float)
         self.G_hat = np.asarray(G_hat, dtype=float)
         if np.any(self.Lb_hat < -1e-12 * max(1.0, float(np.max(np.abs(self.Lb_hat))))):
@@ -92,6 +93,17 @@ class ConvexSplit(Stepper):
         self.implicit, self.implicit_d, self.explicit = implicit, implicit_d, explicit
         self.kinds = None if kinds is None else list(kinds)
         self.newton_tol, self.max_newton = float(newton_tol), int(max_newton)
+        if face_mobility is not None:
+            if spacing is None:
+                raise SolverError("convex-split with a variable mobility needs the spacing")
+            bad = [k for k in (self.kinds or []) if k not in ("fft", "dct")]
+            if bad:
+                raise SolverError("convex-split with a variable mobility supports periodic and "
+                                  f"zero-flux Neumann axes, not {bad}")
+        #: ``face_mobility(y)``: per axis, the mobility on the faces i+1/2 (variable mobility,
+        #: H⁻¹; lagged at the step's start). ``None``: ``G_hat`` is the whole metric
+        self.face_mobility = face_mobility
+        self.spacing = None if spacing is None else [float(h) for h in spacing]
         self.iterations = {"newton": 0, "gmres": 0}
         #: Newton and GMRES iterations over every step so far
         self.newton_total = {"newton": 0, "gmres": 0}
@@ -109,7 +121,106 @@ class ConvexSplit(Stepper):
             self._Ahat, self._dt_cached = 1.0 + dt * self.G_hat * self.Lb_hat, dt
         return self._Ahat
 
+    def _div_flux(self, w: np.ndarray, mf: list) -> np.ndarray:
+        r""":math:`-\nabla_h\cdot(M_{i+1/2}\nabla_h w)` in flux form (periodic axes wrap;
+        zero-flux Neumann axes have no flux through the outer faces), so the sum telescopes
+        and the mean is kept to round-off."""
+        out = np.zeros_like(w)
+        for a, kind in enumerate(self.basis.kinds):
+            ax = a + 1
+            if kind == "fft":
+                F = mf[a] * (np.roll(w, -1, axis=ax) - w)
+                div = F - np.roll(F, 1, axis=ax)
+            else:
+                F = np.zeros_like(w)
+                inner = [slice(None)] * w.ndim
+                inner[ax] = slice(0, -1)
+                F[tuple(inner)] = mf[a][tuple(inner)] * np.diff(w, axis=ax)
+                div = F.copy()
+                lead = [slice(None)] * w.ndim
+                lead[ax] = slice(1, None)
+                div[tuple(lead)] -= F[tuple(inner)]
+            out -= div / self.spacing[a] ** 2
+        return out
+
+    def _step_variable(self, t, y, dt, out):
+        """Eyre's step with the metric :math:`G^n = -\nabla_h\cdot(M(u^n)\nabla_h)` (the
+        mobility lagged at the step's start; :math:`G^n` stays symmetric positive
+        semi-definite, so :math:`E_h` still never rises), everything matrix-free."""
+        basis = self.basis
+        mf = self.face_mobility(y)
+        low = min(float(np.min(m)) for m in mf)
+        if not (np.isfinite(low) and low >= 0):
+            raise SolverError(f"convex-split: the mobility on a face is {low:.3g} at "
+                              f"t = {t:.6g}; the scheme needs M >= 0 (keep the state in the "
+                              "mobility's range)")
+        mbar = np.mean([np.mean(m, axis=tuple(range(1, y.ndim)), keepdims=True)
+                        for m in mf], axis=0)
+        G = lambda w: self._div_flux(w, mf)                           # noqa: E731
+        Lb = lambda w: basis.inverse(self.Lb_hat * basis.forward(w))  # noqa: E731
+        push = self.beta * y
+        if self.explicit is not None:
+            self.explicit(y, self._c)
+            push = push + self._c
+        b = y + dt * G(push)
+        scale = max(float(np.sqrt(np.mean(b * b))), 1e-300)
+        v, shape, newton, gm = y.copy(), y.shape, 0, 0
+        zero = np.zeros_like(y)
+        while True:
+            c = zero
+            if self.implicit is not None:
+                self.implicit(v, self._c)
+                c = self._c
+            R = v + dt * G(Lb(v) + c) - b
+            res = float(np.sqrt(np.mean(R * R)))
+            if not math.isfinite(res):
+                raise SolverError(f"convex-split: the Newton residual is {res} at t = {t:.6g}")
+            if res <= self.newton_tol * scale:
+                break
+            if newton >= self.max_newton:
+                raise SolverError(
+                    f"convex-split: Newton did not converge in {self.max_newton} iterations "
+                    f"at t = {t:.6g} (residual {res:.3g}); take a smaller dt")
+            d = zero
+            if self.implicit_d is not None:
+                self.implicit_d(v, self._d)
+                d = self._d.copy()
+            Phat = 1.0 / (1.0 + dt * mbar * self.G_hat * (self.Lb_hat + float(np.mean(d))))
+            delta, iters = self._gmres(
+                lambda w, d=d: (w.reshape(shape) + dt * G(Lb(w.reshape(shape))
+                                                          + d * w.reshape(shape))).ravel(),
+                lambda w, Phat=Phat: basis.inverse(Phat * basis.forward(w.reshape(shape)))
+                .ravel(), -R.ravel(), res / scale, t)
+            v += delta.reshape(shape)
+            newton += 1
+            gm += iters
+        out[...] = v
+        self._count(newton, gm)
+        return dt, dt, 0
+
+    def _gmres(self, matvec, prec, rhs, rel: float, t: float):
+        count = [0]
+
+        def cb(_):
+            count[0] += 1
+
+        n = rhs.size
+        J = spla.LinearOperator((n, n), matvec=matvec, dtype=float)
+        M = spla.LinearOperator((n, n), matvec=prec, dtype=float)
+        delta, info = spla.gmres(J, rhs, M=M, rtol=min(1e-3, 0.1 * rel), atol=0.0,
+                                 restart=40, maxiter=20, callback=cb, callback_type="pr_norm")
+        if info < 0:
+            raise SolverError(f"convex-split: GMRES failed (info {info}) at t = {t:.6g}")
+        return delta, count[0]
+
+    def _count(self, newton: int, gm: int) -> None:
+        self.iterations = {"newton": newton, "gmres": gm}
+        self.newton_total["newton"] += newton
+        self.newton_total["gmres"] += gm
+
     def step(self, t, y, dt, out):
+        if self.face_mobility is not None:
+            return self._step_variable(t, y, dt, out)
         basis, G = self.basis, self.G_hat
         Ahat = self._A(dt)
         # the explicit (concave) part: b = u^n + dt G (beta u^n + F_e'(u^n))
@@ -143,31 +254,15 @@ class ConvexSplit(Stepper):
             d = self._d.copy()
             Phat = 1.0 / (Ahat + dt * G * float(np.mean(d)))
 
-            def jac(w, d=d):
-                w = w.reshape(shape)
-                return basis.inverse(Ahat * basis.forward(w)
-                                     + dt * G * basis.forward(d * w)).ravel()
-
-            def prec(w, Phat=Phat):
-                return basis.inverse(Phat * basis.forward(w.reshape(shape))).ravel()
-
-            count = [0]
-
-            def cb(_, count=count):
-                count[0] += 1
-
-            J = spla.LinearOperator((R.size, R.size), matvec=jac, dtype=float)
-            M = spla.LinearOperator((R.size, R.size), matvec=prec, dtype=float)
-            delta, info = spla.gmres(J, -R.ravel(), M=M, rtol=min(1e-3, 0.1 * res / scale),
-                                     atol=0.0, restart=40, maxiter=20, callback=cb,
-                                     callback_type="pr_norm")
-            if info < 0:
-                raise SolverError(f"convex-split: GMRES failed (info {info}) at t = {t:.6g}")
+            delta, iters = self._gmres(
+                lambda w, d=d: basis.inverse(Ahat * basis.forward(w.reshape(shape))
+                                             + dt * G * basis.forward(d * w.reshape(shape)))
+                .ravel(),
+                lambda w, Phat=Phat: basis.inverse(Phat * basis.forward(w.reshape(shape)))
+                .ravel(), -R.ravel(), res / scale, t)
             v += delta.reshape(shape)
             newton += 1
-            gm += count[0]
+            gm += iters
         out[...] = v
-        self.iterations = {"newton": newton, "gmres": gm}
-        self.newton_total["newton"] += newton
-        self.newton_total["gmres"] += gm
+        self._count(newton, gm)
         return dt, dt, 0
