@@ -144,7 +144,7 @@ class ConvexSplit(Stepper):
         return out
 
     def _step_variable(self, t, y, dt, out):
-        """Eyre's step with the metric :math:`G^n = -\nabla_h\\cdot(M(u^n)\nabla_h)` (the
+        r"""Eyre's step with the metric :math:`G^n = -\nabla_h\cdot(M(u^n)\nabla_h)` (the
         mobility lagged at the step's start; :math:`G^n` stays symmetric positive
         semi-definite, so :math:`E_h` still never rises), everything matrix-free."""
         basis = self.basis
