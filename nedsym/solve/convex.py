@@ -163,15 +163,34 @@ class ConvexSplit(Stepper):
             self.explicit(y, self._c)
             push = push + self._c
         b = y + dt * G(push)
-        scale = max(float(np.sqrt(np.mean(b * b))), 1e-300)
-        v, shape, newton, gm = y.copy(), y.shape, 0, 0
-        zero = np.zeros_like(y)
-        while True:
-            c = zero
+        shape = y.shape
+
+        def residual(v):
+            c = self._c if self.implicit is not None else 0.0
             if self.implicit is not None:
                 self.implicit(v, self._c)
-                c = self._c
-            R = v + dt * G(Lb(v) + c) - b
+            return v + dt * G(Lb(v) + c) - b
+
+        def system(v):
+            d = np.zeros_like(v)
+            if self.implicit_d is not None:
+                self.implicit_d(v, self._d)
+                d = self._d.copy()
+            Phat = 1.0 / (1.0 + dt * mbar * self.G_hat * (self.Lb_hat + float(np.mean(d))))
+            return (lambda w: (w.reshape(shape) + dt * G(Lb(w.reshape(shape))
+                                                         + d * w.reshape(shape))).ravel(),
+                    lambda w: basis.inverse(Phat * basis.forward(w.reshape(shape))).ravel())
+
+        out[...] = self._newton(t, y.copy(), b, residual, system)
+        return dt, dt, 0
+
+    def _newton(self, t, v, b, residual, system):
+        """Newton on ``residual(v) = 0`` from ``v``; ``system(v)`` gives the Jacobian's and
+        the preconditioner's products, solved by :meth:`_gmres`. Counts the iterations."""
+        scale = max(float(np.sqrt(np.mean(b * b))), 1e-300)
+        newton = gm = 0
+        while True:
+            R = residual(v)
             res = float(np.sqrt(np.mean(R * R)))
             if not math.isfinite(res):
                 raise SolverError(f"convex-split: the Newton residual is {res} at t = {t:.6g}")
@@ -181,22 +200,13 @@ class ConvexSplit(Stepper):
                 raise SolverError(
                     f"convex-split: Newton did not converge in {self.max_newton} iterations "
                     f"at t = {t:.6g} (residual {res:.3g}); take a smaller dt")
-            d = zero
-            if self.implicit_d is not None:
-                self.implicit_d(v, self._d)
-                d = self._d.copy()
-            Phat = 1.0 / (1.0 + dt * mbar * self.G_hat * (self.Lb_hat + float(np.mean(d))))
-            delta, iters = self._gmres(
-                lambda w, d=d: (w.reshape(shape) + dt * G(Lb(w.reshape(shape))
-                                                          + d * w.reshape(shape))).ravel(),
-                lambda w, Phat=Phat: basis.inverse(Phat * basis.forward(w.reshape(shape)))
-                .ravel(), -R.ravel(), res / scale, t)
-            v += delta.reshape(shape)
+            matvec, prec = system(v)
+            delta, iters = self._gmres(matvec, prec, -R.ravel(), res / scale, t)
+            v += delta.reshape(v.shape)
             newton += 1
             gm += iters
-        out[...] = v
         self._count(newton, gm)
-        return dt, dt, 0
+        return v
 
     def _gmres(self, matvec, prec, rhs, rel: float, t: float):
         count = [0]
@@ -234,35 +244,20 @@ class ConvexSplit(Stepper):
             self.iterations = {"newton": 0, "gmres": 0}
             return dt, dt, 0
         b = basis.inverse(bh)
-        scale = max(float(np.sqrt(np.mean(b * b))), 1e-300)
-        v = y.copy()
         shape = y.shape
-        newton = gm = 0
-        while True:
+
+        def residual(v):
             self.implicit(v, self._c)
-            R = basis.inverse(Ahat * basis.forward(v) + dt * G * basis.forward(self._c)) - b
-            res = float(np.sqrt(np.mean(R * R)))
-            if not math.isfinite(res):
-                raise SolverError(f"convex-split: the Newton residual is {res} at t = {t:.6g}")
-            if res <= self.newton_tol * scale:
-                break
-            if newton >= self.max_newton:
-                raise SolverError(
-                    f"convex-split: Newton did not converge in {self.max_newton} iterations "
-                    f"at t = {t:.6g} (residual {res:.3g}); take a smaller dt")
+            return basis.inverse(Ahat * basis.forward(v) + dt * G * basis.forward(self._c)) - b
+
+        def system(v):
             self.implicit_d(v, self._d)
             d = self._d.copy()
             Phat = 1.0 / (Ahat + dt * G * float(np.mean(d)))
+            return (lambda w: basis.inverse(Ahat * basis.forward(w.reshape(shape))
+                                            + dt * G * basis.forward(d * w.reshape(shape)))
+                    .ravel(),
+                    lambda w: basis.inverse(Phat * basis.forward(w.reshape(shape))).ravel())
 
-            delta, iters = self._gmres(
-                lambda w, d=d: basis.inverse(Ahat * basis.forward(w.reshape(shape))
-                                             + dt * G * basis.forward(d * w.reshape(shape)))
-                .ravel(),
-                lambda w, Phat=Phat: basis.inverse(Phat * basis.forward(w.reshape(shape)))
-                .ravel(), -R.ravel(), res / scale, t)
-            v += delta.reshape(shape)
-            newton += 1
-            gm += iters
-        out[...] = v
-        self._count(newton, gm)
+        out[...] = self._newton(t, y.copy(), b, residual, system)
         return dt, dt, 0
