@@ -23,13 +23,6 @@ _KNOWN = {"name", "title", "energy", "coords", "fields", "params", "metric", "mo
           "grid", "t_end", "stepper", "dt", "gradient", "initial", "backend", "accuracy",
           "snapshots", "boundary", "stabilization", "sav_constant", "convex_part", "rtol",
           "atol"}
-#: keys handed to ``sim.solve`` as they are, and the steppers each belongs to
-_STEPPER_OPTIONS = {"stabilization": ("stabilized", "sav", "sav2", "sav-adaptive",
-                                      "sav2-adaptive", "convex-split", "eyre"),
-                    "sav_constant": ("sav", "sav2", "sav-adaptive", "sav2-adaptive"),
-                    "convex_part": ("convex-split", "eyre"),
-                    "rtol": ("rk45", "dopri5", "rk23", "bs32", "sav-adaptive", "sav2-adaptive"),
-                    "atol": ("rk45", "dopri5", "rk23", "bs32", "sav-adaptive", "sav2-adaptive")}
 _GRID_KEYS = {"shape", "bounds", "bc"}
 _INITIAL_KEYS = {"kind", "amplitude", "mean", "seed", "expr", "noise"}
 
@@ -82,7 +75,7 @@ def _text(spec: dict, key: str, where: str = "") -> str:
 def validate_spec(spec: dict) -> dict:
     """Check a problem specification strictly: unknown keys (at any level), wrong types,
     non-finite numbers and impossible values are refused with the key at fault named."""
-    from nedsym.solve.solver import STEPPERS
+    from nedsym.solve.solver import STEPPERS, stepper_option_error
 
     _strict_keys(spec, _KNOWN, "the problem")
     for key in ("energy", "grid", "t_end"):
@@ -115,11 +108,9 @@ def validate_spec(spec: dict) -> dict:
             _num(spec, key, "", positive=True)
     if "convex_part" in spec:
         _text(spec, "convex_part")
-    chosen = str(spec.get("stepper", "rk4")).strip().lower()
-    for key, owners in _STEPPER_OPTIONS.items():
-        if key in spec and chosen not in owners:
-            raise ConfigError(f"{key} is an option of stepper(s) {', '.join(owners)}, not of "
-                              f"stepper {chosen!r}")
+    wrong = stepper_option_error(spec.get("stepper", "rk4"), spec)
+    if wrong:
+        raise ConfigError(wrong)
     if "stepper" in spec:
         name = _text(spec, "stepper").strip().lower()
         if name not in STEPPERS:
@@ -336,7 +327,9 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
     if movie is not None:       # more snapshots for the frames, within ~256 MB of them
         n_snap = max(n_snap, min(40, int(2**28 // max(1, y0.nbytes))))
     try:
-        extra = {key: spec[key] for key in _STEPPER_OPTIONS if key in spec}
+        from nedsym.solve.solver import STEPPER_OPTIONS
+
+        extra = {key: spec[key] for key in STEPPER_OPTIONS if key in spec}
         res = sim.solve(y0, t_end=t_end, stepper=spec.get("stepper", "rk4"), dt=spec.get("dt"),
                         **extra,
                         snapshot_times=list(np.linspace(0, t_end, n_snap)),   # t = 0 too

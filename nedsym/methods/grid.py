@@ -26,7 +26,7 @@ from nedsym.errors import BlowUpError, DiscretizationError, SolverError
 from nedsym.methods.grid_stepper import CompiledEmbeddedGridStepper, CompiledGridStepper
 from nedsym.methods.stages import kernel_irs
 from nedsym.solve import Result, integrate
-from nedsym.solve.solver import make_stepper, stepper_class
+from nedsym.solve.solver import make_stepper, stepper_class, stepper_option_error
 from nedsym.solve.steppers import EmbeddedRK, ExplicitRK
 from nedsym.symbolic.declare import field_name as field_name_of
 
@@ -323,17 +323,9 @@ class Simulation:
         options.setdefault("energy_every", "auto")
         sav = getattr(cls, "built_by_method", False)
         convex = getattr(cls, "energy_stable", None) == "discrete"
-        if "sav_constant" in options and (not sav or convex):
-            raise SolverError(f"sav_constant is an option of stepper 'sav' (and sav2, "
-                              f"sav-adaptive, sav2-adaptive), not {stepper!r}")
-        if "stabilization" in options and not sav and name.strip().lower() != "stabilized":
-            raise SolverError(f"stabilization is an option of the steppers 'stabilized', "
-                              f"'sav', 'sav2', 'sav-adaptive', 'sav2-adaptive' and "
-                              f"'convex-split', not {stepper!r}")
-        for key in ("convex_part", "newton_tol"):
-            if key in options and not convex:
-                raise SolverError(f"{key} is an option of stepper 'convex-split', not "
-                                  f"{stepper!r}")
+        wrong = stepper_option_error(name, options)
+        if wrong:
+            raise SolverError(wrong)
         if self.is_gradient_flow() and (convex or not sav):
             # SAV guarantees its *modified* energy; convex splitting E_h itself
             options.setdefault("monotone_energy", 1e-6)

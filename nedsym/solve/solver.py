@@ -45,7 +45,33 @@ from nedsym.solve.trackers import (
     Tracker,
 )
 
-__all__ = ["integrate", "make_stepper", "stepper_class", "STEPPERS"]
+__all__ = ["integrate", "make_stepper", "stepper_class", "stepper_option_error", "STEPPERS",
+           "STEPPER_OPTIONS"]
+
+_ADAPTIVE = ("rk45", "dopri5", "rk23", "bs32", "sav-adaptive", "sav2-adaptive")
+_SAV = ("sav", "sav2", "sav-adaptive", "sav2-adaptive")
+#: options that belong to some steppers only, and the stepper names they belong to (the one
+#: table the grid method and problem files check against)
+STEPPER_OPTIONS = {
+    "stabilization": ("stabilized", *_SAV, "convex-split", "eyre"),
+    "sav_constant": _SAV,
+    "convex_part": ("convex-split", "eyre"),
+    "newton_tol": ("convex-split", "eyre"),
+    "rtol": _ADAPTIVE,
+    "atol": _ADAPTIVE,
+}
+
+
+def stepper_option_error(name: str, options) -> str | None:
+    """Why one of ``options`` (keys) does not belong to stepper ``name``, or ``None``."""
+    name = str(name).strip().lower()
+    for key in options:
+        owners = STEPPER_OPTIONS.get(key)
+        if owners is not None and name not in owners:
+            rest = ", ".join(repr(o) for o in owners[1:])
+            return (f"{key} is an option of stepper {owners[0]!r}"
+                    f"{f' (and {rest})' if rest else ''}, not {name!r}")
+    return None
 
 #: extra wall-clock cap of one segment (seconds), so progress and Ctrl-C stay responsive
 SEGMENT_SECONDS = 0.5
