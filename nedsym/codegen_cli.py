@@ -25,6 +25,32 @@ from nedsym.errors import ConfigError
 
 __all__ = ["write_codegen"]
 
+def _fill_ghosts_source() -> str:
+    """The driver's NumPy ghost filler, printed from the halo rules every target uses."""
+    from nedsym.codegen.halo import SPEC
+    from nedsym.codegen.printers.halo import python_ghost_lines
+
+    lines = [
+        "def fill_ghosts(yp):",
+        '    """The ghost cells of a padded state, in place (the generated kernels read them)."""',
+        "    h = HALO",
+        "    for f in range(yp.shape[0]):",
+        "        u = yp[f]",
+        "        for a in range(u.ndim):",
+        "            n = u.shape[a] - 2 * h",
+        "            pre = (slice(None),) * a",
+        "            for side in (0, 1):",
+        "                kind, datum = KINDS[f, a, side], VALUES[f, a, side]",
+        "                for layer in range(h):",
+        "                    if side == 0:",
+        "                        g, mirror, wrap = h - 1 - layer, h + layer, h + n - 1 - layer",
+        "                    else:",
+        "                        g, mirror, wrap = h + n + layer, h + n - 1 - layer, h + layer",
+        *python_ghost_lines(SPEC, "                    ", "u[pre + ({src},)]", "u[pre + ({g},)]"),
+    ]
+    return "\n".join(lines)
+
+
 _DRIVER = '''"""Standalone explicit-Euler driver for the generated kernels here (nedsym codegen).
 
 It needs numpy{numba}, not nedsym. Run: python driver.py [steps]
@@ -56,31 +82,7 @@ DT = {dt!r}                          # explicit Euler: half the step nedsym esti
 CELL = {cell!r}                      # cell volume
 
 
-def fill_ghosts(yp):
-    """The ghost cells of a padded state, in place (the generated kernels read them)."""
-    h = HALO
-    for f in range(yp.shape[0]):
-        u = yp[f]
-        for a in range(u.ndim):
-            n = u.shape[a] - 2 * h
-            for side in (0, 1):
-                kind, value = KINDS[f, a, side], VALUES[f, a, side]
-                for k in range(h):
-                    if side == 0:
-                        g, mirror, wrap = h - 1 - k, h + k, h + n - 1 - k
-                    else:
-                        g, mirror, wrap = h + n + k, h + n - 1 - k, h + k
-                    at = [slice(None)] * u.ndim
-                    src = list(at)
-                    at[a] = g
-                    src[a] = wrap if kind == 0 else mirror
-                    if kind == 0:
-                        u[tuple(at)] = u[tuple(src)]
-                    elif kind == 1:
-                        u[tuple(at)] = u[tuple(src)] + (2 * k + 1) * value
-                    else:
-                        u[tuple(at)] = 2.0 * value - u[tuple(src)]
-
+{fill_ghosts}
 
 def main(steps=200):
     rng = np.random.default_rng(0)
@@ -180,7 +182,7 @@ def write_codegen(flow, grid, backend: str, out: str | Path, accuracy: int = 2,
             fields=[str(f) for f in st.lowered.fields], shape=tuple(grid.shape),
             scalar_names=", ".join(map(str, scal)), scalars=scalars,
             kinds=np.asarray(bd.kinds).tolist(), values=np.asarray(bd.values).tolist(),
-            dt=dt, cell=float(grid.dV)))
+            dt=dt, cell=float(grid.dV), fill_ghosts=_fill_ghosts_source()))
         written.append(p)
     readme = ["# Generated kernels", "", "Written by `nedsym codegen`. Every number below was "
               "derived from the energy.", "", "```text", *common, "```", "",

@@ -144,8 +144,13 @@ def _write(folder: Path, path: Path, source: str, replace: bool) -> None:
             os.unlink(tmp)
 
 
-def load_source(source: str, stem: str, options: Mapping[str, object]) -> ModuleType:
+def load_source(source: str, stem: str, options: Mapping[str, object],
+                resident: bool = False) -> ModuleType:
     """Write ``source`` to ``<cache>/kernels/<stem>_<key>.py`` (once) and import it.
+
+    ``resident``: a runtime module other compiled code calls by reference (the ghost-cell
+    filler): :func:`cache_clear` deletes its file but leaves it imported, since dispatchers
+    compiled against it look it up by module name.
 
     Example
     -------
@@ -160,7 +165,8 @@ def load_source(source: str, stem: str, options: Mapping[str, object]) -> Module
     spec = importlib.util.spec_from_file_location(fullname, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[fullname] = module
-    _LOADED.add(fullname)
+    if not resident:
+        _LOADED.add(fullname)
     spec.loader.exec_module(module)
     return module
 

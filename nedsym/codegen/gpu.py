@@ -31,38 +31,30 @@ from pathlib import Path
 
 import numpy as np
 
-from nedsym.codegen.backends import require_backend, simulator_enabled
-from nedsym.codegen.cache import load_source, store_source
+from nedsym.codegen.halo import fill_side_numpy
 from nedsym.codegen.ir import KernelIR, build_reduce_kernel
+from nedsym.codegen.targets import TARGETS, get_target
+from nedsym.codegen.targets.numba_cuda import to_host
 from nedsym.errors import CodegenError
 
 __all__ = ["DeviceEulerLoop", "DeviceHaloFiller", "GpuKernel", "array_module",
            "compile_cuda_source", "compile_gpu_kernel", "to_host"]
 
-GPU_BACKENDS = ("numba-cuda", "cupy")
 #: most blocks a grid-stride reduction launches
 MAX_REDUCE_BLOCKS = 1024
 
 
-def to_host(a) -> np.ndarray:
-    """A NumPy copy/view of a NumPy, CuPy or numba device array.
-
-    Example
-    -------
-    >>> to_host(np.ones(2)).tolist()
-    [1.0, 1.0]
-    """
-    if isinstance(a, np.ndarray):
-        return a
-    if hasattr(a, "get") and type(a).__module__.startswith("cupy"):
-        return a.get()
-    if hasattr(a, "copy_to_host"):
-        return a.copy_to_host()
-    return np.asarray(a)
+def _gpu_target(backend: str):
+    target = get_target(backend)
+    if not target.device:
+        gpus = [name for name, t in TARGETS.items() if t.device]
+        raise CodegenError(f"{backend!r} is not a GPU backend; GPU backends: {gpus}")
+    return target
 
 
 def array_module(backend: str):
-    """The array library that holds a simulation's state for ``backend``.
+    """The array library that holds a simulation's state for ``backend``
+    (:meth:`~nedsym.codegen.targets.base.Target.array_module`).
 
     ``numpy`` for the CPU backends and for ``numba-cuda`` under the CUDA
     simulator (kernels then run on host arrays); ``cupy`` for ``cupy``, and for
@@ -74,108 +66,7 @@ def array_module(backend: str):
     >>> array_module("numba").__name__
     'numpy'
     """
-    if backend not in GPU_BACKENDS:
-        return np
-    if backend == "numba-cuda" and simulator_enabled():
-        return np
-    try:
-        import cupy
-    except ImportError as exc:
-        from nedsym.errors import BackendUnavailableError
-
-        raise BackendUnavailableError(
-            f"backend {backend!r} keeps the state on the GPU as CuPy arrays; install "
-            f"cupy-cuda13x ({exc})") from exc
-    return cupy
-
-
-# -- backend-specific primitives -------------------------------------------------------
-class _NumbaCudaOps:
-    """Launch and memory primitives of the numba-cuda backend."""
-
-    name = "numba-cuda"
-
-    def __init__(self, dtype: str):
-        from numba import cuda
-
-        self.cuda, self.dtype = cuda, dtype
-        self.simulator = simulator_enabled()
-        from nedsym.codegen.printers.numba_cuda import runtime_source
-
-        src = runtime_source(dtype)
-        self.runtime = load_source(src, f"nsk_runtime_{dtype}", {"backend": self.name})
-
-    def is_host(self, a) -> bool:
-        return isinstance(a, np.ndarray) and not self.simulator
-
-    def to_device(self, a):
-        return a if self.simulator else self.cuda.to_device(np.ascontiguousarray(a))
-
-    def empty(self, shape, dtype):
-        return np.empty(shape, dtype) if self.simulator else self.cuda.device_array(shape, dtype)
-
-    def empty_like(self, a):
-        """A buffer like ``a`` from the same library (CuPy, numba device or NumPy)."""
-        if type(a).__module__.split(".")[0] == "cupy" or isinstance(a, np.ndarray):
-            return _like(a)
-        return self.cuda.device_array_like(a)
-
-    def zero(self, a) -> None:
-        if isinstance(a, np.ndarray):
-            a[...] = 0
-            return
-        self.runtime.zero[ceil(a.shape[0] / 128), 128](a)
-
-    def launch(self, kernel, grid, block, args) -> None:
-        kernel[grid, block](*args)
-
-    def scalar(self, a) -> float:
-        return float(to_host(a)[0])
-
-
-class _CupyOps:
-    """Launch and memory primitives of the cupy backend."""
-
-    name = "cupy"
-    simulator = False
-
-    def __init__(self, dtype: str):
-        import cupy
-
-        self.cp, self.dtype = cupy, dtype
-
-    def is_host(self, a) -> bool:
-        return isinstance(a, np.ndarray)
-
-    def to_device(self, a):
-        return self.cp.asarray(a)
-
-    def empty(self, shape, dtype):
-        return self.cp.empty(shape, dtype)
-
-    def empty_like(self, a):
-        return self.cp.empty_like(a)
-
-    def zero(self, a) -> None:
-        a.fill(0)
-
-    def launch(self, kernel, grid, block, args) -> None:
-        kernel(grid, block, args)
-
-    def scalar(self, a) -> float:
-        return float(a[0].get())
-
-
-def _like(a):
-    """``empty_like`` in the library of ``a`` (NumPy or CuPy)."""
-    import sys
-
-    mod = sys.modules["cupy"] if type(a).__module__.split(".")[0] == "cupy" else np
-    return mod.empty_like(a)
-
-
-def _ops(backend: str, dtype: str):
-    return _NumbaCudaOps(dtype) if backend == "numba-cuda" else _CupyOps(dtype)
+    return get_target(backend).array_module()
 
 
 def _map_grid(ndim: int, interior: tuple[int, ...], block: tuple[int, ...]) -> tuple[int, ...]:
@@ -185,35 +76,6 @@ def _map_grid(ndim: int, interior: tuple[int, ...], block: tuple[int, ...]) -> t
 
 def _reduce_grid(npts: int, block: int) -> int:
     return max(1, min(ceil(npts / block), MAX_REDUCE_BLOCKS))
-
-
-# -- compilation ---------------------------------------------------------------------
-def _raw_kernel(source: str, name: str, path: Path):
-    """A compiled ``cupy.RawKernel``; compile errors become CodegenError with the log."""
-    import cupy
-
-    kernel = cupy.RawKernel(source, name, options=("--std=c++11",))
-    try:
-        kernel.compile()
-    except Exception as exc:  # noqa: BLE001 - cupy's CompileException carries the log
-        raise CodegenError(f"NVRTC could not compile kernel {name} ({path}):\n{exc}") from exc
-    return kernel
-
-
-def _compile_device_function(ir: KernelIR, backend: str, dtype: str):
-    """Print and compile one kernel; returns ``(callable, source, path)``."""
-    if backend == "numba-cuda":
-        from nedsym.codegen.printers.numba_cuda import NumbaCudaPrinter
-
-        source = NumbaCudaPrinter(ir, dtype=dtype).kernel_source()
-        module = load_source(source, ir.name, {"backend": backend, "dtype": dtype})
-        return getattr(module, ir.name), source, module.__file__
-    from nedsym.codegen.printers.cupy import CupyPrinter
-
-    printer = CupyPrinter(ir, dtype=dtype)
-    source = printer.kernel_source()
-    path = store_source(source, printer.kernel_name, {"backend": backend}, suffix=".cu")
-    return _raw_kernel(source, printer.kernel_name, path), source, str(path)
 
 
 class GpuKernel:
@@ -228,19 +90,16 @@ class GpuKernel:
 
     def __init__(self, ir: KernelIR, backend: str, dtype: str):
         self.ir, self.backend, self.dtype = ir, backend, dtype
-        self.ops = _ops(backend, dtype)
-        self.device_function, self.source, self.path = _compile_device_function(
-            ir, backend, dtype)
+        self.target = _gpu_target(backend)
+        self.ops = self.target.ops(dtype)
+        self.device_function, self.source, self.path = self.target.device_function(ir, dtype)
         self._means = [GpuKernel(build_reduce_kernel(ir.fields, ir.halo, e, ir.scalars,
                                                      ir.ndim), backend, dtype)
                        for _, e in ir.means]
         self._mean_sums = None
         self._result = None
-        if backend == "numba-cuda":
-            from nedsym.codegen.printers.numba_cuda import REDUCE_BLOCK, launch_block
-        else:
-            from nedsym.codegen.printers.cupy import REDUCE_BLOCK, launch_block
-        self.block = (REDUCE_BLOCK,) if ir.kind == "reduce" else launch_block(ir.ndim)
+        self.block = (self.target.reduce_block,) if ir.kind == "reduce" else \
+            self.target.launch_block(ir.ndim)
 
     def __repr__(self) -> str:
         return f"<GpuKernel {self.ir.name} {self.ir.kind} backend={self.backend} {self.dtype}>"
@@ -262,10 +121,7 @@ class GpuKernel:
         if len(typed) != len(self.ir.scalars):
             raise CodegenError(f"kernel {self.ir.name} takes scalars {list(self.ir.scalars)}, "
                                f"got {len(typed)} values")
-        if self.backend == "numba-cuda":
-            args = [yp, second, *typed]
-        else:
-            args = [yp, second, *(np.int64(n) for n in self._interior(yp)), *typed]
+        args = [yp, second, *self.target.size_args(self._interior(yp)), *typed]
         if self.ir.means:
             args.append(self._compute_means(yp, scalars))
         return args
@@ -315,9 +171,7 @@ def compile_gpu_kernel(ir: KernelIR, backend: str, dtype: str = "float64") -> Gp
     >>> k = compile_gpu_kernel(ir, "cupy", dtype="float32")       # doctest: +SKIP
     >>> k(yp_device, out_device, *scalars)                         # doctest: +SKIP
     """
-    if backend not in GPU_BACKENDS:
-        raise CodegenError(f"{backend!r} is not a GPU backend; GPU backends: {GPU_BACKENDS}")
-    require_backend(backend)
+    _gpu_target(backend).require()
     return GpuKernel(ir, backend, dtype)
 
 
@@ -339,7 +193,8 @@ class DeviceHaloFiller:
     def __init__(self, boundary, backend: str, dtype: str):
         self.boundary, self.backend, self.dtype = boundary, backend, dtype
         self.halo = boundary.halo
-        self.ops = _ops(backend, dtype)
+        self.target = _gpu_target(backend)
+        self.ops = self.target.ops(dtype)
         varying = {(f, a, s) for f, a, s, _ in boundary._varying}
         nf, nd = boundary.kinds.shape[:2]
         self.varying = sorted(varying)
@@ -352,18 +207,7 @@ class DeviceHaloFiller:
             self._kinds.append(self.ops.to_device(np.ascontiguousarray(kinds, np.int64)))
             self._values.append(self.ops.to_device(
                 np.ascontiguousarray(boundary.values[:, a, :], np.float64)))
-        if backend == "cupy":
-            import cupy
-
-            from nedsym.codegen.printers.cupy import halo_source
-
-            src = halo_source(dtype)
-            name = f"nsk_halo_axis_{'f32' if dtype == 'float32' else 'f64'}"
-            path = store_source(src, name, {"backend": backend}, suffix=".cu")
-            self._kernel = _raw_kernel(src, name, path)
-            self._cupy = cupy
-        else:
-            self._kernel = self.ops.runtime.halo_axis
+        self._kernel = self.target.halo_kernel(dtype)
 
     def fill(self, yp, t: float = 0.0) -> None:
         """Fill every ghost cell of the device array ``yp`` for time ``t``."""
@@ -377,28 +221,19 @@ class DeviceHaloFiller:
             post = int(np.prod(shape[a + 1:], dtype=np.int64))
             total = nf * 2 * h * pre * post
             grid, block = (ceil(total / 256),), (256,)
-            if self.backend == "cupy":
-                args = (yp, np.int64(nf), np.int64(pre), np.int64(npad), np.int64(post),
-                        np.int64(h), self._kinds[a], self._values[a])
-            else:
-                args = (yp.reshape(nf, pre, npad, post), h, self._kinds[a], self._values[a])
+            args = self.target.halo_args(yp, h, pre, npad, post, self._kinds[a],
+                                         self._values[a])
             self.ops.launch(self._kernel, grid, block, args)
             for f, aa, s in self.varying:
                 if aa == a:
                     self._fill_face(yp, f, a, s, pre, npad, post)
 
     def _fill_face(self, yp, f, a, s, pre, npad, post) -> None:
-        xp = self._cupy if self.backend == "cupy" else np
-        face = xp.asarray(self.boundary.faces[(f, a, s)].astype(self.dtype))
-        v = yp[f].reshape(pre, npad, post)
-        h, n = self.halo, npad - 2 * self.halo
-        kind = int(self.boundary.kinds[f, a, s])
-        for layer in range(h):
-            g, src = (h - 1 - layer, h + layer) if s == 0 else (h + n + layer, h + n - 1 - layer)
-            if kind == 1:
-                v[:, g, :] = v[:, src, :] + (2 * layer + 1) * face
-            else:
-                v[:, g, :] = 2 * face - v[:, src, :]
+        """A side with varying data: the face from the host, the rule of
+        :data:`~nedsym.codegen.halo.SPEC` evaluated on device arrays."""
+        face = self.ops.xp.asarray(self.boundary.faces[(f, a, s)].astype(self.dtype))
+        fill_side_numpy(yp[f].reshape(pre, npad, post), self.halo, 1, s,
+                        int(self.boundary.kinds[f, a, s]), face)
 
 
 # -- a fixed-step explicit Euler loop on the device ---------------------------------------------
@@ -416,29 +251,16 @@ class DeviceEulerLoop:
     """
 
     def __init__(self, ir: KernelIR, backend: str, dtype: str, filler: DeviceHaloFiller):
-        require_backend(backend)
+        _gpu_target(backend).require()
         if ir.kind != "map" or ir.means:
             raise CodegenError(f"a device Euler loop needs a map kernel without means; "
                                f"{ir.name} is a {ir.kind} kernel with {len(ir.means)} mean(s)")
         self.ir, self.backend, self.dtype, self.filler = ir, backend, dtype, filler
-        self.ops = _ops(backend, dtype)
-        name = f"{ir.name}_euler"
-        if backend == "numba-cuda":
-            from nedsym.codegen.printers.numba_cuda import NumbaCudaPrinter, launch_block
-
-            self.source = NumbaCudaPrinter(ir, dtype=dtype).euler_source(name)
-            module = load_source(self.source, name, {"backend": backend, "dtype": dtype})
-            self.function, self.path = getattr(module, name), module.__file__
-        else:
-            from nedsym.codegen.printers.cupy import CupyPrinter, launch_block
-
-            printer = CupyPrinter(ir, dtype=dtype)
-            self.source = printer.euler_source()
-            path = store_source(self.source, printer.euler_name(), {"backend": backend},
-                                suffix=".cu")
-            self.function, self.path = _raw_kernel(self.source, printer.euler_name(), path), \
-                str(path)
-        self.block = launch_block(ir.ndim)
+        self.target = _gpu_target(backend)
+        self.ops = self.target.ops(dtype)
+        self.function, self.source, self.path = self.target.device_function(ir, dtype,
+                                                                            euler=True)
+        self.block = self.target.launch_block(ir.ndim)
         self._buf = None
         self._t_at = ir.scalars.index("t") if "t" in ir.scalars else None
 
@@ -450,7 +272,7 @@ class DeviceEulerLoop:
         grid = _map_grid(self.ir.ndim, interior, self.block)
         typ = np.dtype(self.dtype).type
         scalars = list(scalars)
-        sizes = [] if self.backend == "numba-cuda" else [np.int64(n) for n in interior]
+        sizes = self.target.size_args(interior)
         t = scalars[self._t_at] if self._t_at is not None else 0.0
         cur, nxt = yp, self._buf
         self.filler.fill(cur, t)
@@ -463,14 +285,7 @@ class DeviceEulerLoop:
             self.filler.fill(nxt, t)
             cur, nxt = nxt, cur
         if cur is not yp:
-            _copy(yp, cur)
-
-
-def _copy(dst, src) -> None:
-    if hasattr(dst, "copy_to_device"):  # numba device array
-        dst.copy_to_device(src)
-    else:
-        dst[...] = src
+            self.ops.copy(yp, cur)
 
 
 # -- compile checks without a GPU ---------------------------------------------------------
@@ -566,12 +381,8 @@ def numba_cuda_ptx(ir: KernelIR, dtype: str = "float64", cc: tuple[int, int] = (
     """
     from numba import cuda, types
 
-    from nedsym.codegen.printers.numba_cuda import NumbaCudaPrinter
-
-    printer = NumbaCudaPrinter(ir, dtype=dtype)
     name = f"{ir.name}_euler" if euler else ir.name
-    source = printer.euler_source(name) if euler else printer.kernel_source()
-    module = load_source(source, name, {"backend": "numba-cuda", "dtype": dtype})
+    fn, _, path = get_target("numba-cuda").device_function(ir, dtype, euler=euler)
     real = getattr(types, dtype)
     state = types.Array(real, ir.ndim + 1, "C")
     scalars = [real] * len(ir.scalars)
@@ -583,10 +394,9 @@ def numba_cuda_ptx(ir: KernelIR, dtype: str = "float64", cc: tuple[int, int] = (
         args = [state, types.Array(types.float64, 1, "C"), *scalars]
     if ir.means and not euler:
         args.append(types.Array(types.float64, 1, "C"))
-    fn = getattr(module, name)
     try:
         ptx, _ = cuda.compile_ptx(getattr(fn, "py_func", fn), tuple(args), cc=cc)
     except Exception as exc:  # noqa: BLE001 - numba's typing/lowering errors
-        raise CodegenError(f"numba-cuda could not compile {name} ({module.__file__}):\n"
+        raise CodegenError(f"numba-cuda could not compile {name} ({path}):\n"
                            f"{exc}") from exc
     return ptx

@@ -29,117 +29,45 @@ from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 
-from nedsym.errors import BoundaryConditionError, DiscretizationError
+from nedsym.codegen.ir import HALO_SPEC, HaloSpec
+from nedsym.errors import BoundaryConditionError, CodegenError, DiscretizationError
 
-__all__ = ["PERIODIC", "EVEN", "ODD", "halo_filler", "fill_ghosts", "fill_sides",
-           "fill_halo_numpy"]
+__all__ = ["PERIODIC", "EVEN", "ODD", "SPEC", "HostHaloFiller", "halo_filler", "fill_ghosts",
+           "fill_sides", "fill_halo_numpy", "fill_side_numpy"]
 
-PERIODIC = 0
-EVEN = 1
-ODD = 2
-
-
-@numba.njit(cache=True)
-def _axis_view(yp, f, a):  # pragma: no cover - compiled
-    """Field ``f`` of ``yp`` as ``(pre, n_a + 2*halo, post)`` around spatial axis ``a``."""
-    pre = 1
-    for b in range(a):
-        pre *= yp.shape[1 + b]
-    npad = yp.shape[1 + a]
-    post = yp[f].size // (pre * npad)
-    return yp[f].reshape(yp[f].size).reshape((pre, npad, post))
-
-
-@numba.njit(cache=True)
-def fill_sides(yp, depth, kinds, values, min_kind):  # pragma: no cover - compiled
-    """Fill ``depth`` ghost layers, axis by axis (corners follow), on every side whose kind
-    ``kinds[f, a, side]`` is at least ``min_kind``: ``PERIODIC`` fills all sides; ``EVEN``
-    leaves periodic sides and sides marked ``-1`` alone (a chunk's sides facing neighbours)."""
-    for f in range(yp.shape[0]):
-        for a in range(yp.ndim - 1):
-            v = _axis_view(yp, f, a)
-            for side in range(2):
-                if kinds[f, a, side] >= min_kind:
-                    _fill_side_par(v, depth, side, kinds[f, a, side], values[f, a, side],
-                                   values[f, a], False)
-
+#: the rules every target prints its ghost-cell kernel from
+SPEC = HALO_SPEC
+PERIODIC, EVEN, ODD = (r.code for r in SPEC.rules)
 
 #: faces with fewer ghost cells than this are filled by one thread (a parallel launch costs
 #: more than the copy: 4 launches made a 128² fill take 0.11 ms instead of 0.01 ms)
 PARALLEL_FACE = 16384
 
 
-@numba.njit(cache=True)
-def _fill_side_rows(v, halo, side, kind, value, face, use_face, q0, q1):  # pragma: no cover
-    """Face cells ``q0:q1`` of one side of the middle axis of ``v`` (``(pre, n + 2*halo,
-    post)``): a constant ``value``, or per-face values ``face[i*post + j]`` when ``use_face``."""
-    npad = v.shape[1]
-    n = npad - 2 * halo
-    post = v.shape[2]
-    for k in range(halo):
-        if side == 0:
-            g = halo - 1 - k
-            src = halo + n - 1 - k if kind == 0 else halo + k
-        else:
-            g = halo + n + k
-            src = halo + k if kind == 0 else halo + n - 1 - k
-        for q in range(q0, q1):
-            i = q // post
-            j = q - i * post
-            d = face[q] if use_face else value
-            if kind == 0:
-                v[i, g, j] = v[i, src, j]
-            elif kind == 1:
-                v[i, g, j] = v[i, src, j] + (2 * k + 1) * d
-            else:
-                v[i, g, j] = 2.0 * d - v[i, src, j]
+def _host_module():
+    from nedsym.codegen.printers.halo import numba_halo_source
+    from nedsym.codegen.targets import get_target
+
+    return get_target("numba").load_module(numba_halo_source(SPEC, PARALLEL_FACE),
+                                           "nsk_halo", resident=True, kind="halo")
 
 
-@numba.njit(parallel=True, cache=True)
-def _fill_side_par(v, halo, side, kind, value, face, use_face):  # pragma: no cover - compiled
-    """One side of the middle axis of ``v``; split across threads only when the face is
-    large (the sides of inner axes are strided, a cache line per ghost, so big ones pay).
-    The small-face branch never enters the parallel region."""
-    m = v.shape[0] * v.shape[2]
-    if m * halo < PARALLEL_FACE:
-        _fill_side_rows(v, halo, side, kind, value, face, use_face, 0, m)
-    else:
-        nchunk = 64
-        step = (m + nchunk - 1) // nchunk
-        for c in numba.prange(nchunk):
-            _fill_side_rows(v, halo, side, kind, value, face, use_face, c * step,
-                            min(m, (c + 1) * step))
-
-
-@numba.njit(cache=True)
-def fill_ghosts(yp, halo, kinds, values, vmap, faces, slot):  # pragma: no cover - compiled
-    """Fill every ghost cell of ``yp``, constant and time-dependent sides alike.
-
-    Sides with ``vmap[f, a, side] < 0`` use ``values``; a side with ``vmap[f, a, side] = v``
-    takes its face values from ``faces[v, slot]`` (flattened ``(pre, post)`` face, already
-    scaled by h for Neumann sides), where ``slot`` indexes the times a caller tabulated
-    (:meth:`BoundaryData.face_table`). Axis by axis, as :func:`fill_sides`; each side in
-    parallel over its face.
-    """
-    for f in range(yp.shape[0]):
-        for a in range(yp.ndim - 1):
-            v = _axis_view(yp, f, a)
-            for side in range(2):
-                m = vmap[f, a, side]
-                if m < 0:
-                    _fill_side_par(v, halo, side, kinds[f, a, side], values[f, a, side],
-                                   values[f, a], False)
-                else:
-                    _fill_side_par(v, halo, side, kinds[f, a, side], 0.0, faces[m, slot],
-                                   True)
-
-
-@numba.njit(cache=True)
-def _fill_all(yp, halo, kinds, values):  # pragma: no cover - compiled
-    fill_sides(yp, halo, kinds, values, PERIODIC)
+_HOST = _host_module()
+#: ``fill_sides(yp, depth, kinds, values, min_kind)`` (compiled): fill ``depth`` ghost
+#: layers, axis by axis (corners follow), on every side whose kind is at least
+#: ``min_kind``: ``PERIODIC`` fills all sides; ``EVEN`` leaves periodic sides and sides
+#: marked ``-1`` alone (a chunk's sides facing neighbours).
+fill_sides = _HOST.fill_sides
+#: ``fill_ghosts(yp, halo, kinds, values, vmap, faces, slot)`` (compiled): every ghost cell,
+#: constant and time-dependent sides alike. Sides with ``vmap[f, a, side] < 0`` use
+#: ``values``; a side with ``vmap[f, a, side] = v`` takes its face values from
+#: ``faces[v, slot]`` (flattened ``(pre, post)`` face, already scaled by h for Neumann
+#: sides), where ``slot`` indexes the times a caller tabulated
+#: (:meth:`~nedsym.discretize.halo.BoundaryData.face_table`).
+fill_ghosts = _HOST.fill_ghosts
+_fill_all = _HOST.fill_all
 
 
 _SUPPORTED_NDIM = (1, 2, 3)
@@ -183,8 +111,10 @@ def _check_padded(yp: np.ndarray, halo: int, kinds: np.ndarray) -> None:
                 f"halo <= n")
 
 
-def fill_halo_numpy(yp: np.ndarray, halo: int, kinds: np.ndarray, values: np.ndarray) -> None:
-    """Reference (NumPy) implementation of the halo filler; same contract as :func:`halo_filler`.
+def fill_halo_numpy(yp: np.ndarray, halo: int, kinds: np.ndarray, values: np.ndarray,
+                    spec: HaloSpec = HALO_SPEC) -> None:
+    """Reference (NumPy) implementation of the halo filler; same contract as :func:`halo_filler`
+    (``spec``: the rules the kind codes refer to).
 
     Example
     -------
@@ -199,13 +129,14 @@ def fill_halo_numpy(yp: np.ndarray, halo: int, kinds: np.ndarray, values: np.nda
     for f in range(yp.shape[0]):
         for a in range(yp.ndim - 1):
             for side in range(2):
-                _fill_side_numpy(yp[f], halo, a, side, int(kinds[f, a, side]),
-                                 values[f, a, side])
+                fill_side_numpy(yp[f], halo, a, side, int(kinds[f, a, side]),
+                                values[f, a, side], spec)
 
 
-def _fill_side_numpy(u: np.ndarray, halo: int, axis: int, side: int, kind: int,
-                     value: Any) -> None:
-    """Fill one side of ``axis`` of one field; ``value`` is a scalar or a face array."""
+def fill_side_numpy(u: np.ndarray, halo: int, axis: int, side: int, kind: int,
+                    value: Any, spec: HaloSpec = HALO_SPEC) -> None:
+    """Fill one side of ``axis`` of one field (the NumPy reference: it evaluates the rules of
+    :data:`SPEC`); ``value`` is a scalar or a face array (NumPy or CuPy)."""
     n = u.shape[axis] - 2 * halo
 
     def sl(i: int) -> tuple:
@@ -213,18 +144,37 @@ def _fill_side_numpy(u: np.ndarray, halo: int, axis: int, side: int, kind: int,
         idx[axis] = i
         return tuple(idx)
 
+    try:
+        rule = spec.rule(kind)
+    except CodegenError as exc:
+        raise BoundaryConditionError(f"{exc} (axis {axis}, side {side})") from None
     for k in range(halo):
         if side == 0:
             g, mirror, wrap = halo - 1 - k, halo + k, halo + n - 1 - k
         else:
             g, mirror, wrap = halo + n + k, halo + n - 1 - k, halo + k
-        if kind == PERIODIC:
-            u[sl(g)] = u[sl(wrap)]
-        elif kind == EVEN:
-            u[sl(g)] = u[sl(mirror)] + (2 * k + 1) * value
-        elif kind == ODD:
-            u[sl(g)] = 2.0 * value - u[sl(mirror)]
-        else:
-            raise BoundaryConditionError(
-                f"unknown halo kind {kind} on axis {axis}, side {side}; valid kinds are "
-                f"PERIODIC=0, EVEN=1, ODD=2")
+        src = wrap if rule.source == "wrap" else mirror
+        u[sl(g)] = rule.evaluate(u[sl(src)], k, value)
+
+
+class HostHaloFiller:
+    """The CPU targets' ghost filler for a grid's boundary tables: ``fill(yp, t)``.
+
+    ``boundary`` is a :class:`~nedsym.discretize.halo.BoundaryData`; the compiled filler
+    works in float64, so float32 states go through a float64 copy.
+    """
+
+    def __init__(self, boundary: Any, dtype: str = "float64"):
+        self.boundary, self.dtype = boundary, dtype
+        self._yp64: np.ndarray | None = None
+
+    def fill(self, yp: np.ndarray, t: float = 0.0) -> None:
+        """Fill every ghost cell of ``yp`` for time ``t``, in place."""
+        if yp.dtype == np.float64:
+            self.boundary.fill(yp, t)
+            return
+        if self._yp64 is None or self._yp64.shape != yp.shape:
+            self._yp64 = np.zeros(yp.shape)
+        self._yp64[...] = yp
+        self.boundary.fill(self._yp64, t)
+        yp[...] = self._yp64

@@ -25,6 +25,7 @@ hoists loop-invariant temporaries out of the point loop.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ from nedsym.codegen.passes import optimize
 from nedsym.errors import CodegenError
 
 __all__ = [
+    "HALO_RULES",
+    "HALO_SPEC",
+    "HaloRule",
+    "HaloSpec",
     "KernelIR",
     "Mean",
     "build_map_kernel",
@@ -381,3 +386,87 @@ def _extract_means(exprs, scalars, checker):
                 n += 1
     exprs = [e.xreplace(found) for e in exprs]
     return exprs, [(s, m.args[0]) for m, s in found.items()]
+
+
+# -- ghost cells -----------------------------------------------------------------------------
+#: the symbols a ghost rule is written in: the value of its source cell, the ghost layer
+#: (0 touches the boundary face) and the side's datum (``value``, ``flux * h`` for Neumann)
+HALO_SOURCE, HALO_LAYER, HALO_DATUM = sp.symbols("source layer datum")
+
+
+@dataclass(frozen=True)
+class HaloRule:
+    """How one kind of side fills its ghost cells: the single statement of a boundary rule.
+
+    ``code`` is the kind code boundary tables store; ``source`` says which interior cell the
+    ghost in layer ``k`` reads (``"wrap"``: the cell one period away, ``"mirror"``: its
+    reflection in the boundary face); ``ghost`` is the ghost value as a sympy expression in
+    :data:`HALO_SOURCE`, :data:`HALO_LAYER` and :data:`HALO_DATUM`. Every target prints its
+    ghost-cell kernel from these rules (:class:`HaloSpec`), and the NumPy reference evaluates
+    them (:meth:`evaluate`).
+    """
+
+    code: int
+    name: str
+    source: str
+    ghost: sp.Expr
+
+    def evaluate(self, source, layer, datum):
+        """The ghost value for array (NumPy or CuPy) or scalar arguments."""
+        return _halo_function(self.ghost)(source, layer, datum)
+
+
+@functools.cache
+def _halo_function(expr: sp.Expr):
+    # plain arithmetic in the three symbols: works on NumPy and CuPy arrays alike
+    return sp.lambdify((HALO_SOURCE, HALO_LAYER, HALO_DATUM), expr, modules=[{}, "math"])
+
+
+#: the boundary kinds of cell-centred grids (see :mod:`nedsym.codegen.halo` for the contract)
+HALO_RULES = (
+    HaloRule(0, "periodic", "wrap", HALO_SOURCE),
+    HaloRule(1, "even", "mirror", HALO_SOURCE + (2 * HALO_LAYER + 1) * HALO_DATUM),
+    HaloRule(2, "odd", "mirror", 2 * HALO_DATUM - HALO_SOURCE),
+)
+
+
+@dataclass(frozen=True)
+class HaloSpec:
+    """The ghost-cell part of the IR: the rules a grid's boundary tables refer to by code.
+
+    Built by the grid side (:attr:`nedsym.discretize.halo.BoundaryData.spec`) and printed by
+    each target (:meth:`nedsym.codegen.targets.base.Target.halo_source`); the kind and value
+    tables themselves are runtime arguments, so one compiled filler serves every grid.
+
+    Example
+    -------
+    >>> spec = HaloSpec()
+    >>> [(r.code, r.name, r.source) for r in spec.rules]
+    [(0, 'periodic', 'wrap'), (1, 'even', 'mirror'), (2, 'odd', 'mirror')]
+    >>> spec.rule(2).evaluate(3.0, 0, 1.0)
+    -1.0
+    """
+
+    rules: tuple[HaloRule, ...] = HALO_RULES
+
+    def rule(self, code: int) -> HaloRule:
+        """The rule of kind ``code`` (a clear error for an unknown code)."""
+        for r in self.rules:
+            if r.code == code:
+                return r
+        valid = ", ".join(f"{r.name.upper()}={r.code}" for r in self.rules)
+        raise CodegenError(f"unknown halo kind {code}; valid kinds are {valid}")
+
+    def branches(self, print_expr):
+        """``(code, "wrap"|"mirror", printed ghost)`` per rule; the ghost is printed by
+        ``print_expr`` in the names ``source``, ``layer`` and ``datum``, which the generated
+        kernel defines as locals."""
+        return [(r.code, r.source, print_expr(r.ghost)) for r in self.rules]
+
+    def key(self) -> str:
+        """A short text that changes when a rule changes (part of generated sources)."""
+        return "; ".join(f"{r.code} {r.name} {r.source}: {r.ghost}" for r in self.rules)
+
+
+#: the spec every grid uses (the rules of :data:`HALO_RULES`)
+HALO_SPEC = HaloSpec()

@@ -19,11 +19,11 @@ from collections.abc import Callable
 import numpy as np
 
 from nedsym.codegen.backends import require_backend
-from nedsym.codegen.cache import load_source
 from nedsym.codegen.compile import CHECK_RTOL, compare_outputs, compile_kernel, random_state
 from nedsym.codegen.ir import KernelIR
 from nedsym.codegen.printers import NumbaPrinter
 from nedsym.codegen.printers.numba_blocked import NumbaBlockedPrinter
+from nedsym.codegen.targets import get_target
 from nedsym.errors import CodegenError
 
 __all__ = ["CompiledLoop", "make_blocked_euler_loop", "make_euler_loop", "make_rk4_loop"]
@@ -158,7 +158,7 @@ def _make_loop(ir: KernelIR, method: str, fill, check: bool) -> CompiledLoop:
     name = f"{ir.name}_{method}"
     printer = NumbaPrinter(ir)
     source = printer.euler_source(name) if method == "euler" else printer.rk4_source(name)
-    module = load_source(source, name, {"backend": "numba", "fill": _filler_id(fill)})
+    module = get_target("numba").load_module(source, name, fill=_filler_id(fill))
     module._fill = fill
     return CompiledLoop(ir, method, getattr(module, name), source, module.__file__, fill, check)
 
@@ -227,7 +227,7 @@ def make_blocked_euler_loop(ir: KernelIR, steps_per_pass: int = 2, block_rows: i
         fill = _default_filler(ir.ndim)
     name = f"{ir.name}_euler_x{steps_per_pass}"
     source = NumbaBlockedPrinter(ir, steps_per_pass).blocked_euler_source(name)
-    module = load_source(source, name, {"backend": "numba", "fill": _filler_id(fill)})
+    module = get_target("numba").load_module(source, name, fill=_filler_id(fill))
     module._fill = fill
     return CompiledLoop(ir, "euler-blocked", getattr(module, name), source, module.__file__,
                         fill, check, steps_per_pass, block_rows)

@@ -22,11 +22,11 @@ from collections.abc import Callable
 import numpy as np
 
 from nedsym.codegen.backends import require_backend
-from nedsym.codegen.cache import load_source
 from nedsym.codegen.compile import CHECK_RTOL, compare_outputs, compile_kernel, random_state
 from nedsym.codegen.ir import KernelIR
 from nedsym.codegen.printers import NumbaPrinter
 from nedsym.codegen.tableau import ButcherTableau
+from nedsym.codegen.targets import get_target
 from nedsym.errors import CodegenError
 
 __all__ = ["CompiledEmbeddedStep", "CompiledSegment", "make_embedded_step", "make_rk_segment",
@@ -240,7 +240,7 @@ def _load(source: str, name: str, fill: Callable | None):
         from nedsym.codegen.halo import fill_ghosts as fill
     py = getattr(fill, "py_func", fill)
     fill_id = f"{getattr(py, '__module__', '?')}.{getattr(py, '__qualname__', repr(py))}"
-    module = load_source(source, name, {"backend": "numba", "fill": fill_id})
+    module = get_target("numba").load_module(source, name, fill=fill_id)
     module._fill = fill
     return getattr(module, name), module.__file__, fill
 

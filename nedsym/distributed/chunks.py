@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from nedsym.codegen.halo import PERIODIC, fill_side_numpy
 from nedsym.codegen.tableau import TABLEAUX
 from nedsym.errors import BlowUpError, DistributedError
 
@@ -33,7 +34,6 @@ __all__ = ["ChunkProgram", "STAGES"]
 
 #: stages (right-hand-side evaluations) per step of the chunkable steppers
 STAGES = {name: TABLEAUX[name].stages for name in ("euler", "rk4")}
-_EVEN, _ODD = 1, 2
 _KERNELS: dict[str, Any] = {}
 
 
@@ -170,28 +170,13 @@ class ChunkProgram:
         for a in range(self.ndim):
             if not any(physical[a]):
                 continue
-            n = P.shape[a + 1] - 2 * depth
             for side in (0, 1):
                 if not physical[a][side]:
                     continue
                 for f in range(self.nfields):
-                    kind, value = int(self.bc_kinds[f, a, side]), self.bc_values[f, a, side]
-                    u = P[f]
-                    for k in range(depth):
-                        g, m = (depth - 1 - k, depth + k) if side == 0 else \
-                            (depth + n + k, depth + n - 1 - k)
-                        if kind == _EVEN:
-                            _put(u, a, g, _take(u, a, m) + (2 * k + 1) * value)
-                        elif kind == _ODD:
-                            _put(u, a, g, 2.0 * value - _take(u, a, m))
-
-
-def _take(u, axis, i):
-    return u[(slice(None),) * axis + (i,)]
-
-
-def _put(u, axis, i, v):
-    u[(slice(None),) * axis + (i,)] = v
+                    kind = int(self.bc_kinds[f, a, side])
+                    if kind != PERIODIC:
+                        fill_side_numpy(P[f], depth, a, side, kind, self.bc_values[f, a, side])
 
 
 def _inner(ndim: int, width: int) -> tuple:

@@ -90,8 +90,6 @@ class Simulation:
         self._yp = xp.zeros((len(L.fields), *grid.padded_shape(L.halo)), dtype=dtype)
         self._scratch = xp.zeros((len(L.fields), *grid.shape), dtype=dtype)
         self._halo_filler = self.target.halo_filler(self.boundary, dtype)
-        if self._halo_filler is None and dtype != "float64":
-            self._yp64 = np.zeros(self._yp.shape)   # the CPU halo filler works in float64
         self._base_scalars = [float(L.params[p]) for p in sorted(L.params)] + \
             [float(h) for h in grid.spacing] + [float(b[0]) for b in grid.bounds]
         self._euler_loop = None
@@ -104,14 +102,7 @@ class Simulation:
 
     def _fill(self, y: np.ndarray, t: float) -> np.ndarray:
         self.grid.interior(self._yp, self.halo)[...] = y
-        if self._halo_filler is not None:
-            self._halo_filler.fill(self._yp, t)
-        elif self._yp.dtype == np.float64:
-            self.boundary.fill(self._yp, t)
-        else:
-            self._yp64[...] = self._yp
-            self.boundary.fill(self._yp64, t)
-            self._yp[...] = self._yp64
+        self._halo_filler.fill(self._yp, t)
         return self._yp
 
     def rhs(self, t: float, y: np.ndarray, out: np.ndarray) -> None:
@@ -652,7 +643,7 @@ class Simulation:
         """
         if self.lowered.uses_mean:
             raise SolverError("run_euler does not support flows with a spatial mean")
-        if self._halo_filler is not None:
+        if self.target.device:
             if self._euler_loop is None:
                 self._euler_loop = DeviceEulerLoop(self.kernel_ir, self.backend, self.dtype,
                                                    self._halo_filler)

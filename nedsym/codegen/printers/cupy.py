@@ -30,30 +30,19 @@ import sympy as sp
 from sympy.codegen.ast import float32, float64, real
 from sympy.printing.c import C99CodePrinter
 
+from nedsym.codegen.ir import HALO_SPEC, HaloSpec
 from nedsym.codegen.printers.base import MAX_EXPANDED_POWER, KernelPrinter
+from nedsym.codegen.printers.halo import c_ghost_lines
+from nedsym.codegen.printers.numba_cuda import REDUCE_BLOCK, launch_block  # one geometry
 from nedsym.errors import CodegenError
 
 __all__ = ["CupyPrinter", "REDUCE_BLOCK", "halo_source", "launch_block"]
 
 _INDEX = ("i", "j", "k")
-#: threads per block of the reduction kernels (a power of two)
-REDUCE_BLOCK = 256
-_BLOCKS = {1: (256,), 2: (32, 8), 3: (32, 4, 2)}
 _CTYPE = {"float32": "float", "float64": "double"}
 _RESERVED = frozenset(C99CodePrinter.reserved_words) | {
     "bool", "true", "false", "inline", "restrict", "new", "delete", "class", "template",
     "namespace", "this", "yp", "out", "result", "means", "cur", "nxt", "dt"}
-
-
-def launch_block(ndim: int) -> tuple[int, ...]:
-    """Threads per block of a map kernel, ``x`` (the contiguous axis) first.
-
-    Example
-    -------
-    >>> launch_block(3)
-    (32, 4, 2)
-    """
-    return _BLOCKS[ndim]
 
 
 class CupyPrinter(KernelPrinter, C99CodePrinter):
@@ -309,7 +298,7 @@ class CupyPrinter(KernelPrinter, C99CodePrinter):
             self.state = "yp"
 
 
-def halo_source(dtype: str) -> str:
+def halo_source(dtype: str, spec: HaloSpec = HALO_SPEC) -> str:
     """CUDA C of the halo kernel ``nsk_halo_axis_<f32|f64>`` (one axis, both sides).
 
     ``(v, nf, pre, npad, post, halo, kinds, values)``: ``v`` viewed as
@@ -323,6 +312,7 @@ def halo_source(dtype: str) -> str:
     True
     """
     t = _CTYPE[dtype]
+    rules = "\n".join(c_ghost_lines(spec, "    ", t))
     name = f"nsk_halo_axis_{'f32' if dtype == 'float32' else 'f64'}"
     return f"""// nedsym CUDA halo kernel ({dtype}): fills both sides of one axis.
 extern "C" __global__ void {name}({t}* __restrict__ v, const long long nf,
@@ -342,22 +332,14 @@ extern "C" __global__ void {name}({t}* __restrict__ v, const long long nf,
     const long long side = r % 2;
     const long long f = r/2;
     const long long kind = kinds[2*f + side];
-    const double value = values[2*f + side];
-    long long g, src;
+    const double datum = values[2*f + side];
+    long long g, wrap, mirror;
     if (side == 0) {{
-        g = halo - 1 - layer;
-        src = kind == 0 ? halo + n - 1 - layer : halo + layer;
+        g = halo - 1 - layer; wrap = halo + n - 1 - layer; mirror = halo + layer;
     }} else {{
-        g = halo + n + layer;
-        src = kind == 0 ? halo + layer : halo + n - 1 - layer;
+        g = halo + n + layer; wrap = halo + layer; mirror = halo + n - 1 - layer;
     }}
     const long long base = (f*pre + a)*npad*post + q;
-    if (kind == 0) {{
-        v[base + g*post] = v[base + src*post];
-    }} else if (kind == 1) {{
-        v[base + g*post] = v[base + src*post] + ({t})((double)(2*layer + 1)*value);
-    }} else if (kind == 2) {{
-        v[base + g*post] = ({t})(2.0*value) - v[base + src*post];
-    }}
+{rules}
 }}
 """

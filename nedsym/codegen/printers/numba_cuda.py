@@ -23,6 +23,8 @@ kernel divides by the point count.
 
 from __future__ import annotations
 
+from nedsym.codegen.ir import HALO_SPEC, HaloSpec
+from nedsym.codegen.printers.halo import python_ghost_lines
 from nedsym.codegen.printers.numba import NumbaPrinter
 
 __all__ = ["NumbaCudaPrinter", "REDUCE_BLOCK", "runtime_source", "launch_block"]
@@ -189,7 +191,7 @@ class NumbaCudaPrinter(NumbaPrinter):
             self.state = "yp"
 
 
-def runtime_source(dtype: str) -> str:
+def runtime_source(dtype: str, spec: HaloSpec = HALO_SPEC) -> str:
     """Module source of the numba-cuda helper kernels: halo filling and zeroing.
 
     ``halo_axis(v, halo, kinds, values)`` fills both sides of the middle axis of
@@ -224,19 +226,16 @@ def runtime_source(dtype: str) -> str:
         "        side = r % 2",
         "        f = r // 2",
         "        kind = kinds[f, side]",
-        "        value = values[f, side]",
+        "        datum = values[f, side]",
         "        if side == 0:",
         "            g = halo - 1 - layer",
-        "            src = halo + n - 1 - layer if kind == 0 else halo + layer",
+        "            wrap = halo + n - 1 - layer",
+        "            mirror = halo + layer",
         "        else:",
         "            g = halo + n + layer",
-        "            src = halo + layer if kind == 0 else halo + n - 1 - layer",
-        "        if kind == 0:",
-        "            v[f, a, g, q] = v[f, a, src, q]",
-        "        elif kind == 1:",
-        f"            v[f, a, g, q] = v[f, a, src, q] + {dtype}((2 * layer + 1) * value)",
-        "        elif kind == 2:",
-        f"            v[f, a, g, q] = {dtype}(2.0 * value) - v[f, a, src, q]",
+        "            wrap = halo + layer",
+        "            mirror = halo + n - 1 - layer",
+        *python_ghost_lines(spec, "        ", "v[f, a, {src}, q]", "v[f, a, {g}, q]", cast=dtype),
         "",
         "",
         "@cuda.jit",

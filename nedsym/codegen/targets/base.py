@@ -3,8 +3,8 @@
 A target names its printer, says whether it can run here (:meth:`Target.check`), compiles a
 kernel IR through the disk cache (:meth:`Target.compile`), says which array library holds
 states (:meth:`Target.array_module`) and how to bring them to the host, who fills ghost
-cells (:meth:`Target.halo_filler`: ``None`` means the host filler of
-:mod:`nedsym.codegen.halo`), and whether it has compiled time segments
+cells (:meth:`Target.halo_filler`: the host filler of :mod:`nedsym.codegen.halo` on a
+CPU), and whether it has compiled time segments
 (``time_segments``). :data:`TARGETS` is the registry :func:`nedsym.codegen.available` reads;
 a new backend is one module that subclasses :class:`Target` and calls
 :func:`register_target` (see ``docs/architecture.md``).
@@ -57,13 +57,14 @@ class Target:
         """The generated module source of a kernel IR."""
         return self.printer(ir, dtype=dtype).kernel_source()
 
-    def load_module(self, source: str, name: str, **key: str):
+    def load_module(self, source: str, name: str, resident: bool = False, **key: str):
         """Load a generated module of this backend through the disk cache (the one entry
         point every package compiles through: grid kernels, network partials, depth batches,
-        chunk kernels). ``key`` adds to the cache key (``dtype=``, ``kind=``, ...)."""
+        chunk kernels). ``key`` adds to the cache key (``dtype=``, ``kind=``, ...);
+        ``resident`` keeps it imported across :func:`~nedsym.codegen.cache_clear`."""
         from nedsym.codegen.cache import load_source
 
-        return load_source(source, name, {"backend": self.name, **key})
+        return load_source(source, name, {"backend": self.name, **key}, resident=resident)
 
     def compile(self, ir, dtype: str = "float64", check: bool = True):
         """Print, load through the cache and wrap a kernel IR
@@ -84,9 +85,11 @@ class Target:
         return np.asarray(a)
 
     def halo_filler(self, boundary, dtype: str):
-        """An object with ``fill(yp, t)`` for padded states of this target, or ``None`` for the
-        host filler (:meth:`nedsym.discretize.halo.BoundaryData.fill`)."""
-        return None
+        """An object with ``fill(yp, t)`` for padded states of this target: on the CPU the
+        compiled host filler (:class:`nedsym.codegen.halo.HostHaloFiller`)."""
+        from nedsym.codegen.halo import HostHaloFiller
+
+        return HostHaloFiller(boundary, dtype)
 
     def __repr__(self) -> str:
         return f"<Target {self.name!r}>"
