@@ -14,10 +14,12 @@ import importlib
 
 from nedsym._version import __version__
 from nedsym.symbolic import (
+    Condition,
     Energy,
     Field,
     Mean,
     Param,
+    Residuals,
     coords,
     div,
     dot,
@@ -25,6 +27,7 @@ from nedsym.symbolic import (
     hessian,
     lap,
     norm,
+    normal,
     variational_derivative,
 )
 
@@ -64,7 +67,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "__version__",
     "coords", "Field", "Param", "Energy", "grad", "div", "lap", "hessian", "dot", "norm",
-    "Mean", "variational_derivative",
+    "Mean", "variational_derivative", "Residuals", "Condition", "normal",
     "GradientFlow", "L2", "Hminus1", "Wasserstein", "ConservedL2",
     "Grid", "Periodic", "Neumann", "Dirichlet", "Natural",
     "Box", "Ball", "Sphere", "Annulus", "Simplex", "ImplicitDomain", "Sampler",

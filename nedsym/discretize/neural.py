@@ -39,7 +39,7 @@ from nedsym.symbolic.declare import field_name
 from nedsym.symbolic.printing import compact
 from nedsym.symbolic.variational import jet
 
-__all__ = ["PointwiseEnergy", "Occurrence", "JetValues", "SampledSystem"]
+__all__ = ["PointwiseEnergy", "PointwiseResidual", "Occurrence", "JetValues", "SampledSystem"]
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class _Kernel:
 class _Lowered:
     """One expression set (density or boundary density) and its occurrences."""
 
-    def __init__(self, owner: PointwiseEnergy, density, residuals):
+    def __init__(self, owner: PointwiseEnergy, density, residuals, data=None):
         self.density = density
         occs = owner._occurrences([density, *residuals])
         self.occurrences = occs
@@ -127,7 +127,8 @@ class _Lowered:
 
         L = lower(density)
         Fs = [lower(r) for r in residuals]
-        coords, data = owner.coords, owner.data_symbols
+        coords = owner.coords
+        data = owner.data_symbols if data is None else tuple(data)
         dens = [(o, s) for o, s in zip(occs, syms, strict=True) if _in(owner, o, density)]
         self.density_occurrences = [o for o, _ in dens]
         dsyms = [s for _, s in dens]
@@ -142,10 +143,35 @@ class _Lowered:
 
     def portable(self) -> _Lowered:
         """A copy without the sympy density (which holds the energy's field functions)."""
-        out = _Lowered.__new__(_Lowered)
+        out = type(self).__new__(type(self))
         out.__dict__.update(self.__dict__)
         out.density = None
         return out
+
+
+class _ConditionPart(_Lowered):
+    """Residuals that must vanish on a part of the domain (a boundary face, ``t = 0``, a level
+    set): lowered like the interior, with the outward normal's components as per-point data.
+    ``weight`` scales its mean square in the merit; ``where`` says where it is sampled."""
+
+    def __init__(self, owner, residuals, where, weight: float, name: str):
+        from nedsym.symbolic.variational import normal_symbols
+
+        self.normals = normal_symbols(owner.coords)
+        super().__init__(owner, sum((r ** 2 for r in residuals), sp.S.Zero) / 2, residuals,
+                         data=self.normals)
+        self.where, self.weight, self.name = where, float(weight), name
+        self.uses_normals = any(sp.sympify(r).has(*self.normals) for r in residuals)
+
+    def data(self, pts) -> tuple:
+        """The normal's columns at the points (what the kernels take as data)."""
+        if pts.normals is None:
+            if self.uses_normals:
+                raise ConfigError(f"the condition on {self.name} uses the normal, but its "
+                                  "points carry none: sample it on a boundary (a face, a "
+                                  "sphere), not on a subdomain")
+            return tuple(np.zeros(len(pts.x)) for _ in self.normals)
+        return tuple(pts.normals[:, k] for k in range(pts.normals.shape[1]))
 
 
 def _through_laplacian(occs, syms, Fs, d) -> bool:
@@ -186,10 +212,14 @@ class PointwiseEnergy:
     data: names of per-sample data symbols (e.g. ``["y"]`` for a dataset target): free
         symbols of the density that take a value per point rather than per run.
     strong: also derive :math:`\delta E/\delta u` and its linearization (the strong route).
+    natural: add the natural boundary condition :math:`\partial L/\partial\nabla u\cdot n
+        (+\,\partial B/\partial u) = 0` (:meth:`~nedsym.Energy.natural_bc`) as a condition
+        on ``natural`` (a boundary domain), replacing the boundary energy's penalty rows;
+        ``None``: none (strong route only).
     """
 
     def __init__(self, energy, params: Mapping | None = None, data: Sequence[str] = (),
-                 strong: bool = True):
+                 strong: bool = True, natural=None):
         self.energy = energy
         self.coords = tuple(energy.coords)
         self.components = list(energy.components)
@@ -226,6 +256,13 @@ class PointwiseEnergy:
                 raise ConfigError(
                     "the boundary energy depends on derivatives of the field; the strong route "
                     "needs a boundary energy in the field values only (use residual='weak')")
+        #: residuals sampled on parts of the domain (natural conditions, a residual problem's
+        #: boundary and initial conditions); their rows replace the boundary energy's
+        self.conditions: list[_ConditionPart] = []
+        if natural is not None and strong:
+            flux = [energy.natural_bc(c).flux() for c in self.components]
+            if any(f != 0 for f in flux):
+                self.conditions.append(_ConditionPart(self, flux, natural, 1.0, "natural"))
 
     def __getstate__(self):
         # the compiled kernels and occurrences are all a worker needs; the energy's fields are
@@ -235,6 +272,9 @@ class PointwiseEnergy:
         state["components"] = [None] * len(self.components)
         state["interior"] = self.interior.portable()
         state["boundary"] = None if self.boundary is None else self.boundary.portable()
+        state["conditions"] = [c.portable() for c in self.conditions]
+        for c in state["conditions"]:
+            c.where = None
         return state
 
     # -- occurrences -----------------------------------------------------------------------
@@ -314,12 +354,63 @@ class PointwiseEnergy:
         part = self._part(boundary)
         return list(part.density_occurrences if density_only else part.occurrences)
 
-    def _part(self, boundary: bool) -> _Lowered:
+    def _part(self, boundary) -> _Lowered:
+        if isinstance(boundary, _Lowered):    # a condition's part
+            return boundary
         if boundary:
             if self.boundary is None:
                 raise ConfigError("the energy has no boundary density")
             return self.boundary
         return self.interior
+
+
+class PointwiseResidual(PointwiseEnergy):
+    r"""A :class:`~nedsym.Residuals` problem as pointwise kernels of a network's jet.
+
+    The interior part's residual is :math:`R` itself (not :math:`\delta E/\delta u` of the
+    least-squares energy, which would be of twice the order), so rows are
+    :math:`\partial_\theta R` through the derived linearization; each condition is a part
+    sampled on its own domain. ``domains``: one domain per condition, in order.
+    """
+
+    least_squares = True
+
+    def __init__(self, problem, domains: Sequence, params: Mapping | None = None):
+        self.energy = problem
+        self.coords = tuple(problem.coords)
+        self.components = list(problem.components)
+        self.data_symbols = ()
+        vals = dict(problem.params)
+        by_name = {s.name: s for s in vals}
+        for key, value in (params or {}).items():
+            name = key if isinstance(key, str) else getattr(key, "name", str(key))
+            if name not in by_name:
+                raise DeclarationError(
+                    f"unknown parameter {name!r}; parameters: {sorted(by_name)}")
+            vals[by_name[name]] = float(value)
+        missing = [s.name for s, v in vals.items() if v is None]
+        if missing:
+            raise DeclarationError(
+                f"parameters {missing} have no value; give params={{'{missing[0]}': ...}} "
+                "or declare them with ns.Param(name, default)")
+        self.pvals = vals
+        self.interior = _Lowered(self, problem.density, problem.residuals)
+        self.boundary = None
+        if len(domains) != len(problem.conditions):
+            raise ConfigError(f"{len(problem.conditions)} conditions but {len(domains)} "
+                              "domains to sample them on")
+        self.conditions = [_ConditionPart(self, c.residuals, d, c.weight, c.name)
+                           for c, d in zip(problem.conditions, domains, strict=True)]
+        for part, what in [(self.interior, "the interior residual")] + \
+                [(c, f"the condition on {c.name}") for c in self.conditions]:
+            if part.residual_order > 2:
+                raise ConfigError(f"{what} has derivatives of order {part.residual_order}; "
+                                  "networks provide derivatives up to order 2")
+
+    @property
+    def strong_order(self) -> int:
+        return max([self.interior.residual_order] +
+                   [c.residual_order for c in self.conditions])
 
 
 class SampledSystem:
@@ -372,12 +463,32 @@ class SampledSystem:
         return JetValues(j.u, getattr(j, "grad", None), hess, lap)
 
     def _parts(self, sample):
-        """``(points, boundary?, lowered part, data)`` for the interior and boundary points."""
+        """``(points, part key, lowered part, data)`` for the interior, the boundary points (the
+        boundary energy) or each condition's points (a tuple, aligned with
+        ``pe.conditions``)."""
         pts, data, bpts = sample
         if pts is not None:
             yield pts, False, self.pe.interior, data
-        if bpts is not None:
+        if bpts is None:
+            return
+        if isinstance(bpts, tuple):
+            for cond, bp in zip(self.pe.conditions, bpts, strict=True):
+                yield bp, cond, cond, cond.data(bp)
+        else:
             yield bpts, True, self.pe.boundary, ()
+
+    @property
+    def least_squares(self) -> bool:
+        """A residual problem: its energy is the weighted mean-square merit."""
+        return getattr(self.pe, "least_squares", False)
+
+    def _weights(self, p, part, W) -> np.ndarray:
+        """Row weights: a condition's points average to its weight; the interior's and the
+        boundary energy's are the quadrature weights over the interior's total."""
+        weight = getattr(part, "weight", None)
+        if weight is not None and not self.raw_weights:
+            return weight * p.w / float(p.w.sum())
+        return p.w / W
 
     def _lap_only(self, part) -> dict:
         """``{"lap_only": True}`` when the residual needs Laplacians only and the network can
@@ -389,7 +500,10 @@ class SampledSystem:
 
     # -- sums over a sample --------------------------------------------------------------------
     def energy(self, theta, sample) -> float:
-        """The sampled energy :math:`\\sum_i w_i L_i` (+ the boundary energy's sum)."""
+        """The sampled energy :math:`\\sum_i w_i L_i` (+ the boundary energy's sum); for a
+        residual problem, its least-squares energy (:meth:`merit`)."""
+        if self.least_squares:
+            return self.merit(theta, sample)
         val = 0.0
         for p, bnd, part, d in self._parts(sample):
             jv = self.jet(self.net.forward(p.x, theta, order=part.order))
@@ -412,10 +526,11 @@ class SampledSystem:
             jv, jj = self.jet(vals), self.jet(jac)
             F = self.pe.residual(p.x, jv, d, boundary=bnd)                  # (M, c)
             K = self.rows(p.x, jv, jj, d, bnd, dt) if self.implicit else jj.u
-            sw = np.sqrt(p.w / W)
+            w = self._weights(p, part, W)
+            sw = np.sqrt(w)
             rows.append((sw[:, None, None] * K).reshape(-1, K.shape[-1]))
             rhs.append((-sw[:, None] * F).reshape(-1))
-            res2 += float(np.sum((p.w / W)[:, None] * F * F))
+            res2 += float(np.sum(w[:, None] * F * F))
         if not rows:
             P = self.net.n_params
             return ("rows", np.zeros((0, P)), np.zeros(0), 0.0)
@@ -465,7 +580,12 @@ class SampledSystem:
         """The sampled energy and its exact gradient in ``theta``; through the network's
         vector-Jacobian product (no Jacobian formed) when it has one."""
         val, grad = 0.0, np.zeros(self.net.n_params)
+        W = self._weight_total(sample[0])
         for p, bnd, part, d in self._parts(sample):
+            if self.least_squares:          # the merit's weights (a weighted mean square)
+                from nedsym.quadrature.points import Points
+
+                p = Points(p.x, self._weights(p, part, W), p.normals)
             occs = self.pe.occurrences(bnd, density_only=True)
             if hasattr(self.net, "vjp"):
                 jv = self.jet(self.net.forward(p.x, theta, order=part.order))
@@ -510,7 +630,7 @@ class SampledSystem:
             jv = self.jet(self.net.forward(p.x, theta, order=part.residual_order,
                                            **self._lap_only(part)))
             F = self.pe.residual(p.x, jv, d, boundary=bnd)
-            total += float(np.sum((p.w / W)[:, None] * F * F))
+            total += float(np.sum(self._weights(p, part, W)[:, None] * F * F))
         return 0.5 * total
 
     def partial_sums(self, theta, sample, dt: float, what: str) -> dict:

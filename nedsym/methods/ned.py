@@ -50,6 +50,7 @@ True
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -57,15 +58,19 @@ import numpy as np
 import sympy as sp
 
 from nedsym.codegen.tableau import RK4
-from nedsym.discretize.neural import PointwiseEnergy, SampledSystem
+from nedsym.discretize.neural import PointwiseEnergy, PointwiseResidual, SampledSystem
 from nedsym.errors import ConfigError, FieldError, SolverError
+from nedsym.quadrature.boundary import BoundaryDomain
+from nedsym.quadrature.domain import Domain
+from nedsym.quadrature.domains import Box, BoxFace
 from nedsym.quadrature.points import Points
 from nedsym.quadrature.sampler import Sampler
 from nedsym.solve.iteration import Iteration, NonFiniteStep, iterate
 from nedsym.solve.lstsq import SOLVERS, solve_gram, solve_rows
 from nedsym.solve.optim import make_optimizer
+from nedsym.symbolic.residual import Residuals
 
-__all__ = ["NED", "NEDResult", "DataSampler", "solve_rows"]
+__all__ = ["NED", "NEDResult", "DataSampler", "resolve_part", "solve_rows"]
 
 _RIDGE_CAP = 1e-2
 #: a Gauss–Newton increment is trusted when the line search keeps at least this share of it;
@@ -199,7 +204,8 @@ class NED:
                  merit_growth: float = 2.0, max_retries: int = 8, seed: int | None = 0,
                  theta=None, params: Mapping | None = None, exact=None,
                  test_points: int = 2048, data=None, cluster=None, shards: int | None = None,
-                 linesearch: bool | None = None):
+                 linesearch: bool | None = None, natural: bool | str = "auto",
+                 gram_average: float = 0.0):
         if solver not in SOLVERS:
             raise ConfigError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
         if stepper not in STEPPERS:
@@ -208,16 +214,44 @@ class NED:
             raise ConfigError(f"residual must be 'strong' or 'weak', got {residual!r}")
         if not ridge >= 0:
             raise ConfigError(f"ridge must be >= 0, got {ridge}")
+        if natural not in ("auto", True, False):
+            raise ConfigError(f"natural must be 'auto', True or False, got {natural!r}")
+        if isinstance(gram_average, bool) or not 0 <= gram_average < 1:
+            raise ConfigError(f"gram_average must be in [0, 1) (the weight of the past "
+                              f"Gram matrices; 0 = off), got {gram_average!r}")
         self.energy, self.net = energy, net
         self.domain = domain
         self.residual_kind = residual
+        #: a residual problem (:class:`~nedsym.Residuals`): Gauss–Newton on its least squares
+        self.least_squares = isinstance(energy, Residuals)
         data_names = list(data[1]) if data is not None else []
-        self.pe = PointwiseEnergy(energy, params=params, data=data_names,
-                                  strong=(residual == "strong"))
+        if self.least_squares:
+            if residual != "strong":
+                raise ConfigError("a Residuals problem is solved on its residual rows: "
+                                  "residual='weak' is for energies")
+            if data is not None or domain is None:
+                raise ConfigError("a Residuals problem needs a domain to sample")
+            parts = [resolve_part(c.where, domain, energy.coords) for c in energy.conditions]
+            self.pe = PointwiseResidual(energy, parts, params=params)
+        else:
+            nat = None
+            if residual == "strong" and domain is not None and natural is not False and \
+                    (natural is True or energy.boundary is None) and hasattr(domain, "boundary"):
+                nat = domain.boundary()
+            self.pe = PointwiseEnergy(energy, params=params, data=data_names,
+                                      strong=(residual == "strong"), natural=nat)
+        #: the natural boundary condition's rows are on (strong route, no boundary energy)
+        self.natural = bool(self.pe.conditions) and not self.least_squares
+        self.gram_average = float(gram_average)
+        self._gram = None
         self.dim = len(self.pe.coords)
         self._check_net()
+        if self.least_squares and stepper not in ("auto", "implicit"):
+            raise ConfigError(f"a Residuals problem takes Gauss–Newton steps on its residual "
+                              f"rows (stepper='implicit', the default), not {stepper!r}")
         if stepper == "auto":
-            stepper = "implicit" if residual == "strong" and self.pe.strong_order > 0 else "euler"
+            stepper = "implicit" if self.least_squares or (
+                residual == "strong" and self.pe.strong_order > 0) else "euler"
         if stepper == "implicit" and residual == "weak":
             raise ConfigError("stepper='implicit' linearizes delta E/delta u: use it with "
                               "residual='strong' (or stepper='euler'/'rk4' with the weak route)")
@@ -225,7 +259,8 @@ class NED:
         #: the sampled system: rows, Gram matrix, merit and gradient on a draw of points
         self.sampled = SampledSystem(self.pe, net, residual=residual,
                                      implicit=stepper == "implicit")
-        self.dt = float(dt) if dt is not None else (10.0 if stepper == "implicit" else 0.5)
+        self.dt = float(dt) if dt is not None else (
+            math.inf if self.least_squares else 10.0 if stepper == "implicit" else 0.5)
         if not self.dt > 0:
             raise ConfigError(f"dt must be > 0, got {dt}")
         if math.isinf(self.dt) and stepper != "implicit":
@@ -255,7 +290,13 @@ class NED:
                                  f"coordinates {self.pe.coords}")
             self.sampler = Sampler(domain, rule, n=points, seed=seed)
         self.bsampler = None
-        if energy.boundary is not None:
+        brule = rule if rule != "gauss" else "mc"
+        nb = boundary_points if boundary_points is not None else max(32, points // 4)
+        #: one sampler per condition (natural boundary rows, a residual problem's conditions)
+        self.csamplers = [Sampler(c.where, brule, n=nb,
+                                  seed=None if seed is None else seed + 7919 * (k + 2))
+                          for k, c in enumerate(self.pe.conditions)]
+        if energy.boundary is not None and not self.pe.conditions:
             nb = boundary_points if boundary_points is not None else max(32, points // 4)
             self.bsampler = Sampler(domain.boundary(), rule if rule != "gauss" else "mc",
                                     n=nb, seed=None if seed is None else seed + 7919)
@@ -268,6 +309,10 @@ class NED:
         self._fixed = None
         self._cluster = None
         if cluster is not None:
+            if self.pe.conditions:
+                raise ConfigError("conditions (a Residuals problem, natural boundary rows) run "
+                                  "on one machine: build the NED without cluster= (or pass "
+                                  "natural=False)")
             if data is not None:
                 raise ConfigError("a Dask cluster shards domain points; datasets run locally")
             if solver not in ("auto", "cholesky"):
@@ -350,6 +395,8 @@ class NED:
         else:
             pts, data = self.sampler.draw(), ()
         bpts = self.bsampler.draw() if self.bsampler is not None else None
+        if self.csamplers:
+            bpts = tuple(c.draw() for c in self.csamplers)
         self._fixed = (pts, data, bpts)
         return self._fixed
 
@@ -386,9 +433,22 @@ class NED:
 
     def _solve(self, system, ridge: float) -> np.ndarray:
         kind, A, b, _ = system
+        if self.gram_average and kind == "rows":
+            return solve_gram(self._averaged_gram(system), A.T @ b, ridge, "cholesky")
         if kind == "rows":
             return solve_rows(A, b, ridge, self.solver)
         return solve_gram(A, b, ridge, self.solver)
+
+    def _averaged_gram(self, system) -> np.ndarray:
+        r"""The exponential moving average :math:`\bar G_k = \beta\bar G_{k-1} +
+        (1-\beta)A_k^\top A_k` of the Gram matrices of resampled steps (``gram_average`` =
+        :math:`\beta`), updated once per system (retries reuse it)."""
+        if self._gram is None or self._gram[0] is not system:
+            G = system[1].T @ system[1]
+            if self._gram is not None:
+                G = self.gram_average * self._gram[1] + (1 - self.gram_average) * G
+            self._gram = (system, G)
+        return self._gram[1]
 
     def gradient(self, theta, sample) -> tuple[float, np.ndarray]:
         """The sampled energy and its exact gradient in ``theta`` (what the baselines use;
@@ -563,10 +623,14 @@ class NED:
         self.t = 0.0
         self._dt_now, self._ridge_now = self.dt, self.ridge
         self._fixed = None
+        self._gram = None
         self.sampler.rng = np.random.default_rng(self.seed)
         if self.bsampler is not None:
             self.bsampler.rng = np.random.default_rng(
                 None if self.seed is None else self.seed + 7919)
+        for k, c in enumerate(self.csamplers):
+            c.rng = np.random.default_rng(None if self.seed is None else
+                                          self.seed + 7919 * (k + 2))
 
     # -- baselines -----------------------------------------------------------------------------
     def baseline(self, optimizer: str = "adam", steps: int = 1000, *, lr: float | None = None,
@@ -575,7 +639,8 @@ class NED:
                  checkpoint_every: int | None = None, resume: str | None = None,
                  **options) -> NEDResult:
         """Train the same network from the same start on the same sampled energy and the same
-        generated gradients with ``gd``, ``sgd`` (momentum) or ``adam``.
+        generated gradients with ``gd``, ``sgd`` (momentum), ``adam`` or ``lbfgs`` (line search;
+        use it on fixed points, ``resample=False``); ``lr_decay`` is an exponential schedule.
 
         The point stream restarts from the seed, so NED and its baselines see the same draws;
         ``ned.theta`` is left as it was. Runs on the same loop as :meth:`run` (Ctrl-C,
@@ -584,11 +649,11 @@ class NED:
         if self._cluster is not None:
             raise ConfigError("baselines run on one machine: build the NED without cluster=")
         _check_every(error_every)
-        defaults = {"gd": 1e-2, "sgd": 1e-2, "adam": 1e-3}
+        defaults = {"gd": 1e-2, "sgd": 1e-2, "adam": 1e-3, "lbfgs": 1.0}
         opt = make_optimizer(optimizer, lr=lr if lr is not None else
                              defaults.get(str(optimizer).lower(), 1e-3), **options)
         saved = (self.theta, self.t, self._fixed, self.sampler.rng, self.bsampler
-                 and self.bsampler.rng)
+                 and self.bsampler.rng, [c.rng for c in self.csamplers])
         self.reset()
         method = _BaselineSteps(self, opt, steps, error_every, options)
 
@@ -604,6 +669,8 @@ class NED:
             self.theta, self.t, self._fixed, self.sampler.rng = saved[:4]
             if self.bsampler is not None:
                 self.bsampler.rng = saved[4]
+            for c, rng in zip(self.csamplers, saved[5], strict=True):
+                c.rng = rng
         return _ned_result(opt.name, method.theta, out,
                            {"lr": opt.lr, "points": self.points, **options})
 
@@ -613,6 +680,8 @@ class NED:
         st: dict = {"sampler": self.sampler.rng.bit_generator.state}
         if self.bsampler is not None:
             st["bsampler"] = self.bsampler.rng.bit_generator.state
+        for k, c in enumerate(self.csamplers):
+            st[f"csampler{k}"] = c.rng.bit_generator.state
         if self._cluster is not None:
             raise ConfigError("runs on a cluster cannot be checkpointed yet: run without "
                               "checkpoint= (or on one machine)")
@@ -621,17 +690,24 @@ class NED:
             st["fixed_x"], st["fixed_w"] = pts.x, pts.w
             for i, col in enumerate(data):
                 st[f"fixed_d{i}"] = np.asarray(col)
-            if bpts is not None:
-                st["fixed_bx"], st["fixed_bw"] = bpts.x, bpts.w
-                if bpts.normals is not None:
-                    st["fixed_bn"] = bpts.normals
+            for k, bp in enumerate(bpts if isinstance(bpts, tuple) else [bpts]):
+                if bp is None:
+                    continue
+                tag = "" if not isinstance(bpts, tuple) else str(k)
+                st[f"fixed_bx{tag}"], st[f"fixed_bw{tag}"] = bp.x, bp.w
+                if bp.normals is not None:
+                    st[f"fixed_bn{tag}"] = bp.normals
         return st
 
     def _load_stream(self, st: dict) -> None:
         self.sampler.rng.bit_generator.state = st["sampler"]
         if self.bsampler is not None and "bsampler" in st:
             self.bsampler.rng.bit_generator.state = st["bsampler"]
+        for k, c in enumerate(self.csamplers):
+            if f"csampler{k}" in st:
+                c.rng.bit_generator.state = st[f"csampler{k}"]
         self._fixed = None
+        self._gram = None
         if "fixed_x" in st:
             pts = Points(st["fixed_x"], st["fixed_w"])
             data = tuple(st[f"fixed_d{i}"] for i in range(len(self.pe.data_symbols))
@@ -639,12 +715,69 @@ class NED:
             bpts = None
             if "fixed_bx" in st:
                 bpts = Points(st["fixed_bx"], st["fixed_bw"], st.get("fixed_bn"))
+            if self.csamplers:
+                bpts = tuple(Points(st[f"fixed_bx{k}"], st[f"fixed_bw{k}"],
+                                    st.get(f"fixed_bn{k}")) for k in range(len(self.csamplers)))
             self._fixed = (pts, data, bpts)
 
     def _run_meta(self) -> dict:
         return {"points": self.points, "resample": bool(self.resample), "seed": self.seed,
                 "rule": str(self.rule), "stepper": self.stepper, "solver": self.solver,
                 "residual": self.residual_kind, "n_params": int(self.net.n_params)}
+
+
+_FACE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)"
+                   r"(?:[eE][-+]?\d+)?)\s*")
+
+
+def resolve_part(where, domain, coords) -> Domain:
+    """The domain a condition is sampled on: ``"boundary"``, ``"<coord>=<value>"`` (a face of
+    a :class:`~nedsym.quadrature.Box`; the value must be one of its bounds), a domain, or a
+    list of these (their union). Strings are matched by a pattern, never evaluated.
+
+    Example
+    -------
+    >>> import nedsym as ns
+    >>> resolve_part("t=0", Box([(0, 1), (-1, 1)]), ns.coords("t x"))
+    <nedsym.quadrature.domains.BoxFace object at ...>
+    """
+    names = [str(c) for c in coords]
+    if isinstance(where, (list, tuple)):
+        if not where:
+            raise ConfigError("an empty list of condition parts")
+        pieces = []
+        for w in where:
+            part = resolve_part(w, domain, coords)
+            pieces += part.pieces if isinstance(part, BoundaryDomain) else [part]
+        return BoundaryDomain(pieces, name=" + ".join(map(str, where)))
+    if isinstance(where, Domain):
+        if where.dim != len(names):
+            raise ConfigError(f"the condition's domain {where!r} has dimension {where.dim}; "
+                              f"the problem has coordinates {names}")
+        return where
+    if not isinstance(where, str):
+        raise ConfigError(f"a condition's part must be 'boundary', '<coord>=<value>', a "
+                          f"domain or a list of these; got {where!r}")
+    if where.strip() == "boundary":
+        return domain.boundary()
+    m = _FACE.fullmatch(where)
+    if m is None:
+        raise ConfigError(f"cannot read the condition's part {where!r}: write 'boundary' or "
+                          f"'<coord>=<value>' such as '{names[0]}=0'")
+    name, value = m.group(1), float(m.group(2))
+    if name not in names:
+        raise ConfigError(f"the condition's part {where!r} names {name!r}, which is not a "
+                          f"coordinate; coordinates: {names}")
+    if not isinstance(domain, Box):
+        raise ConfigError(f"the part {where!r} is a face of a box, but the domain is "
+                          f"{domain!r}; give the part as a domain instead")
+    axis = names.index(name)
+    lo, hi = domain.bounds[axis]
+    for side, bound in ((0, lo), (1, hi)):
+        if math.isclose(value, bound, rel_tol=1e-12, abs_tol=1e-12):
+            return BoxFace(domain, axis, side)
+    raise ConfigError(f"{where!r} is not a face of the domain: {name} runs over "
+                      f"[{lo:g}, {hi:g}]")
 
 
 def _check_every(every) -> None:
@@ -703,7 +836,7 @@ class _NEDSteps(Iteration):
 
 
 class _BaselineSteps(Iteration):
-    """A first-order baseline (gd/sgd/adam) on the same sampled energy and loop."""
+    """A baseline (gd/sgd/adam/lbfgs) on the same sampled energy and loop."""
 
     health = ("energy",)
     postfix = ("energy", "error")
@@ -716,10 +849,15 @@ class _BaselineSteps(Iteration):
 
     def step(self, k: int) -> dict:
         ned, opt = self.ned, self.opt
-        e, g = ned.gradient(self.theta, ned._draw())
+        sample = ned._draw()
+        e, g = ned.gradient(self.theta, sample)
         if not (math.isfinite(e) and np.all(np.isfinite(g))):
             raise NonFiniteStep("non-finite loss or gradient")
-        self.theta = opt.step(self.theta, g)
+        if getattr(opt, "needs_closure", False):
+            self.theta, *_ = opt.step_closure(self.theta,
+                                              lambda th: ned.gradient(th, sample), e, g)
+        else:
+            self.theta = opt.step(self.theta, g)
         err = ned.error(self.theta) if (k % self.every == 0 or k == self.steps - 1) \
             else math.nan
         return {"t": ned.t, "dt": opt.lr, "energy": e, "residual": float(np.linalg.norm(g)),
