@@ -537,7 +537,8 @@ class NED:
         r"""A globalized Gauss–Newton step: the increment :math:`v` of the linearized
         least-squares problem, then the step size :math:`\alpha` among
         :math:`1, \tfrac12, \dots, 2^{-20}` with the smallest merit on the step's points (the
-        grid line search of energy natural gradient descent). If no step size lowers the
+        grid line search of energy natural gradient descent; the sizes are tried from 1 down
+        and the search stops when the merit, having fallen, rises again). If no step size lowers the
         merit, the ridge grows tenfold (Levenberg–Marquardt) and the increment is solved
         again; after ``max_retries`` the smallest step is taken."""
         system = self.system(self.theta, sample, math.inf)
@@ -547,11 +548,14 @@ class NED:
         best = (math.inf, alphas[-1], None)
         for _attempt in range(self.max_retries + 1):
             v = self._solve(system, ridge)
+            found = False
             for a in alphas:
                 cand = self.theta + a * v
                 m = self.merit(cand, sample) if np.all(np.isfinite(cand)) else math.nan
                 if math.isfinite(m) and m < best[0]:
-                    best = (m, a, cand)
+                    best, found = (m, a, cand), True
+                elif found and math.isfinite(m):
+                    break       # the merit rises again as the step shrinks: the grid's minimum
             if best[2] is not None and best[0] < m0 and best[1] >= _GN_TRUST:
                 break
             self.rejected += 1
