@@ -34,8 +34,9 @@ import numpy as np
 from nedsym.codegen.ir import HALO_SPEC, HaloSpec
 from nedsym.errors import BoundaryConditionError, CodegenError, DiscretizationError
 
-__all__ = ["PERIODIC", "EVEN", "ODD", "SPEC", "HostHaloFiller", "halo_filler", "fill_ghosts",
-           "fill_sides", "fill_halo_numpy", "fill_side_numpy"]
+# fill_ghosts and fill_sides are generated on first use (module __getattr__)
+__all__ = ["PERIODIC", "EVEN", "ODD", "SPEC", "HostHaloFiller", "halo_filler",
+           "fill_halo_numpy", "fill_side_numpy"]
 
 #: the rules every target prints its ghost-cell kernel from
 SPEC = HALO_SPEC
@@ -54,20 +55,32 @@ def _host_module():
                                            "nsk_halo", resident=True, kind="halo")
 
 
-_HOST = _host_module()
-#: ``fill_sides(yp, depth, kinds, values, min_kind)`` (compiled): fill ``depth`` ghost
-#: layers, axis by axis (corners follow), on every side whose kind is at least
-#: ``min_kind``: ``PERIODIC`` fills all sides; ``EVEN`` leaves periodic sides and sides
-#: marked ``-1`` alone (a chunk's sides facing neighbours).
-fill_sides = _HOST.fill_sides
-#: ``fill_ghosts(yp, halo, kinds, values, vmap, faces, slot)`` (compiled): every ghost cell,
-#: constant and time-dependent sides alike. Sides with ``vmap[f, a, side] < 0`` use
-#: ``values``; a side with ``vmap[f, a, side] = v`` takes its face values from
-#: ``faces[v, slot]`` (flattened ``(pre, post)`` face, already scaled by h for Neumann
-#: sides), where ``slot`` indexes the times a caller tabulated
-#: (:meth:`~nedsym.discretize.halo.BoundaryData.face_table`).
-fill_ghosts = _HOST.fill_ghosts
-_fill_all = _HOST.fill_all
+#: the compiled fillers, generated and loaded on first use (importing this module writes
+#: nothing to the kernel cache):
+#:
+#: * ``fill_sides(yp, depth, kinds, values, min_kind)``: fill ``depth`` ghost layers, axis by
+#:   axis (corners follow), on every side whose kind is at least ``min_kind``: ``PERIODIC``
+#:   fills all sides; ``EVEN`` leaves periodic sides and sides marked ``-1`` alone (a chunk's
+#:   sides facing neighbours; a chunked run supports the wrap rule ``PERIODIC`` only).
+#: * ``fill_ghosts(yp, halo, kinds, values, vmap, faces, slot)``: every ghost cell, constant
+#:   and time-dependent sides alike. Sides with ``vmap[f, a, side] < 0`` use ``values``; a
+#:   side with ``vmap[f, a, side] = v`` takes its face values from ``faces[v, slot]``
+#:   (flattened ``(pre, post)`` face, already scaled by h for Neumann sides), where ``slot``
+#:   indexes the times a caller tabulated
+#:   (:meth:`~nedsym.discretize.halo.BoundaryData.face_table`).
+_COMPILED = {"fill_sides": "fill_sides", "fill_ghosts": "fill_ghosts", "_fill_all": "fill_all"}
+
+
+def _compiled(name: str):
+    if name not in globals():
+        globals()[name] = getattr(_host_module(), _COMPILED[name])
+    return globals()[name]
+
+
+def __getattr__(name: str):
+    if name in _COMPILED:
+        return _compiled(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _SUPPORTED_NDIM = (1, 2, 3)
@@ -90,7 +103,7 @@ def halo_filler(ndim: int):
     """
     if ndim not in _SUPPORTED_NDIM:
         raise DiscretizationError(f"halo_filler supports ndim 1, 2, 3; got ndim={ndim!r}")
-    return _fill_all
+    return _compiled("_fill_all")
 
 
 def _check_padded(yp: np.ndarray, halo: int, kinds: np.ndarray) -> None:

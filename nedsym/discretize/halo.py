@@ -12,20 +12,18 @@ from typing import Any
 
 import numpy as np
 
+from nedsym.codegen import halo as _halo
 from nedsym.codegen.halo import (  # noqa: F401 - the contract, re-exported
     EVEN,
     ODD,
     PERIODIC,
     _check_padded,
-    fill_ghosts,
     fill_halo_numpy,
-    fill_sides,
     halo_filler,
 )
 from nedsym.errors import DiscretizationError
 
-__all__ = ["PERIODIC", "EVEN", "ODD", "halo_filler", "fill_ghosts", "fill_halo_numpy",
-           "BoundaryData"]
+__all__ = ["PERIODIC", "EVEN", "ODD", "halo_filler", "fill_halo_numpy", "BoundaryData"]
 
 
 class BoundaryData:
@@ -160,4 +158,11 @@ class BoundaryData:
             for m, r in enumerate(rows):
                 self._table[m, 0, :r.size] = r
             self._table_t = self.t
-        fill_ghosts(yp, self.halo, self.kinds, self.values, self.vmap(), self._table, 0)
+        _halo.fill_ghosts(yp, self.halo, self.kinds, self.values, self.vmap(), self._table, 0)
+
+
+def __getattr__(name: str):
+    # the compiled fillers are generated on first use (nedsym.codegen.halo)
+    if name in ("fill_ghosts", "fill_sides"):
+        return getattr(_halo, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

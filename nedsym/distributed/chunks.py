@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from nedsym.codegen.halo import PERIODIC, fill_side_numpy
+from nedsym.codegen.halo import SPEC, fill_side_numpy
 from nedsym.codegen.tableau import TABLEAUX
 from nedsym.errors import BlowUpError, DistributedError
 
@@ -175,7 +175,7 @@ class ChunkProgram:
                     continue
                 for f in range(self.nfields):
                     kind = int(self.bc_kinds[f, a, side])
-                    if kind != PERIODIC:
+                    if SPEC.rule(kind).source != "wrap":     # wrap sides are exchanged
                         fill_side_numpy(P[f], depth, a, side, kind, self.bc_values[f, a, side])
 
 

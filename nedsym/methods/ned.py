@@ -195,6 +195,19 @@ class NED:
         worker sums :math:`J^\top J`, :math:`J^\top r`, the merit and the energy over its
         shards, and only :math:`P\times P` matrices travel; the solve stays here.
     shards: number of point shards on the cluster (default: one per worker).
+    natural: ``"auto"`` (default): on the strong route, an energy without a boundary term gets
+        rows for its natural boundary condition :math:`\partial L/\partial\nabla u\cdot n = 0`
+        on ``boundary_points`` per step; ``True`` also for an energy with a boundary term
+        (the Robin condition replaces its penalty rows); ``False``: none.
+    gram_average: :math:`\beta \in [0, 1)`: solve with the exponential moving average of the
+        Gram matrices :math:`A^\top A` of the steps (for resampled points; 0 = off).
+    momentum: :math:`\mu \in [0, 1)`: SPRING-style momentum of Gauss–Newton steps
+        (``dt=math.inf``): each increment is solved as a correction of :math:`\mu` times
+        the last step (0 = off).
+
+    An :class:`~nedsym.Residuals` problem in place of the energy takes the residual route:
+    rows :math:`\partial_\theta R` in the interior and on each condition's part, Gauss–Newton
+    steps with the line search (``dt=math.inf`` by default) on the weighted mean square.
     """
 
     def __init__(self, energy, net, domain=None, *, points: int = 1000, rule: str = "sobol",
@@ -205,7 +218,7 @@ class NED:
                  theta=None, params: Mapping | None = None, exact=None,
                  test_points: int = 2048, data=None, cluster=None, shards: int | None = None,
                  linesearch: bool | None = None, natural: bool | str = "auto",
-                 gram_average: float = 0.0):
+                 gram_average: float = 0.0, momentum: float = 0.0):
         if solver not in SOLVERS:
             raise ConfigError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
         if stepper not in STEPPERS:
@@ -235,8 +248,9 @@ class NED:
             self.pe = PointwiseResidual(energy, parts, params=params)
         else:
             nat = None
+            auto = energy.boundary is None and cluster is None    # clusters: natural=True
             if residual == "strong" and domain is not None and natural is not False and \
-                    (natural is True or energy.boundary is None) and hasattr(domain, "boundary"):
+                    (natural is True or auto) and hasattr(domain, "boundary"):
                 nat = domain.boundary()
             self.pe = PointwiseEnergy(energy, params=params, data=data_names,
                                       strong=(residual == "strong"), natural=nat)
@@ -244,6 +258,13 @@ class NED:
         self.natural = bool(self.pe.conditions) and not self.least_squares
         self.gram_average = float(gram_average)
         self._gram = None
+        if isinstance(momentum, bool) or not 0 <= momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1) (0 = off), got {momentum!r}")
+        if momentum and gram_average:
+            raise ConfigError("give momentum= or gram_average=, not both")
+        #: SPRING-style momentum of Gauss–Newton steps (dt=inf)
+        self.momentum = float(momentum)
+        self._last_step = None
         self.dim = len(self.pe.coords)
         self._check_net()
         if self.least_squares and stepper not in ("auto", "implicit"):
@@ -265,6 +286,13 @@ class NED:
             raise ConfigError(f"dt must be > 0, got {dt}")
         if math.isinf(self.dt) and stepper != "implicit":
             raise ConfigError("dt=inf (Gauss–Newton) needs stepper='implicit'")
+        if self.momentum and not math.isinf(self.dt):
+            raise ConfigError("momentum= carries Gauss–Newton steps over: it needs dt=math.inf "
+                              "(the default for a Residuals problem)")
+        if self.gram_average and not (math.isinf(self.dt) and residual == "strong"):
+            raise ConfigError("gram_average= averages the Gram matrices of Gauss–Newton steps: "
+                              "it needs the strong route with dt=math.inf (the default for a "
+                              "Residuals problem)")
         if linesearch and not math.isinf(self.dt):
             raise ConfigError("linesearch=True globalizes Gauss–Newton steps: it needs "
                               "dt=math.inf (stepper='implicit')")
@@ -433,6 +461,11 @@ class NED:
 
     def _solve(self, system, ridge: float) -> np.ndarray:
         kind, A, b, _ = system
+        if self.momentum and kind == "rows" and self._last_step is not None:
+            # SPRING: v = mu*v_prev + argmin |A w - (b - mu*A v_prev)|^2 + ridge |w|^2, the
+            # ridge measured from the carried-over step instead of from 0
+            prev = self.momentum * self._last_step
+            return prev + solve_rows(A, b - A @ prev, ridge, self.solver)
         if self.gram_average and kind == "rows":
             return solve_gram(self._averaged_gram(system), A.T @ b, ridge, "cholesky")
         if kind == "rows":
@@ -526,6 +559,7 @@ class NED:
         e = m1 if self.adaptive and self.residual_kind == "weak" else self._energy(new, *sample)
         if not (np.all(np.isfinite(new)) and math.isfinite(e)):
             raise NonFiniteStep("non-finite parameters or energy after the step")
+        self._last_step = new - self.theta
         self.theta = new
         self.t += dt if math.isfinite(dt) else 0.0
         if self.adaptive:
@@ -538,37 +572,43 @@ class NED:
         least-squares problem, then the step size :math:`\alpha` among
         :math:`1, \tfrac12, \dots, 2^{-20}` with the smallest merit on the step's points (the
         grid line search of energy natural gradient descent; the sizes are tried from 1 down
-        and the search stops when the merit, having fallen, rises again). If no step size lowers the
-        merit, the ridge grows tenfold (Levenberg–Marquardt) and the increment is solved
-        again; after ``max_retries`` the smallest step is taken."""
+        and the search stops when the merit, having fallen below its value at the start, rises
+        again). If no step size lowers the merit, or the best keeps less than
+        ``_GN_TRUST`` of the increment, the ridge grows tenfold (Levenberg–Marquardt) and the
+        increment is solved again; when the retries or the ridge cap are spent, the candidate
+        with the lowest merit seen is taken."""
         system = self.system(self.theta, sample, math.inf)
         res = system[3]
         m0 = self.merit(self.theta, sample)
         alphas = 0.5 ** np.arange(21)
-        best = (math.inf, alphas[-1], None)
+        overall = (math.inf, alphas[-1], None)     # the lowest finite merit of any attempt
         for _attempt in range(self.max_retries + 1):
             v = self._solve(system, ridge)
-            found = False
+            best = (math.inf, alphas[-1], None)
             for a in alphas:
                 cand = self.theta + a * v
                 m = self.merit(cand, sample) if np.all(np.isfinite(cand)) else math.nan
-                if math.isfinite(m) and m < best[0]:
-                    best, found = (m, a, cand), True
-                elif found and math.isfinite(m):
-                    break       # the merit rises again as the step shrinks: the grid's minimum
+                if not math.isfinite(m):
+                    continue
+                if m < best[0]:
+                    best = (m, a, cand)
+                elif best[0] < m0:
+                    break       # it fell below m0 and rises again as the step shrinks
+            if best[0] < overall[0]:
+                overall = best
             if best[2] is not None and best[0] < m0 and best[1] >= _GN_TRUST:
                 break
             self.rejected += 1
             if ridge >= _GN_RIDGE_CAP:
                 break
             ridge = min(_GN_RIDGE_CAP, max(10 * ridge, 1e-10))
-            best = (math.inf, alphas[-1], None) if best[0] >= m0 else best
-        m1, alpha, new = best
+        m1, alpha, new = best if best[2] is not None and best[0] < m0 else overall
         if new is None:
             raise NonFiniteStep("every Gauss–Newton step size gave a non-finite merit")
         e = self._energy(new, *sample)
         if not math.isfinite(e):
             raise NonFiniteStep("non-finite energy after the step")
+        self._last_step = new - self.theta
         self.theta = new
         self._ridge_now = max(self.ridge, ridge / _RIDGE_RELAX)
         return {"dt": math.inf, "energy": e, "residual": res, "ridge": ridge,
@@ -628,6 +668,7 @@ class NED:
         self._dt_now, self._ridge_now = self.dt, self.ridge
         self._fixed = None
         self._gram = None
+        self._last_step = None
         self.sampler.rng = np.random.default_rng(self.seed)
         if self.bsampler is not None:
             self.bsampler.rng = np.random.default_rng(
@@ -657,7 +698,8 @@ class NED:
         opt = make_optimizer(optimizer, lr=lr if lr is not None else
                              defaults.get(str(optimizer).lower(), 1e-3), **options)
         saved = (self.theta, self.t, self._fixed, self.sampler.rng, self.bsampler
-                 and self.bsampler.rng, [c.rng for c in self.csamplers])
+                 and self.bsampler.rng, [c.rng for c in self.csamplers], self._gram,
+                 self._last_step, self._dt_now, self._ridge_now)
         self.reset()
         method = _BaselineSteps(self, opt, steps, error_every, options)
 
@@ -675,6 +717,7 @@ class NED:
                 self.bsampler.rng = saved[4]
             for c, rng in zip(self.csamplers, saved[5], strict=True):
                 c.rng = rng
+            self._gram, self._last_step, self._dt_now, self._ridge_now = saved[6:]
         return _ned_result(opt.name, method.theta, out,
                            {"lr": opt.lr, "points": self.points, **options})
 
@@ -686,6 +729,10 @@ class NED:
             st["bsampler"] = self.bsampler.rng.bit_generator.state
         for k, c in enumerate(self.csamplers):
             st[f"csampler{k}"] = c.rng.bit_generator.state
+        if self._last_step is not None:
+            st["last_step"] = self._last_step
+        if self._gram is not None:
+            st["gram"] = self._gram[1]
         if self._cluster is not None:
             raise ConfigError("runs on a cluster cannot be checkpointed yet: run without "
                               "checkpoint= (or on one machine)")
@@ -712,6 +759,9 @@ class NED:
                 c.rng.bit_generator.state = st[f"csampler{k}"]
         self._fixed = None
         self._gram = None
+        self._last_step = st.get("last_step")
+        if "gram" in st:                 # the averaged Gram matrix, continued by the next step
+            self._gram = (None, np.array(st["gram"]))
         if "fixed_x" in st:
             pts = Points(st["fixed_x"], st["fixed_w"])
             data = tuple(st[f"fixed_d{i}"] for i in range(len(self.pe.data_symbols))
@@ -719,6 +769,11 @@ class NED:
             bpts = None
             if "fixed_bx" in st:
                 bpts = Points(st["fixed_bx"], st["fixed_bw"], st.get("fixed_bn"))
+            if self.csamplers and "fixed_bx0" not in st:
+                raise SolverError("the checkpoint holds no points for this run's conditions "
+                                  "(it was written without natural boundary rows or "
+                                  "conditions): resume with the options it was written with "
+                                  "(e.g. natural=False)")
             if self.csamplers:
                 bpts = tuple(Points(st[f"fixed_bx{k}"], st[f"fixed_bw{k}"],
                                     st.get(f"fixed_bn{k}")) for k in range(len(self.csamplers)))
@@ -727,7 +782,9 @@ class NED:
     def _run_meta(self) -> dict:
         return {"points": self.points, "resample": bool(self.resample), "seed": self.seed,
                 "rule": str(self.rule), "stepper": self.stepper, "solver": self.solver,
-                "residual": self.residual_kind, "n_params": int(self.net.n_params)}
+                "residual": self.residual_kind, "n_params": int(self.net.n_params),
+                "conditions": len(self.csamplers), "gram_average": self.gram_average,
+                "momentum": self.momentum}
 
 
 _FACE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)"
@@ -854,6 +911,7 @@ class _BaselineSteps(Iteration):
     def step(self, k: int) -> dict:
         ned, opt = self.ned, self.opt
         sample = ned._draw()
+        lr = opt.current_lr
         e, g = ned.gradient(self.theta, sample)
         if not (math.isfinite(e) and np.all(np.isfinite(g))):
             raise NonFiniteStep("non-finite loss or gradient")
@@ -864,7 +922,7 @@ class _BaselineSteps(Iteration):
             self.theta = opt.step(self.theta, g)
         err = ned.error(self.theta) if (k % self.every == 0 or k == self.steps - 1) \
             else math.nan
-        return {"t": ned.t, "dt": opt.lr, "energy": e, "residual": float(np.linalg.norm(g)),
+        return {"t": ned.t, "dt": lr, "energy": e, "residual": float(np.linalg.norm(g)),
                 "error": err}
 
     def advice(self, k: int, what: str) -> str:

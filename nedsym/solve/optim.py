@@ -41,6 +41,11 @@ class GD:
     #: the attributes that carry the optimizer's memory between steps (checkpoints)
     _memory: tuple[str, ...] = ("_steps",)
 
+    @property
+    def current_lr(self) -> float:
+        """The learning rate the next step uses."""
+        return self.lr * self.lr_decay ** self._steps
+
     def rate(self) -> float:
         """This step's learning rate (``lr * lr_decay**k``), and count the step."""
         eta = self.lr * self.lr_decay ** self._steps
@@ -162,6 +167,9 @@ class LBFGS(GD):
             if np.isfinite(f1) and f1 <= f0 + 1e-4 * eta * slope:
                 break
             eta *= 0.5
+        else:                                  # no sufficient decrease: stay, forget the pairs
+            self._S, self._Y = np.zeros((0, 0)), np.zeros((0, 0))
+            return theta, f0, g0
         s, y = cand - theta, g1 - g0
         if float(s @ y) > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)):
             S = s[None] if not len(self._S) else np.vstack([self._S, s])[-self.history:]

@@ -96,8 +96,9 @@ class Field:
 class Param(sp.Symbol):
     """A named real parameter with a default value.
 
-    Two ``Param`` objects with the same name are the same symbol; the default
-    travels with the object (and is collected by :class:`nedsym.Energy`).
+    Two ``Param`` objects with the same name and default are the same symbol; the default
+    is part of the symbol (and is collected by :class:`nedsym.Energy`), so parameters of
+    the same name with different defaults never take each other's values.
 
     Example
     -------
@@ -120,6 +121,12 @@ class Param(sp.Symbol):
 
     def __getnewargs_ex__(self):
         return ((self.name, self.default), self.assumptions0)
+
+    def _hashable_content(self):
+        # the default is part of the symbol: sympy caches expressions by equality, so a
+        # Param("eps", 0.2) equal to an earlier Param("eps", 0.05) would come back out of a
+        # cached product still carrying 0.05
+        return (*super()._hashable_content(), self.default)
 
 
 def parameter_value(name: str, value) -> float:

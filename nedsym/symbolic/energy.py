@@ -35,6 +35,27 @@ def _scalar(expr, what: str):
                    'a formula string with Energy.parse("...", coords=..., fields=...)')
 
 
+class ParamValues(dict):
+    """An energy's parameters, ``{symbol: value}``, also looked up by name: ``params["eps"]``
+    or ``params[Param("eps")]`` find the parameter named ``eps`` whatever its default (two
+    ``Param`` objects with different defaults are different symbols).
+
+    Example
+    -------
+    >>> from nedsym import Param
+    >>> p = ParamValues({Param("eps", 0.1): 0.1})
+    >>> p["eps"], p[Param("eps")]
+    (0.1, 0.1)
+    """
+
+    def __missing__(self, key):
+        name = key if isinstance(key, str) else getattr(key, "name", None)
+        hits = [v for s, v in self.items() if s.name == name]
+        if len(hits) != 1:
+            raise KeyError(key)
+        return hits[0]
+
+
 class Energy:
     r"""A variational energy :math:`E[u] = \int_\Omega L(x, u, Du, D^2u, \dots)\,dx`
     (+ an optional boundary energy :math:`\oint B\,ds`).
@@ -129,7 +150,7 @@ class Energy:
                         f"parameter {name!r} does not occur in the energy "
                         f"(its symbols: {sorted(by_name)})")
                 found[by_name[name]] = float(value)
-        return dict(sorted(found.items(), key=lambda kv: kv[0].name))
+        return ParamValues(sorted(found.items(), key=lambda kv: kv[0].name))
 
     # -- derivation ------------------------------------------------------------
     def _components_of(self, u):

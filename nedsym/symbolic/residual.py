@@ -66,6 +66,23 @@ class Condition:
     residuals: tuple
     weight: float = 1.0
 
+    def __post_init__(self):
+        rs = self.residuals
+        rs = list(rs) if isinstance(rs, (list, tuple)) else [rs]
+        if not rs:
+            raise DeclarationError(f"the condition on {self.name} has no residual")
+        object.__setattr__(self, "residuals",
+                           tuple(_scalar(r, f"condition on {self.where!r}") for r in rs))
+        try:
+            weight = float(self.weight)
+        except (TypeError, ValueError):
+            raise DeclarationError(f"the weight of the condition on {self.where!r} must be a "
+                                   f"number, got {self.weight!r}") from None
+        if not weight > 0:
+            raise DeclarationError(f"the weight of the condition on {self.where!r} must be > 0, "
+                                   f"got {weight}")
+        object.__setattr__(self, "weight", weight)
+
     @property
     def name(self) -> str:
         return self.where if isinstance(self.where, str) else repr(self.where)
@@ -134,17 +151,10 @@ def _conditions(conditions) -> tuple[Condition, ...]:
         return tuple(out)
     for where, spec in items:
         weight = 1.0
-        if isinstance(spec, tuple) and len(spec) == 2 and not isinstance(spec[1], sp.Basic):
+        # (residual, weight): a number in second place is a weight (a constant residual
+        # could never vanish)
+        if isinstance(spec, tuple) and len(spec) == 2 and (
+                isinstance(spec[1], (int, float)) or isinstance(spec[1], sp.Number)):
             spec, weight = spec
-        rs = list(spec) if isinstance(spec, (list, tuple)) else [spec]
-        try:
-            weight = float(weight)
-        except (TypeError, ValueError):
-            raise DeclarationError(f"the weight of the condition on {where!r} must be a "
-                                   f"number, got {weight!r}") from None
-        if not weight > 0:
-            raise DeclarationError(f"the weight of the condition on {where!r} must be > 0, "
-                                   f"got {weight}")
-        out.append(Condition(where, tuple(_scalar(r, f"condition on {where!r}") for r in rs),
-                             weight))
+        out.append(Condition(where, spec, weight))
     return tuple(out)

@@ -124,16 +124,28 @@ def test_gram_average_on_resampled_points():
             ns.NED(POISSON, MLP([2, 4, 1]), BOX2, gram_average=bad)
 
 
-def test_residual_run_resumes_like_one_run(tmp_path):
+@pytest.mark.parametrize("opts", [{}, {"gram_average": 0.6}, {"momentum": 0.5}])
+def test_residual_run_resumes_like_one_run(tmp_path, opts):
     def ned():
         return ns.NED(POISSON, MLP([2, 8, 1], seed=0), BOX2, points=64, boundary_points=16,
-                      seed=0, exact=EX2)
+                      seed=0, exact=EX2, **opts)
 
     whole = ned().run(steps=6)
     ck = str(tmp_path / "ck.npz")
     ned().run(steps=3, checkpoint=ck)
     rest = ned().run(steps=6, resume=ck)
     np.testing.assert_allclose(rest.theta, whole.theta, rtol=1e-10, atol=1e-12)
+
+
+def test_momentum_on_resampled_points():
+    ned = ns.NED(POISSON, MLP([2, 16, 1], seed=0), BOX2, points=256, boundary_points=64,
+                 seed=0, exact=EX2, momentum=0.5)
+    res = ned.run(steps=40)
+    assert res.error[-1] < 2e-2
+    with pytest.raises(ConfigError, match="needs dt=math.inf"):
+        ns.NED(POISSON, MLP([2, 4, 1]), BOX2, dt=10.0, momentum=0.5)
+    with pytest.raises(ConfigError, match="not both"):
+        ns.NED(POISSON, MLP([2, 4, 1]), BOX2, momentum=0.5, gram_average=0.5)
 
 
 @pytest.mark.parametrize("optimizer, steps, lr", [("adam", 200, 1e-2), ("lbfgs", 60, 1.0)])
@@ -144,3 +156,97 @@ def test_baselines_minimise_the_same_least_squares(optimizer, steps, lr):
     # its energy is NED's merit (the weighted mean square), and the optimizer lowers it
     assert base.energy[0] == pytest.approx(ned.merit(ned.theta0, ned._draw()), rel=1e-10)
     assert base.energy[-1] < 0.05 * base.energy[0]    # measured 46 -> 0.82 (adam), 0.4
+
+
+def test_least_squares_gradient_uses_laplacians_only_and_is_exact():
+    ned = ns.NED(POISSON, MLP([2, 8, 1], seed=0), BOX2, points=128, boundary_points=32,
+                 resample=False, seed=0, exact=EX2)
+    sample, th = ned._draw(), ned.theta0
+    seen = []
+    forward = ned.net.forward
+
+    def spy(X, theta=None, order=0, **kw):
+        seen.append((order, kw.get("lap_only", False)))
+        return forward(X, theta, order, **kw)
+
+    ned.net.forward = spy
+    e, g = ned.gradient(th, sample)
+    assert (2, True) in seen and (2, False) not in seen
+    eye = np.eye(th.size)
+    fd = np.array([(ned.merit(th + 1e-6 * eye[i], sample) -
+                    ned.merit(th - 1e-6 * eye[i], sample)) / 2e-6 for i in range(th.size)])
+    assert e == pytest.approx(ned.merit(th, sample), rel=1e-12)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-7 * np.abs(fd).max())
+
+
+def test_more_residuals_than_fields_on_a_part():
+    """Two conditions on one face (u = 0 and u' = 0 at x = 0): rows are per residual."""
+    u1 = ns.Field("u", (x,))
+    ex = x ** 2 * (1 - x) ** 2 * 10
+    prob = ns.Residuals(u1.diff(x, 2) - sp.diff(ex, x, 2), fields=[u1],
+                        conditions={"x=0": [u1, u1.diff(x)], "x=1": u1})
+    ned = ns.NED(prob, MLP([1, 12, 1], seed=0), ns.Box([(0, 1)]), points=64,
+                 boundary_points=4, resample=False, seed=0, exact=ex)
+    kind, A, b, _ = ned.system(ned.theta, ned._draw())
+    assert A.shape == (64 + 2 * 4 + 4, ned.net.n_params) and b.shape == (A.shape[0],)
+    res = ned.run(steps=40)
+    assert res.error[0] > 1 and res.error[-1] < 0.05          # measured 3.0 -> 0.015
+    with pytest.raises(ConfigError, match="one residual per field"):
+        ns.NED(prob, MLP([1, 4, 1]), ns.Box([(0, 1)]), dt=1.0, points=8,
+               boundary_points=2).step()
+
+
+def test_natural_rows_leave_the_energy_alone():
+    """The natural condition's rows steer the step; the energy (history, baselines) is E."""
+    u1 = ns.Field("u", (x,))
+    E = ns.Energy(u1.diff(x) ** 2 / 2 + u1 ** 2 / 2 - sp.cos(sp.pi * x) * u1, fields=[u1])
+
+    def ned(natural):
+        return ns.NED(E, MLP([1, 8, 1], seed=0), ns.Box([(-1, 1)]), points=64,
+                      resample=False, seed=0, natural=natural)
+
+    on, off = ned("auto"), ned(False)
+    s_on, s_off = on._draw(), off._draw()
+    assert on.energy_value(on.theta0, s_on) == pytest.approx(
+        off.energy_value(off.theta0, s_off), rel=1e-12)
+    e_on, g_on = on.gradient(on.theta0, s_on)
+    e_off, g_off = off.gradient(off.theta0, s_off)
+    np.testing.assert_allclose(g_on, g_off, rtol=1e-12, atol=1e-14)
+
+
+def test_condition_declarations_are_checked():
+    uh = ns.Field("u", (t, x))
+    c = ns.Condition("t=0", uh)                    # one residual, not a list: accepted
+    assert c.residuals == (uh,) and c.weight == 1.0
+    with pytest.raises(DeclarationError, match="must be > 0"):
+        ns.Condition("t=0", uh, weight=0)
+    heavy = ns.Residuals(uh.diff(t), fields=[uh], conditions={"t=0": (uh, sp.Integer(10))})
+    assert heavy.conditions[0].weight == 10.0 and len(heavy.conditions[0].residuals) == 1
+
+
+def test_lbfgs_stays_put_when_its_line_search_fails():
+    from nedsym.solve.optim import LBFGS
+
+    opt = LBFGS()
+    theta = np.array([1.0, 2.0])
+    # a "loss" whose every trial point is worse: the step must not move
+    new, f, g = opt.step_closure(theta, lambda th: (float(th @ th) + 1e3 * float(
+        np.any(th != theta)), 2 * th))
+    np.testing.assert_array_equal(new, theta)
+    assert f == 5.0
+
+
+def test_line_search_keeps_looking_until_the_merit_falls_below_the_start():
+    """m(1) = 5 and m(1/2) = 6 are both above m0 = 1: the search must go on to 1/4 (0.5)."""
+    ned = ns.NED(POISSON, MLP([2, 4, 1], seed=0), BOX2, points=16, boundary_points=8,
+                 resample=False, seed=0)
+    theta0 = ned.theta.copy()
+    ned._solve = lambda system, ridge: np.ones_like(theta0)
+
+    def merit(th, sample):
+        a = round(float(th[0] - theta0[0]), 9)
+        return {0.0: 1.0, 1.0: 5.0, 0.5: 6.0}.get(a, 0.5)
+
+    ned.merit = merit
+    rec = ned._gauss_newton_step(ned._draw(), 1e-8)
+    assert rec["step_size"] == 0.25

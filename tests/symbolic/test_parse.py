@@ -81,3 +81,17 @@ def test_boundary_energy_parse():
     E = ns.Energy.parse("|grad(u)|^2/2", coords="x y", fields="u", params="alpha=2",
                         boundary="alpha*u^2/2")
     assert E.boundary is not None and E.params[ns.Param("alpha")] == 2.0
+
+
+def test_a_parameter_default_never_leaks_into_another_energy():
+    """sympy caches expressions by equality: a Param equal to an earlier one (same name)
+    came back out of a cached product with the earlier default (0.05 instead of 0.2)."""
+    ns.Energy.parse("eps^2/2*|grad(u)|^2 + (u^2-1)^2/4", coords="x y", fields="u",
+                    params={"eps": 0.05})
+    x1, = ns.coords("x")
+    u1 = ns.Field("u", (x1,))
+    eps = ns.Param("eps", 0.2)
+    E = ns.Energy(eps ** 2 / 2 * ns.grad(u1).dot(ns.grad(u1)) + (u1 ** 2 - 1) ** 2 / 4,
+                  fields=[u1])
+    assert E.params["eps"] == 0.2 and E.params[ns.Param("eps")] == 0.2
+    assert ns.Param("eps", 0.2) == eps and ns.Param("eps", 0.05) != eps

@@ -89,6 +89,12 @@ def numba_halo_source(spec: HaloSpec, parallel_face: int) -> str:
 """
 import numba
 from numba import prange
+from numba.np.ufunc.parallel import _launch_threads
+
+# the serial fillers below call a parallel one, so their cached code uses the threading
+# layer's symbols: start it before any of them is loaded from the cache (otherwise a cached
+# caller can fail with "Symbol not found: allocate_sched", or crash)
+_launch_threads()
 
 PARALLEL_FACE = {int(parallel_face)}
 

@@ -12,7 +12,7 @@ from nedsym.codegen.ir import HALO_SPEC
 from nedsym.codegen.printers.cupy import CupyPrinter, halo_source
 from nedsym.codegen.targets.base import register_target
 from nedsym.codegen.targets.numba_cuda import NumbaCudaTarget
-from nedsym.errors import CodegenError
+from nedsym.errors import BackendUnavailableError, CodegenError
 
 __all__ = ["CupyTarget"]
 
@@ -47,8 +47,11 @@ class CupyTarget(NumbaCudaTarget):
 
 
     def array_module(self):
-        import cupy
-
+        try:
+            import cupy
+        except ImportError as exc:
+            raise BackendUnavailableError(f"backend 'cupy' needs cupy (pip install "
+                                          f"cupy-cuda13x): {exc}") from exc
         return cupy
 
     def ops(self, dtype: str):

@@ -140,8 +140,6 @@ class _NumbaCudaOps:
     """Launch and memory primitives of the numba-cuda backend (NumPy arrays under the
     simulator, numba device or CuPy arrays on a GPU)."""
 
-    xp = np
-
     def __init__(self, dtype: str):
         from numba import cuda
 
@@ -149,8 +147,12 @@ class _NumbaCudaOps:
         self.simulator = simulator_enabled()
         self.runtime = get_target("numba-cuda").load_module(
             runtime_source(dtype, HALO_SPEC), f"nsk_runtime_{dtype}")
-        if not self.simulator:
-            self.xp = get_target("numba-cuda").array_module()
+
+    @property
+    def xp(self):
+        """The array library of states (NumPy under the simulator, CuPy on a GPU): needed
+        only for time-dependent boundary faces, so a kernel alone never imports CuPy."""
+        return np if self.simulator else get_target("numba-cuda").array_module()
 
     def is_host(self, a) -> bool:
         return isinstance(a, np.ndarray) and not self.simulator
