@@ -103,8 +103,12 @@ def _setup(name: str):
                      test_points=4096)
         plain = ns.NED(prob, MLP([5, 64, 1], seed=0), ns.Box([(0, 1)] * 5), points=4000,
                        boundary_points=500, seed=0, exact=ex, ridge=1e-10, test_points=4096)
+        spring = ns.NED(prob, MLP([5, 64, 1], seed=0), ns.Box([(0, 1)] * 5), points=4000,
+                        boundary_points=500, seed=0, exact=ex, ridge=1e-10, momentum=0.5,
+                        test_points=4096)
         return [(ned, "residual route, Gauss–Newton + line search, Gram EMA 0.6, resampled"),
-                (plain, "the same without Gram averaging")]
+                (plain, "the same without Gram averaging"),
+                (spring, "the same with SPRING-style momentum 0.5 instead")]
     raise SystemExit(f"unknown problem {name!r}; problems: {PROBLEMS}")
 
 
