@@ -202,6 +202,27 @@ def _in(owner, occ, expr) -> bool:
     return sp.sympify(expr).has(owner._occ_expr(occ))
 
 
+def _param_values(declared: Mapping, overrides: Mapping | None, data=None) -> dict:
+    """Parameter values: the declared defaults, updated by ``overrides`` (by name); data
+    symbols (per-sample values; ``None``: the caller takes none) are left out. A parameter
+    without a value is refused."""
+    hint = ", or name them as per-sample data" if data is not None else ""
+    data = () if data is None else tuple(data)
+    vals = dict(declared)
+    by_name = {s.name: s for s in vals}
+    for key, value in (overrides or {}).items():
+        name = key if isinstance(key, str) else getattr(key, "name", str(key))
+        if name not in by_name:
+            raise DeclarationError(f"unknown parameter {name!r}; parameters: {sorted(by_name)}")
+        vals[by_name[name]] = float(value)
+    missing = [s.name for s, v in vals.items() if s not in data and v is None]
+    if missing:
+        raise DeclarationError(
+            f"parameters {missing} have no value; give params={{'{missing[0]}': ...}}, "
+            f"declare them with ns.Param(name, default){hint}")
+    return {s: v for s, v in vals.items() if s not in data}
+
+
 class PointwiseEnergy:
     r"""An :class:`~nedsym.Energy` as pointwise kernels of the jet of a network.
 
@@ -230,20 +251,7 @@ class PointwiseEnergy:
                 raise DeclarationError(
                     f"data symbol {nm!r} does not occur in the energy (symbols: {sorted(by_name)})")
         self.data_symbols = tuple(by_name[nm] for nm in data)
-        vals = dict(energy.params)
-        by_name_all = {s.name: s for s in vals}
-        for key, value in (params or {}).items():
-            name = key if isinstance(key, str) else getattr(key, "name", str(key))
-            if name not in by_name_all:
-                raise DeclarationError(
-                    f"unknown parameter {name!r}; parameters: {sorted(by_name_all)}")
-            vals[by_name_all[name]] = float(value)
-        missing = [s.name for s, v in vals.items() if s not in self.data_symbols and v is None]
-        if missing:
-            raise DeclarationError(
-                f"parameters {missing} have no value; give params={{'{missing[0]}': ...}}, "
-                "declare them with ns.Param(name, default), or name them as per-sample data")
-        self.pvals = {s: v for s, v in vals.items() if s not in self.data_symbols}
+        self.pvals = _param_values(energy.params, params, self.data_symbols)
         residuals = []
         if strong:
             residuals = [energy.variational_derivative(c, simplify=False) for c in self.components]
@@ -380,20 +388,7 @@ class PointwiseResidual(PointwiseEnergy):
         self.coords = tuple(problem.coords)
         self.components = list(problem.components)
         self.data_symbols = ()
-        vals = dict(problem.params)
-        by_name = {s.name: s for s in vals}
-        for key, value in (params or {}).items():
-            name = key if isinstance(key, str) else getattr(key, "name", str(key))
-            if name not in by_name:
-                raise DeclarationError(
-                    f"unknown parameter {name!r}; parameters: {sorted(by_name)}")
-            vals[by_name[name]] = float(value)
-        missing = [s.name for s, v in vals.items() if v is None]
-        if missing:
-            raise DeclarationError(
-                f"parameters {missing} have no value; give params={{'{missing[0]}': ...}} "
-                "or declare them with ns.Param(name, default)")
-        self.pvals = vals
+        self.pvals = _param_values(problem.params, params)
         self.interior = _Lowered(self, problem.density, problem.residuals)
         self.boundary = None
         if len(domains) != len(problem.conditions):
