@@ -29,6 +29,8 @@ GALLERY = {
     "heat": ("dir", {"n": 16, "t_end": 0.01, "backend": "numpy", "dpi": 70}),
     "ned_nonlinear_poisson": ("dir", {"steps": 30, "baseline_steps": 200, "dpi": 70,
                                       "width": 16, "points": 200}),
+    "ned_heat_residual": ("dir", {"steps": 40, "baseline_steps": 200, "dpi": 70,
+                                  "width": 16, "points": 256}),
     "depth_ode": ("file", {"n": 3, "max_layers": 32, "train_iters": 20}),
     "relax_landscape": ("file", {"cells": 200, "seeds": 2, "outer_steps": 20}),
     "quadrature_convergence": ("file", {"max_exp": 7, "seeds": 2}),

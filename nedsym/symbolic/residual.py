@@ -109,6 +109,13 @@ class Residuals(Energy):
             raise DeclarationError("Residuals needs at least one interior residual")
         self.residuals = tuple(_scalar(r, "interior residual") for r in rs)
         self.conditions = _conditions(conditions)
+        listed = fields if isinstance(fields, (list, tuple)) else [fields]
+        present = {f for r in self.residuals for f in fields_in(r)}
+        for f in listed:
+            for c in (list(f) if isinstance(f, sp.MatrixBase) else [f]):
+                if c not in present:
+                    raise FieldError(f"field {field_name(c)} is declared but does not occur "
+                                     f"in the interior residual(s) {list(self.residuals)}")
         density = sum((r ** 2 for r in self.residuals), sp.S.Zero) / 2
         super().__init__(density, fields, coords=coords, params=params, name=name)
         declared = set(self.components)
