@@ -227,11 +227,11 @@ class NED:
             raise ConfigError(f"residual must be 'strong' or 'weak', got {residual!r}")
         if not ridge >= 0:
             raise ConfigError(f"ridge must be >= 0, got {ridge}")
-        if natural not in ("auto", True, False):
+        if not (natural == "auto" or natural is True or natural is False):
             raise ConfigError(f"natural must be 'auto', True or False, got {natural!r}")
-        if isinstance(gram_average, bool) or not 0 <= gram_average < 1:
-            raise ConfigError(f"gram_average must be in [0, 1) (the weight of the past "
-                              f"Gram matrices; 0 = off), got {gram_average!r}")
+        if not _in_unit_interval(gram_average):
+            raise ConfigError(f"gram_average must be a number in [0, 1) (the weight of the "
+                              f"past Gram matrices; 0 = off), got {gram_average!r}")
         self.energy, self.net = energy, net
         self.domain = domain
         self.residual_kind = residual
@@ -258,8 +258,9 @@ class NED:
         self.natural = bool(self.pe.conditions) and not self.least_squares
         self.gram_average = float(gram_average)
         self._gram = None
-        if isinstance(momentum, bool) or not 0 <= momentum < 1:
-            raise ConfigError(f"momentum must be in [0, 1) (0 = off), got {momentum!r}")
+        if not _in_unit_interval(momentum):
+            raise ConfigError(f"momentum must be a number in [0, 1) (0 = off), got "
+                              f"{momentum!r}")
         if momentum and gram_average:
             raise ConfigError("give momentum= or gram_average=, not both")
         #: SPRING-style momentum of Gauss–Newton steps (dt=inf)
@@ -839,6 +840,11 @@ def resolve_part(where, domain, coords) -> Domain:
             return BoxFace(domain, axis, side)
     raise ConfigError(f"{where!r} is not a face of the domain: {name} runs over "
                       f"[{lo:g}, {hi:g}]")
+
+
+def _in_unit_interval(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer,
+                                                              np.floating)) and 0 <= value < 1
 
 
 def _check_every(every) -> None:

@@ -250,3 +250,14 @@ def test_line_search_keeps_looking_until_the_merit_falls_below_the_start():
     ned.merit = merit
     rec = ned._gauss_newton_step(ned._draw(), 1e-8)
     assert rec["step_size"] == 0.25
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"gram_average": "0.5"}, "gram_average must be a number"),
+    ({"momentum": [0.1]}, "momentum must be a number"),
+    ({"natural": 1}, "natural must be"),
+    ({"natural": "yes"}, "natural must be"),
+])
+def test_strict_new_options(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        ns.NED(POISSON, MLP([2, 4, 1]), BOX2, **kwargs)
