@@ -156,6 +156,10 @@ class DataSampler:
 class NED:
     r"""Neural Energy Descent for an :class:`~nedsym.Energy` and a network (see the module docs).
 
+    An :class:`~nedsym.Residuals` problem in place of the energy takes the residual route:
+    rows :math:`\partial_\theta R` in the interior and on each condition's part, Gauss–Newton
+    steps with the line search (``dt=math.inf`` by default) on the weighted mean square.
+
     Parameters
     ----------
     energy: the energy; its field components are the network's outputs, in order.
@@ -199,15 +203,11 @@ class NED:
         rows for its natural boundary condition :math:`\partial L/\partial\nabla u\cdot n = 0`
         on ``boundary_points`` per step; ``True`` also for an energy with a boundary term
         (the Robin condition replaces its penalty rows); ``False``: none.
-    gram_average: :math:`\beta \in [0, 1)`: solve with the exponential moving average of the
-        Gram matrices :math:`A^\top A` of the steps (for resampled points; 0 = off).
-    momentum: :math:`\mu \in [0, 1)`: SPRING-style momentum of Gauss–Newton steps
-        (``dt=math.inf``): each increment is solved as a correction of :math:`\mu` times
-        the last step (0 = off).
-
-    An :class:`~nedsym.Residuals` problem in place of the energy takes the residual route:
-    rows :math:`\partial_\theta R` in the interior and on each condition's part, Gauss–Newton
-    steps with the line search (``dt=math.inf`` by default) on the weighted mean square.
+    gram_average: the weight of the past, in [0, 1): solve with the exponential moving
+        average of the Gram matrices :math:`A^\top A` of the steps (for resampled points;
+        0 = off).
+    momentum: in [0, 1), SPRING-style momentum of Gauss–Newton steps (``dt=math.inf``):
+        each increment is solved as a correction of this share of the last step (0 = off).
     """
 
     def __init__(self, energy, net, domain=None, *, points: int = 1000, rule: str = "sobol",
