@@ -69,8 +69,13 @@ def _setup(name: str):
         energy = ns.NED(E, MLP(widths, seed=0), ns.Box([(0, 1), (0, 1)]), points=784,
                         boundary_points=116, resample=False, seed=0, exact=ex,
                         test_points=4096)
-        return [(ned, "residual route, Gauss–Newton + line search, boundary weight 100"),
-                (energy, "energy route (strong, implicit dt=10), penalty 50u²")]
+        trust = ns.NED(prob, MLP(widths, seed=0), ns.Box([(0, 1), (0, 1)]), points=784,
+                       boundary_points=116, resample=False, seed=0, exact=ex, ridge=1e-10,
+                       test_points=4096, linesearch="trust")
+        variants = [(ned, "residual route, Gauss–Newton + line search, boundary weight 100"),
+                    (trust, "the same with the trust region (Levenberg–Marquardt)"),
+                    (energy, "energy route (strong, implicit dt=10), penalty 50u²")]
+        return variants if name == "poisson2d" else variants[:2]
     if name == "heat":
         t, x = ns.coords("t x")
         u = ns.Field("u", (t, x))
@@ -78,10 +83,14 @@ def _setup(name: str):
         prob = ns.Residuals(u.diff(t) - u.diff(x, 2) / 4, fields=[u],
                             conditions={"t=0": (u - sp.sin(sp.pi * x), 10.0),
                                         "x=0": (u, 10.0), "x=1": (u, 10.0)})
-        ned = ns.NED(prob, MLP([2, 64, 1], seed=0), ns.Box([(0, 1), (0, 1)]), points=1024,
-                     boundary_points=128, resample=False, seed=0, exact=ex, ridge=1e-10,
-                     test_points=4096)
-        return [(ned, "residual route (space-time), Gauss–Newton + line search, weights 10")]
+        common = dict(points=1024, boundary_points=128, resample=False, seed=0, exact=ex,
+                      ridge=1e-10, test_points=4096)
+        trust = ns.NED(prob, MLP([2, 64, 1], seed=0), ns.Box([(0, 1), (0, 1)]),
+                       linesearch="trust", **common)
+        grid = ns.NED(prob, MLP([2, 64, 1], seed=0), ns.Box([(0, 1), (0, 1)]), **common)
+        return [(trust, "residual route (space-time), Gauss–Newton, trust region "
+                        "(Levenberg–Marquardt), weights 10"),
+                (grid, "the same with the grid line search")]
     if name == "ritz":
         x, = ns.coords("x")
         u = ns.Field("u", (x,))
@@ -106,9 +115,13 @@ def _setup(name: str):
         spring = ns.NED(prob, MLP([5, 64, 1], seed=0), ns.Box([(0, 1)] * 5), points=4000,
                         boundary_points=500, seed=0, exact=ex, ridge=1e-10, momentum=0.5,
                         test_points=4096)
+        trust = ns.NED(prob, MLP([5, 64, 1], seed=0), ns.Box([(0, 1)] * 5), points=4000,
+                       boundary_points=500, seed=0, exact=ex, ridge=1e-10, linesearch="trust",
+                       test_points=4096)
         return [(ned, "residual route, Gauss–Newton + line search, Gram EMA 0.6, resampled"),
                 (plain, "the same without Gram averaging"),
-                (spring, "the same with SPRING-style momentum 0.5 instead")]
+                (spring, "the same with SPRING-style momentum 0.5 instead"),
+                (trust, "the same as the second with the trust region")]
     raise SystemExit(f"unknown problem {name!r}; problems: {PROBLEMS}")
 
 

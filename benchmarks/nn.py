@@ -5,7 +5,12 @@ Network: tanh MLP ``[2, 50, 50, 1]`` (P = 2751), M points uniform in [-1, 1]^2. 
 * ``jac0``: d u / d theta per point, shape (M, 1, P);
 * ``jac1``: d u and d grad u / d theta per point, shape (M, 1, 1 + d, P);
 * ``jac2``/``jac2-lap``: with the full Hessian / only the Laplacian (nedsym only);
-* ``fwd2``: the forward jet (values, gradient, Hessian) alone.
+* ``fwd2``: the forward jet (values, gradient, Hessian) alone;
+* ``rows-lap``: the rows of a linearized Laplacian residual, d(c0 u + c1 Δu)/d theta per point
+  (what a NED step on -Δu = f needs): ``Network.linearize(...).rows`` (one reverse sweep with
+  one channel) against contracting the ``jac2-lap`` Jacobian (the sweep with 1 + d + 1
+  channels that NED used before); ``rows-diag``: the same for c0 u + c1 u_x0 + c2 u_x1x1 with
+  diagonal-only jets (a heat residual in space-time) against the full-Hessian Jacobian.
 
 Baselines measured in the same run: ``hand`` is a plain numpy backprop written for exactly
 this architecture (one reverse sweep per output quantity, per-point outer products for the
@@ -13,7 +18,8 @@ weights); ``torch`` is ``torch.func.vmap(jacrev(...))`` when torch is importable
 otherwise). Times are the best of ``--repeats`` interleaved runs. BLAS runs on one thread
 unless ``--threads`` says otherwise (set before numpy is imported).
 
-Run on demand:  python benchmarks/nn.py [--quick] [--points 200 1000 2000] [--threads 1]
+Run on demand:  python benchmarks/nn.py [--quick] [--points 200 1000 2000] [--widths 64 64]
+                [--threads 1]
 """
 
 from __future__ import annotations
@@ -87,6 +93,32 @@ def hand_jacobian(X, p, order):
             r[:, o2:o3] = da2
             r[:, o3] = 0.0
     return J
+
+
+def rows_lap(net, X, theta, c):
+    """Rows d(c0 u + c1 lap u)/d theta through one seeded reverse sweep."""
+    _, lin = net.linearize(X, theta, 2, lap_only=True)
+    return lin.rows(nn.Jet(u=c[:, None, 0:1], lap=c[:, None, 1:2]))[:, 0]
+
+
+def contract_lap(net, X, theta, c):
+    _, jac = net.jacobian(X, theta, 2, lap_only=True)
+    return c[:, 0:1] * jac.u[:, 0] + c[:, 1:2] * jac.lap[:, 0]
+
+
+def rows_diag(net, X, theta, c):
+    """Rows d(c0 u + c1 u_x0 + c2 u_x1x1)/d theta with diagonal-only jets."""
+    M, d = X.shape
+    g, dg = np.zeros((M, 1, 1, d)), np.zeros((M, 1, 1, d))
+    g[:, 0, 0, 0], dg[:, 0, 0, 1] = c[:, 1], c[:, 2]
+    _, lin = net.linearize(X, theta, 2, diag_only=True)
+    return lin.rows(nn.Jet(u=c[:, None, 0:1], grad=g, diag=dg))[:, 0]
+
+
+def contract_diag(net, X, theta, c):
+    _, jac = net.jacobian(X, theta, 2)
+    return (c[:, 0:1] * jac.u[:, 0] + c[:, 1:2] * jac.grad[:, 0, 0]
+            + c[:, 2:3] * jac.hess[:, 0, 1, 1])
 
 
 def torch_jacobian(X, theta, sizes, order):  # pragma: no cover - torch is optional
@@ -171,6 +203,17 @@ def main() -> None:
         t_ned = best(partial(net.forward, X, theta, 2), args.repeats)
         t_nb = best(partial(fast.forward, X, theta, 2), args.repeats)
         print(f"{M:>6} {'fwd2':>9} {t_ned * 1e3:10.2f} {t_nb * 1e3:10.2f}")
+        c = np.random.default_rng(2).normal(size=(M, 3))
+        for what, rows_fn, contract_fn in (("rows-lap", rows_lap, contract_lap),
+                                           ("rows-diag", rows_diag, contract_diag)):
+            ours = rows_fn(net, X, theta, c)
+            ref = contract_fn(net, X, theta, c)
+            assert np.allclose(ours, ref, rtol=1e-10, atol=1e-12), f"{what} differs"
+            t_rows = best(partial(rows_fn, net, X, theta, c), args.repeats)
+            t_con = best(partial(contract_fn, net, X, theta, c), args.repeats)
+            print(f"{M:>6} {what:>9} {t_rows * 1e3:10.2f} {'':>10} {'':>10} {'':>9} "
+                  f"{'':>10}   contracted Jacobian {t_con * 1e3:.2f} ms "
+                  f"(x{t_con / t_rows:.1f})")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ class JetValues:
     grad: np.ndarray | None = None
     hess: np.ndarray | None = None
     lap: np.ndarray | None = None
+    diag: np.ndarray | None = None   # the Hessian's diagonal (M, c, d) alone
 
     def take(self, occ: Occurrence) -> np.ndarray:
         if occ.order == 0:
@@ -77,6 +78,8 @@ class JetValues:
                 raise ConfigError(f"{occ.name} needs first derivatives of the network (order=1)")
             return self.grad[:, occ.component, occ.axes[0]]
         if occ.order == 2:
+            if self.hess is None and self.diag is not None and occ.axes[0] == occ.axes[1]:
+                return self.diag[:, occ.component, occ.axes[0]]
             if self.hess is None and self.lap is not None and occ.axes[0] == occ.axes[1]:
                 # Laplacian-only jets: exact when the expression depends on the diagonal
                 # second derivatives only through their sum (see PointwiseEnergy.laplacian_only)
@@ -140,6 +143,9 @@ class _Lowered:
         self.order = max((o.order for o in self.density_occurrences), default=0)
         self.residual_order = max((o.order for o in occs), default=0)
         self.laplacian_only = _through_laplacian(occs, syms, Fs, len(coords))
+        #: every second derivative read is a diagonal one (u_xx, u_tt; no u_xy)
+        second = [o for o in occs if o.order == 2]
+        self.diagonal_only = bool(second) and all(o.axes[0] == o.axes[1] for o in second)
 
     def portable(self) -> _Lowered:
         """A copy without the sympy density (which holds the energy's field functions)."""
@@ -448,17 +454,20 @@ class SampledSystem:
             raise ConfigError("a residual problem is solved on its linearized residual rows: "
                               "SampledSystem(..., residual='strong', implicit=True)")
         try:
-            self.net_has_lap = "lap_only" in inspect.signature(net.jacobian).parameters
+            sig = inspect.signature(net.jacobian).parameters
         except (TypeError, ValueError):
-            self.net_has_lap = False
+            sig = {}
+        self.net_has_lap = "lap_only" in sig
+        self.net_has_diag = "diag_only" in sig
 
     # -- helpers -----------------------------------------------------------------------------
     @staticmethod
     def jet(j) -> JetValues:
         """The :class:`JetValues` of a network's forward/Jacobian output."""
         hess = getattr(j, "hess", None)
-        lap = getattr(j, "lap", None) if hess is None else None
-        return JetValues(j.u, getattr(j, "grad", None), hess, lap)
+        diag = getattr(j, "diag", None) if hess is None else None
+        lap = getattr(j, "lap", None) if hess is None and diag is None else None
+        return JetValues(j.u, getattr(j, "grad", None), hess, lap, diag)
 
     def _parts(self, sample, energy: bool = False):
         """``(points, part key, lowered part, data)`` for the interior, the boundary points (the
@@ -495,9 +504,15 @@ class SampledSystem:
         return p.w / W
 
     def _lap_only(self, part) -> dict:
-        """``{"lap_only": True}`` when the residual needs Laplacians only and the network can
-        propagate them alone (3–4× cheaper than full Hessians)."""
-        return {"lap_only": True} if part.laplacian_only and self.net_has_lap else {}
+        """The second derivatives a part's jets need: ``{"lap_only": True}`` when the residual
+        reads Laplacians only and the network can propagate them alone (3–4× cheaper than
+        full Hessians), ``{"diag_only": True}`` when it reads diagonal second derivatives
+        only (``d`` features instead of ``d*d``)."""
+        if part.laplacian_only and self.net_has_lap:
+            return {"lap_only": True}
+        if getattr(part, "diagonal_only", False) and self.net_has_diag:
+            return {"diag_only": True}
+        return {}
 
     def _weight_total(self, pts) -> float:
         return 1.0 if self.raw_weights or pts is None else float(pts.w.sum())
@@ -522,14 +537,21 @@ class SampledSystem:
         rows, rhs, res2 = [], [], 0.0
         for p, bnd, part, d in self._parts(sample):
             lap = self._lap_only(part)
-            if self.implicit:
-                vals, jac = self.net.jacobian(p.x, theta, order=part.residual_order, **lap)
+            if self.implicit and hasattr(self.net, "linearize"):
+                # one reverse sweep seeded with the linearization (a channel per residual)
+                vals, lin = self.net.linearize(p.x, theta, order=part.residual_order, **lap)
+                jv = self.jet(vals)
+                F = self.pe.residual(p.x, jv, d, boundary=bnd)              # (M, c)
+                K = lin.rows(self.row_cotangent(p.x, jv, d, bnd, dt))
             else:
-                vals = self.net.forward(p.x, theta, order=part.residual_order, **lap)
-                jac = self.net.jacobian(p.x, theta, order=0)[1]
-            jv, jj = self.jet(vals), self.jet(jac)
-            F = self.pe.residual(p.x, jv, d, boundary=bnd)                  # (M, c)
-            K = self.rows(p.x, jv, jj, d, bnd, dt) if self.implicit else jj.u
+                if self.implicit:
+                    vals, jac = self.net.jacobian(p.x, theta, order=part.residual_order, **lap)
+                else:
+                    vals = self.net.forward(p.x, theta, order=part.residual_order, **lap)
+                    jac = self.net.jacobian(p.x, theta, order=0)[1]
+                jv, jj = self.jet(vals), self.jet(jac)
+                F = self.pe.residual(p.x, jv, d, boundary=bnd)              # (M, c)
+                K = self.rows(p.x, jv, jj, d, bnd, dt) if self.implicit else jj.u
             w = self._weights(p, part, W)
             sw = np.sqrt(w)
             rows.append((sw[:, None, None] * K).reshape(-1, K.shape[-1]))
@@ -565,6 +587,42 @@ class SampledSystem:
                 if np.any(coef):
                     K[:, k, :] += scale * coef[:, None] * jj.take(occ)
         return K
+
+    def row_cotangent(self, X, jv, data, bnd, dt):
+        """The rows of :meth:`rows` as a cotangent of the jet, one channel per residual:
+        ``Network.linearize(...).rows`` of it gives them in one reverse sweep."""
+        from nedsym.nn import Jet
+
+        lin = self.pe.linearization(X, jv, data, boundary=bnd)
+        occs = self.pe.occurrences(boundary=bnd)
+        M, c = jv.u.shape
+        nres = len(lin)
+        if not math.isinf(dt) and nres != c:
+            raise ConfigError(f"a finite dt steps u_t = -F: it needs one residual per field, "
+                              f"but a part has {nres} residuals for {c} fields "
+                              "(use dt=math.inf, Gauss–Newton)")
+        u = np.zeros((M, nres, c))
+        g = None if jv.grad is None else np.zeros((M, nres, *jv.grad.shape[1:]))
+        h = None if jv.hess is None else np.zeros((M, nres, *jv.hess.shape[1:]))
+        dg = None if h is not None or jv.diag is None else np.zeros((M, nres, *jv.diag.shape[1:]))
+        lap = np.zeros((M, nres, c)) if h is None and dg is None and jv.lap is not None else None
+        if not math.isinf(dt):
+            u[:, np.arange(nres), np.arange(nres)] = 1.0
+        scale = 1.0 if math.isinf(dt) else dt
+        for k in range(nres):
+            for coef, occ in zip(lin[k], occs, strict=True):
+                val = scale * np.broadcast_to(coef, (M,))
+                if occ.order == 0:
+                    u[:, k, occ.component] += val
+                elif occ.order == 1:
+                    g[:, k, occ.component, occ.axes[0]] += val
+                elif dg is not None:
+                    dg[:, k, occ.component, occ.axes[0]] += val
+                elif lap is not None:      # read as lap/d (JetValues.take)
+                    lap[:, k, occ.component] += val / jv.grad.shape[2]
+                else:
+                    h[:, k, occ.component, occ.axes[0], occ.axes[1]] += val
+        return Jet(u=u, grad=g, hess=h, lap=lap, diag=dg)
 
     def weak_system(self, theta, sample):
         """``("gram", G, -grad E_h, |grad E_h|)``: the interior Gram matrix and the exact
@@ -623,19 +681,22 @@ class SampledSystem:
         u = np.zeros_like(jv.u)
         g = None if jv.grad is None else np.zeros_like(jv.grad)
         h = None if jv.hess is None else np.zeros_like(jv.hess)
-        lap = np.zeros_like(jv.u) if h is None and jv.lap is not None else None
+        dg = None if h is not None or jv.diag is None else np.zeros_like(jv.diag)
+        lap = np.zeros_like(jv.u) if h is None and dg is None and jv.lap is not None else None
         for coef, occ in zip(cot, occs, strict=True):
             c = w * coef
             if occ.order == 0:
                 u[:, occ.component] += c
             elif occ.order == 1:
                 g[:, occ.component, occ.axes[0]] += c
+            elif dg is not None:
+                dg[:, occ.component, occ.axes[0]] += c
             elif lap is not None:
                 # each diagonal entry was read as lap/d (JetValues.take): d shares of c/d
                 lap[:, occ.component] += c / jv.grad.shape[2]
             else:
                 h[:, occ.component, occ.axes[0], occ.axes[1]] += c
-        return Jet(u=u, grad=g, hess=h, lap=lap)
+        return Jet(u=u, grad=g, hess=h, lap=lap, diag=dg)
 
     def merit(self, theta, sample) -> float:
         """What an accepted step must not increase: the sampled energy (weak route) or

@@ -173,10 +173,12 @@ class NED:
         in 1-D the boundary has two points and both are used).
     dt: flow time step (default 0.5 for ``euler``/``rk4``, 10 for ``implicit``; ``math.inf``
         with ``implicit`` gives Gauss–Newton steps, globalized by a grid line search).
-    linesearch: with ``dt=math.inf`` (the default there): pick each Gauss–Newton step's size
-        among :math:`2^{-k}`, :math:`k = 0..20`, by the merit on the step's points (see
-        :meth:`_gauss_newton_step`); ``False`` takes the full increment (with the adaptive
-        retries).
+    linesearch: how Gauss–Newton steps (``dt=math.inf``) are globalized. ``True`` or
+        ``"grid"`` (the default there): each step's size among :math:`2^{-k}`,
+        :math:`k = 0..20`, by the merit on the step's points (see :meth:`_gauss_newton_step`).
+        ``"trust"``: Levenberg–Marquardt, full steps with the ridge steered by the ratio of
+        actual to predicted decrease (one merit per try; see :meth:`_trust_region_step`).
+        ``False``: the full increment (with the adaptive retries).
     ridge: the Tikhonov term :math:`\varepsilon` (on by default: unregularized solves diverge).
     solver: ``auto``, ``cholesky``, ``svd`` or ``kernel`` (see :func:`solve_rows`).
     stepper: ``auto``, ``euler``, ``rk4`` or ``implicit``.
@@ -266,6 +268,7 @@ class NED:
         #: SPRING-style momentum of Gauss–Newton steps (dt=inf)
         self.momentum = float(momentum)
         self._last_step = None
+        self._alpha = None     # the last Gauss–Newton step size (the line search starts there)
         self.dim = len(self.pe.coords)
         self._check_net()
         if self.least_squares and stepper not in ("auto", "implicit"):
@@ -294,11 +297,20 @@ class NED:
             raise ConfigError("gram_average= averages the Gram matrices of Gauss–Newton steps: "
                               "it needs the strong route with dt=math.inf (the default for a "
                               "Residuals problem)")
+        if linesearch not in (None, True, False, "grid", "trust") or isinstance(linesearch, int) \
+                and not isinstance(linesearch, bool):
+            raise ConfigError(f"linesearch must be True/'grid', 'trust' or False, got "
+                              f"{linesearch!r}")
         if linesearch and not math.isinf(self.dt):
-            raise ConfigError("linesearch=True globalizes Gauss–Newton steps: it needs "
-                              "dt=math.inf (stepper='implicit')")
-        #: grid line search on the merit along each Gauss–Newton increment (dt=inf)
-        self.linesearch = math.isinf(self.dt) if linesearch is None else bool(linesearch)
+            raise ConfigError(f"linesearch={linesearch!r} globalizes Gauss–Newton steps: it "
+                              "needs dt=math.inf (stepper='implicit')")
+        if linesearch == "trust" and residual != "strong":
+            raise ConfigError("linesearch='trust' predicts the decrease from the residual rows: "
+                              "it needs residual='strong'")
+        #: how Gauss–Newton increments (dt=inf) are globalized: "grid", "trust" or False
+        if linesearch is None:
+            linesearch = math.isinf(self.dt)
+        self.linesearch = "grid" if linesearch is True else linesearch
         self.points, self.rule, self.resample, self.seed = int(points), rule, resample, seed
         self.adaptive, self.max_retries, self.rejected = bool(adaptive), int(max_retries), 0
         self.merit_growth = float(merit_growth)
@@ -529,7 +541,9 @@ class NED:
         """
         sample = self._draw()
         dt, ridge = self._dt_now, self._ridge_now
-        if math.isinf(dt) and self.linesearch:
+        if math.isinf(dt) and self.linesearch == "trust":
+            return self._trust_region_step(sample, ridge)
+        if math.isinf(dt) and self.linesearch == "grid":
             return self._gauss_newton_step(sample, ridge)
         m0 = None
         system = None
@@ -580,21 +594,13 @@ class NED:
         with the lowest merit seen is taken."""
         system = self.system(self.theta, sample, math.inf)
         res = system[3]
-        m0 = self.merit(self.theta, sample)
+        # the merit at theta: on the strong route, the rows' own residual measure
+        m0 = 0.5 * res * res if self.residual_kind == "strong" else self.merit(self.theta, sample)
         alphas = 0.5 ** np.arange(21)
         overall = (math.inf, alphas[-1], None)     # the lowest finite merit of any attempt
         for _attempt in range(self.max_retries + 1):
             v = self._solve(system, ridge)
-            best = (math.inf, alphas[-1], None)
-            for a in alphas:
-                cand = self.theta + a * v
-                m = self.merit(cand, sample) if np.all(np.isfinite(cand)) else math.nan
-                if not math.isfinite(m):
-                    continue
-                if m < best[0]:
-                    best = (m, a, cand)
-                elif best[0] < m0:
-                    break       # it fell below m0 and rises again as the step shrinks
+            best = self._grid_search(v, sample, m0, alphas)
             if best[0] < overall[0]:
                 overall = best
             if best[2] is not None and best[0] < m0 and best[1] >= _GN_TRUST:
@@ -606,7 +612,8 @@ class NED:
         m1, alpha, new = best if best[2] is not None and best[0] < m0 else overall
         if new is None:
             raise NonFiniteStep("every Gauss–Newton step size gave a non-finite merit")
-        e = self._energy(new, *sample)
+        self._alpha = float(alpha)
+        e = m1 if self.least_squares else self._energy(new, *sample)
         if not math.isfinite(e):
             raise NonFiniteStep("non-finite energy after the step")
         self._last_step = new - self.theta
@@ -614,6 +621,81 @@ class NED:
         self._ridge_now = max(self.ridge, ridge / _RIDGE_RELAX)
         return {"dt": math.inf, "energy": e, "residual": res, "ridge": ridge,
                 "step_size": float(alpha)}
+
+    def _grid_search(self, v, sample, m0: float, alphas) -> tuple:
+        """``(merit, alpha, theta + alpha v)`` with the lowest merit among the step sizes
+        ``alphas`` (1, 1/2, ...), searched from twice the last step's size: upward while the
+        merit falls, else downward until it rises again after falling below ``m0``. Step
+        sizes change slowly from step to step, so this costs about three merits where a
+        search from 1 down costs one per halving."""
+        cache = {}
+
+        def at(k):
+            if k not in cache:
+                cand = self.theta + alphas[k] * v
+                m = self.merit(cand, sample) if np.all(np.isfinite(cand)) else math.nan
+                cache[k] = (m if math.isfinite(m) else math.inf, alphas[k], cand)
+            return cache[k]
+
+        last = self._alpha
+        k0 = 0 if last is None else max(0, int(round(-math.log2(last))) - 1)
+        k0 = min(k0, len(alphas) - 1)
+        if 0 < k0 < len(alphas) - 1 and at(k0)[0] < min(at(k0 + 1)[0], m0):
+            k = k0                               # upward while the merit falls
+            while k > 0 and at(k - 1)[0] < at(k)[0]:
+                k -= 1
+            return at(k)
+        best = (math.inf, alphas[-1], None)
+        for k in range(k0, len(alphas)):         # downward: the search of ENGD
+            cand = at(k)
+            if cand[0] < best[0]:
+                best = cand
+            elif best[0] < m0:
+                break       # it fell below m0 and rises again as the step shrinks
+        return best
+
+    def _trust_region_step(self, sample, ridge: float) -> dict:
+        r"""A Levenberg–Marquardt step: the increment :math:`v` of
+        :math:`\min_v |Av - b|^2 + \lambda|v|^2` is taken when the merit falls; the gain ratio
+        :math:`\rho` = actual / predicted decrease (the linear model
+        :math:`\tfrac12|Av - b|^2`) sets the next :math:`\lambda` (Nielsen's rule:
+        :math:`\lambda \max(\tfrac13, 1 - (2\rho - 1)^3)` after a taken step, ×10 after a
+        refused one). One merit evaluation per try, where the grid line search needs several."""
+        system = self.system(self.theta, sample, math.inf)
+        kind, A, b, res = system
+        m0 = 0.5 * res * res
+        best = (math.inf, None, ridge)
+        lam = max(ridge, self.ridge)
+        for _attempt in range(self.max_retries + 1):
+            v = self._solve(system, lam)
+            cand = self.theta + v
+            m1 = self.merit(cand, sample) if np.all(np.isfinite(cand)) else math.nan
+            if math.isfinite(m1) and m1 < best[0]:
+                best = (m1, cand, lam)
+            if math.isfinite(m1) and m1 < m0:
+                r = A @ v - b
+                pred = m0 - 0.5 * float(r @ r)
+                rho = (m0 - m1) / pred if pred > 0 else 1.0
+                self._ridge_now = max(self.ridge, lam * max(1 / 3, 1 - (2 * rho - 1) ** 3))
+                break
+            self.rejected += 1
+            if lam >= _GN_RIDGE_CAP:
+                break
+            lam = min(_GN_RIDGE_CAP, max(10 * lam, 1e-10))
+        else:
+            self._ridge_now = lam
+        m1, new, lam_used = best
+        if new is None:
+            raise NonFiniteStep("every Levenberg–Marquardt try gave a non-finite merit")
+        if not m1 < m0:
+            self._ridge_now = lam
+        e = m1 if self.least_squares else self._energy(new, *sample)
+        if not math.isfinite(e):
+            raise NonFiniteStep("non-finite energy after the step")
+        self._last_step = new - self.theta
+        self.theta = new
+        return {"dt": math.inf, "energy": e, "residual": res, "ridge": lam_used,
+                "step_size": 1.0}
 
     def run(self, steps: int = 100, *, tol: float | None = None, target_error: float | None = None,
             progress: bool = False, callback: Callable | None = None,
@@ -670,6 +752,7 @@ class NED:
         self._fixed = None
         self._gram = None
         self._last_step = None
+        self._alpha = None     # the last Gauss–Newton step size (the line search starts there)
         self.sampler.rng = np.random.default_rng(self.seed)
         if self.bsampler is not None:
             self.bsampler.rng = np.random.default_rng(
@@ -700,7 +783,7 @@ class NED:
                              defaults.get(str(optimizer).lower(), 1e-3), **options)
         saved = (self.theta, self.t, self._fixed, self.sampler.rng, self.bsampler
                  and self.bsampler.rng, [c.rng for c in self.csamplers], self._gram,
-                 self._last_step, self._dt_now, self._ridge_now)
+                 self._last_step, self._dt_now, self._ridge_now, self._alpha)
         self.reset()
         method = _BaselineSteps(self, opt, steps, error_every, options)
 
@@ -718,7 +801,7 @@ class NED:
                 self.bsampler.rng = saved[4]
             for c, rng in zip(self.csamplers, saved[5], strict=True):
                 c.rng = rng
-            self._gram, self._last_step, self._dt_now, self._ridge_now = saved[6:]
+            self._gram, self._last_step, self._dt_now, self._ridge_now, self._alpha = saved[6:]
         return _ned_result(opt.name, method.theta, out,
                            {"lr": opt.lr, "points": self.points, **options})
 
@@ -732,6 +815,8 @@ class NED:
             st[f"csampler{k}"] = c.rng.bit_generator.state
         if self._last_step is not None:
             st["last_step"] = self._last_step
+        if self._alpha is not None:
+            st["alpha"] = self._alpha
         if self._gram is not None:
             st["gram"] = self._gram[1]
         if self._cluster is not None:
@@ -761,6 +846,7 @@ class NED:
         self._fixed = None
         self._gram = None
         self._last_step = st.get("last_step")
+        self._alpha = float(st["alpha"]) if "alpha" in st else None
         if "gram" in st:                 # the averaged Gram matrix, continued by the next step
             self._gram = (None, np.array(st["gram"]))
         if "fixed_x" in st:

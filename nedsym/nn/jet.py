@@ -3,10 +3,12 @@ r"""Spatial jets and their forward/reverse chain rules through one layer.
 A *jet* of a layer's activations at ``M`` points is one array ``S`` of shape
 ``(M, F, n)``: feature ``0`` holds the values :math:`a`, features ``1..d`` the
 gradient :math:`\partial_k a`, and (order 2) the rest the Hessian
-:math:`\partial_k\partial_l a` (``d*d`` features, row-major) or only the
-Laplacian (one feature). With the feature axis before the neuron axis, the
-affine part of a layer is one matrix product over all features,
-:math:`Z = S W^T` (plus ``b`` on the values), done by BLAS.
+:math:`\partial_k\partial_l a` (``d*d`` features, row-major), only its diagonal
+:math:`\partial_k^2 a` (``d`` features: exact, since the diagonal's chain rule reads
+only gradients and diagonals) or only the Laplacian (one feature). With the
+feature axis before the neuron axis, the affine part of a layer is one matrix
+product over all features, :math:`Z = S W^T` (plus ``b`` on the values), done by
+BLAS.
 
 The elementwise part :math:`a_j = R(v_j, p_j)` with spatial inputs
 :math:`v \in \{x, z\}` (``x``: the layer input, ``z``: the pre-activation)
@@ -39,11 +41,12 @@ class Jet:
     For :meth:`Network.forward <nedsym.nn.Network.forward>`: ``u`` is ``(M, n_out)``,
     ``grad`` ``(M, n_out, d)``, ``hess`` ``(M, n_out, d, d)`` (``None`` below the
     order). For the Jacobians of :meth:`Network.jacobian <nedsym.nn.Network.jacobian>`
-    each field gains a trailing parameter axis ``P``. ``lap`` is the Laplacian
-    (trace of ``hess``, or the Laplacian computed directly with ``lap_only=True``,
-    or given as ``lap=`` for a cotangent). ``data`` (Jacobians only): the contiguous
-    buffer ``(M, n_out, F, P)`` the fields are views of; ``data.reshape(-1, P)`` is
-    the stacked Jacobian matrix.
+    each field gains a trailing parameter axis ``P``. ``diag`` ``(M, n_out, d)``: the
+    Hessian's diagonal alone (``diag_only=True``). ``lap`` is the Laplacian (trace of
+    ``hess`` or sum of ``diag``, or the Laplacian computed directly with
+    ``lap_only=True``, or given as ``lap=`` for a cotangent). ``data`` (Jacobians
+    only): the contiguous buffer ``(M, n_out, F, P)`` the fields are views of;
+    ``data.reshape(-1, P)`` is the stacked Jacobian matrix.
 
     Example
     -------
@@ -54,12 +57,14 @@ class Jet:
 
     def __init__(self, u: np.ndarray, grad: np.ndarray | None = None,
                  hess: np.ndarray | None = None, lap: np.ndarray | None = None,
-                 data: np.ndarray | None = None):
+                 data: np.ndarray | None = None, diag: np.ndarray | None = None):
         self.u, self.grad, self.hess, self._lap, self.data = u, grad, hess, lap, data
+        self.diag = diag
 
     def __repr__(self) -> str:
         shapes = {k: getattr(v, "shape", None) for k, v in
-                  (("u", self.u), ("grad", self.grad), ("hess", self.hess), ("lap", self._lap))}
+                  (("u", self.u), ("grad", self.grad), ("hess", self.hess),
+                   ("diag", self.diag), ("lap", self._lap))}
         return "Jet(" + ", ".join(f"{k}={s}" for k, s in shapes.items() if s is not None) + ")"
 
     @property
@@ -67,6 +72,8 @@ class Jet:
         """Laplacian: ``(M, n_out)`` (values) or ``(M, n_out, P)`` (Jacobians)."""
         if self._lap is not None:
             return self._lap
+        if self.diag is not None:
+            return self.diag.sum(axis=2)
         if self.hess is None:
             return None
         return np.trace(self.hess, axis1=2, axis2=3)
@@ -74,29 +81,40 @@ class Jet:
     @property
     def order(self) -> int:
         """Highest spatial derivative order present."""
-        if self.hess is not None or self._lap is not None:
+        if self.hess is not None or self._lap is not None or self.diag is not None:
             return 2
         return 1 if self.grad is not None else 0
 
 
 @dataclass(frozen=True)
 class JetSpec:
-    """Feature layout of a jet: dimension ``d``, derivative ``order``, Laplacian-only flag."""
+    """Feature layout of a jet: dimension ``d``, derivative ``order``, and which second
+    derivatives (all; ``lap_only``: the Laplacian; ``diag_only``: the diagonal)."""
 
     d: int
     order: int
     lap_only: bool = False
+    diag_only: bool = False
 
     def __post_init__(self):
         if self.order not in (0, 1, 2):
             raise ConfigError(f"derivative order must be 0, 1 or 2, got {self.order!r}")
+        if self.lap_only and self.diag_only:
+            raise ConfigError("lap_only and diag_only exclude each other: the Laplacian is "
+                              "the sum of the diagonal (Jet.lap gives it from diag_only jets)")
+
+    @property
+    def full(self) -> bool:
+        r"""Every second derivative :math:`\partial_k\partial_l` (order 2, neither flag)."""
+        return self.order == 2 and not (self.lap_only or self.diag_only)
 
     @property
     def n_second(self) -> int:
-        """Number of second-order features (``d*d``, or 1 for the Laplacian)."""
+        """Number of second-order features (``d*d``, ``d`` for the diagonal, 1 for the
+        Laplacian)."""
         if self.order < 2:
             return 0
-        return 1 if self.lap_only else self.d * self.d
+        return 1 if self.lap_only else self.d if self.diag_only else self.d * self.d
 
     @property
     def F(self) -> int:
@@ -123,6 +141,8 @@ class JetSpec:
         r""":math:`\partial_k v\,\partial_l w` as ``(M, n_second, n)`` (or its trace)."""
         if self.lap_only:
             return np.einsum("mkn,mkn->mn", Gv, Gw)[:, None, :]
+        if self.diag_only:
+            return Gv * Gw
         M, d, n = Gv.shape
         return (Gv[:, :, None, :] * Gw[:, None, :, :]).reshape(M, d * d, n)
 
@@ -135,6 +155,8 @@ class JetSpec:
             second = jet[:, :, self.H]
             if self.lap_only:
                 lap = second[:, :, 0]
+            elif self.diag_only:
+                return Jet(u=jet[:, :, 0], grad=grad, diag=second)
             else:
                 hess = second.reshape(M, n_out, self.d, self.d, *extra)
         return Jet(u=jet[:, :, 0], grad=grad, hess=hess, lap=lap)
@@ -208,7 +230,7 @@ def elementwise_backward(spec: JetSpec, R: dict, jets: list[np.ndarray], n_param
                     acc += R[_key(v, w, u)][:, None, :] * dots_q[v, w]
         return acc
 
-    if spec.order == 2 and not spec.lap_only:
+    if spec.full:
         M, C, _, n = aH.shape
         Hm = aH.reshape(M, C, spec.d, spec.d, n)
         Hsym = Hm + Hm.swapaxes(2, 3)
@@ -223,7 +245,7 @@ def elementwise_backward(spec: JetSpec, R: dict, jets: list[np.ndarray], n_param
             bar[:, :, spec.H] = aH * Ru
             for w in range(nv):
                 Gw = jets[w][:, spec.G]
-                if spec.lap_only:
+                if not spec.full:   # Laplacian (aH broadcast over k) or diagonal: 2 aH_k G_k
                     back = 2.0 * aH * Gw[:, None, :, :]
                 else:
                     back = (Hsym * Gw[:, None, None, :, :]).sum(axis=3)

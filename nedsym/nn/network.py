@@ -29,7 +29,7 @@ from nedsym.nn.kernels import NN_BACKENDS
 from nedsym.nn.layers import INIT_SCHEMES, Dense, Layer, Linear, Residual
 from nedsym.nn.propagate import layer_backward, layer_forward
 
-__all__ = ["Network", "MLP"]
+__all__ = ["Network", "MLP", "Linearization"]
 
 #: cotangent arrays per chunk of points are kept below this many float64 entries
 _CHUNK_ENTRIES = 1 << 21
@@ -136,16 +136,18 @@ class Network:
         return X
 
     # -- evaluation ---------------------------------------------------------
-    def forward(self, X, theta=None, order: int = 0, *, lap_only: bool = False) -> Jet:
+    def forward(self, X, theta=None, order: int = 0, *, lap_only: bool = False,
+                diag_only: bool = False) -> Jet:
         r"""Values and spatial derivatives of :math:`u(x;\theta)` at the points ``X``.
 
         Returns a :class:`~nedsym.nn.jet.Jet`: ``u`` ``(M, n_out)``, ``grad``
         ``(M, n_out, d)`` (order >= 1), ``hess`` ``(M, n_out, d, d)`` (order 2; with
-        ``lap_only=True`` only the Laplacian ``lap`` ``(M, n_out)``, cheaper).
+        ``lap_only=True`` only the Laplacian ``lap`` ``(M, n_out)``, with ``diag_only=True``
+        only the diagonal ``diag`` ``(M, n_out, d)``; both cheaper).
         ``theta``: the packed parameters (default :attr:`theta0`).
         """
         X, theta = self._points(X), self._theta(theta)
-        spec = JetSpec(self.d_in, order, lap_only)
+        spec = JetSpec(self.d_in, order, lap_only, diag_only)
         S = spec.seed(X)
         for L, p in zip(self.layers, self._params(theta), strict=True):
             S, _ = layer_forward(L, spec, S, p, self.backend, order - 1)
@@ -153,14 +155,15 @@ class Network:
 
     __call__ = forward
 
-    def jacobian(self, X, theta=None, order: int = 0, *,
-                 lap_only: bool = False) -> tuple[Jet, Jet]:
+    def jacobian(self, X, theta=None, order: int = 0, *, lap_only: bool = False,
+                 diag_only: bool = False) -> tuple[Jet, Jet]:
         r"""Per-point Jacobians of the jet w.r.t. :math:`\theta`.
 
         Returns ``(values, jac)``: ``values`` as :meth:`forward`; ``jac.u``
         ``(M, n_out, P)`` :math:`=\partial u/\partial\theta`, ``jac.grad``
         ``(M, n_out, d, P)``, ``jac.hess`` ``(M, n_out, d, d, P)`` (or ``jac.lap``
-        ``(M, n_out, P)`` with ``lap_only``). ``jac.data`` is the contiguous
+        ``(M, n_out, P)`` with ``lap_only``, ``jac.diag`` ``(M, n_out, d, P)`` with
+        ``diag_only``). ``jac.data`` is the contiguous
         ``(M, n_out, F, P)`` buffer; ``jac.data.reshape(-1, P)`` the stacked matrix.
 
         Example
@@ -171,7 +174,7 @@ class Network:
         True
         """
         X, theta = self._points(X), self._theta(theta)
-        spec = JetSpec(self.d_in, order, lap_only)
+        spec = JetSpec(self.d_in, order, lap_only, diag_only)
         M, F, n_out, P = X.shape[0], spec.F, self.n_out, self.n_params
         C = n_out * F
         jac = np.empty((M, n_out, F, P))
@@ -192,13 +195,48 @@ class Network:
             self._sweep(spec, tapes, abar, params, out, per_point=True)
         return spec.split(vals), _with_data(spec.split(jac, (P,)), jac)
 
+    def linearize(self, X, theta=None, order: int = 0, *, lap_only: bool = False,
+                  diag_only: bool = False) -> tuple[Jet, Linearization]:
+        r"""The jet at ``X`` and its linearization in :math:`\theta`, for rows of chosen
+        combinations of the jet.
+
+        Returns ``(values, lin)``: ``values`` as :meth:`forward`; ``lin.rows(cot)`` gives,
+        per point and channel, :math:`\partial_\theta \langle \text{cot}, \text{jet}
+        \rangle` as ``(M, C, P)``. A least-squares residual linearized in the jet,
+        :math:`\delta R = \sum_\alpha c_\alpha\, \delta D^\alpha u`, has rows
+        ``lin.rows(c)``: one reverse sweep with ``C`` channels (one per residual), where
+        :meth:`jacobian` sweeps ``n_out * F`` channels and the rows are then contracted
+        (``F = 1 + d + d^2`` at order 2). The coefficients may depend on ``values``, which
+        is why this comes in two steps.
+
+        Example
+        -------
+        >>> net = MLP([2, 8, 1], seed=0)
+        >>> X = np.random.default_rng(0).uniform(size=(5, 2))
+        >>> vals, lin = net.linearize(X, order=2, lap_only=True)
+        >>> rows = lin.rows(Jet(u=np.zeros((5, 1, 1)), lap=np.ones((5, 1, 1))))
+        >>> jac = net.jacobian(X, order=2, lap_only=True)[1]
+        >>> bool(np.allclose(rows[:, 0], jac.lap[:, 0]))
+        True
+        """
+        X, theta = self._points(X), self._theta(theta)
+        spec = JetSpec(self.d_in, order, lap_only, diag_only)
+        params = self._params(theta)
+        S, tapes = spec.seed(X), []
+        for L, p in zip(self.layers, params, strict=True):
+            S, tape = layer_forward(L, spec, S, p, self.backend, order)
+            tapes.append(tape)
+        values = spec.split(np.ascontiguousarray(S.transpose(0, 2, 1)))
+        return values, Linearization(self, spec, tapes, params)
+
     def vjp(self, X, theta, cot: Jet) -> np.ndarray:
         r"""Gradient :math:`\nabla_\theta \sum_m (\bar u\cdot u + \bar g\cdot\nabla u
         + \bar H : \nabla^2 u)` at the points ``X``, without forming the Jacobian.
 
         ``cot``: a :class:`~nedsym.nn.jet.Jet` of cotangents shaped like
         :meth:`forward`'s result; ``None`` fields count as zero, and the highest
-        field given sets the order (``cot.lap`` alone: Laplacian-only).
+        field given sets the order (``cot.lap`` alone: Laplacian-only; ``cot.diag``:
+        the Hessian's diagonal).
 
         Example
         -------
@@ -209,28 +247,12 @@ class Network:
         True
         """
         X, theta = self._points(X), self._theta(theta)
-        lap_only = cot.hess is None and cot.lap is not None
-        order = 2 if (cot.hess is not None or lap_only) else (1 if cot.grad is not None else 0)
-        spec = JetSpec(self.d_in, order, lap_only)
-        M, n_out = X.shape[0], self.n_out
-        abar = np.zeros((M, 1, spec.F, n_out))
-        fields = [("u", cot.u, (M, n_out))]
-        if order >= 1:
-            fields.append(("grad", cot.grad, (M, n_out, self.d_in)))
-        if order == 2:
-            fields.append(("lap", cot.lap, (M, n_out)) if lap_only
-                          else ("hess", cot.hess, (M, n_out, self.d_in, self.d_in)))
-        for name, value, shape in fields:
-            if value is None:
-                continue
-            value = np.asarray(value, dtype=np.float64)
-            if value.shape != shape:
-                raise FieldError(f"cotangent {name} must have shape {shape}, got {value.shape}")
-            if name in ("u", "lap"):
-                abar[:, 0, 0 if name == "u" else spec.H.start] = value
-            else:
-                block = spec.G if name == "grad" else spec.H
-                abar[:, 0, block] = value.reshape(M, n_out, -1).transpose(0, 2, 1)
+        diag_only = cot.hess is None and cot.diag is not None
+        lap_only = cot.hess is None and cot.diag is None and cot.lap is not None
+        order = 2 if (cot.hess is not None or lap_only or diag_only) else \
+            (1 if cot.grad is not None else 0)
+        spec = JetSpec(self.d_in, order, lap_only, diag_only)
+        abar = _pack_cotangent(spec, cot, X.shape[0], self.n_out, channels=None)
         params = self._params(theta)
         S, tapes = spec.seed(X), []
         for L, p in zip(self.layers, params, strict=True):
@@ -270,6 +292,86 @@ class Network:
     def __repr__(self) -> str:
         rows = "\n".join(f"  {i}: {L!r}" for i, L in enumerate(self.layers))
         return f"Network(P = {self.n_params}, backend = {self.backend!r})\n{rows}"
+
+
+class Linearization:
+    """What :meth:`Network.linearize` returns: the forward tape at the points, and
+    :meth:`rows` for per-point rows of cotangent-weighted jets."""
+
+    def __init__(self, net: Network, spec: JetSpec, tapes: list, params: list):
+        self.net, self.spec, self._tapes, self._params = net, spec, tapes, params
+        self.n_points = tapes[0][0].shape[0]
+
+    def rows(self, cot: Jet) -> np.ndarray:
+        r"""``(M, C, P)``: :math:`\partial_\theta \sum_f \text{cot}_{mcf}\,
+        \text{jet}_{mf}` at each point ``m`` and channel ``c``.
+
+        ``cot``: a :class:`~nedsym.nn.jet.Jet` with a channel axis after the points:
+        ``u`` ``(M, C, n_out)``, ``grad`` ``(M, C, n_out, d)``, ``hess``
+        ``(M, C, n_out, d, d)``, ``diag`` ``(M, C, n_out, d)`` (diagonal-only
+        linearization) or ``lap`` ``(M, C, n_out)`` (Laplacian-only); ``None`` fields
+        count as zero, and fields above the linearization's order are refused.
+        """
+        spec, net, M = self.spec, self.net, self.n_points
+        given = [f for f in (cot.u, cot.grad, cot.hess, cot.diag, cot._lap) if f is not None]
+        if not given or np.ndim(given[0]) < 3:
+            raise FieldError("a cotangent of rows needs a channel axis: u (M, C, n_out), "
+                             "grad (M, C, n_out, d), ...")
+        C = np.shape(given[0])[1]
+        abar = _pack_cotangent(spec, cot, M, net.n_out, channels=C)
+        out = np.empty((M, C, net.n_params))
+        width = max(L.n_out for L in net.layers) + net.d_in
+        chunk = max(1, _CHUNK_ENTRIES // (max(C, 1) * spec.F * width))
+        for lo in range(0, M, chunk):
+            hi = min(M, lo + chunk)
+            tapes = [_slice_tape(t, lo, hi) for t in self._tapes]
+            net._sweep(spec, tapes, abar[lo:hi], self._params, out[lo:hi], per_point=True)
+        return out
+
+
+def _slice_tape(tape: tuple, lo: int, hi: int) -> tuple:
+    S, jets, R = tape
+    return (S[lo:hi], [j[lo:hi] for j in jets],
+            None if R is None else {k: v[lo:hi] for k, v in R.items()})
+
+
+def _pack_cotangent(spec: JetSpec, cot: Jet, M: int, n_out: int,
+                    channels: int | None) -> np.ndarray:
+    """``(M, C, F, n_out)`` cotangent array from a :class:`Jet` of cotangents (``channels``
+    ``None``: one channel and no channel axis in the fields)."""
+    d = spec.d
+    C = 1 if channels is None else channels
+    lead = (M,) if channels is None else (M, C)
+    abar = np.zeros((M, C, spec.F, n_out))
+    fields = [("u", cot.u, (*lead, n_out))]
+    given = {"grad": cot.grad is not None, "hess": cot.hess is not None,
+             "diag": cot.diag is not None, "lap": cot._lap is not None}
+    if spec.order >= 1:
+        fields.append(("grad", cot.grad, (*lead, n_out, d)))
+    if spec.order == 2:
+        fields.append(("lap", cot._lap, (*lead, n_out)) if spec.lap_only
+                      else ("diag", cot.diag, (*lead, n_out, d)) if spec.diag_only
+                      else ("hess", cot.hess, (*lead, n_out, d, d)))
+    named = {f[0] for f in fields}
+    extra = [k for k, v in given.items() if v and k not in named]
+    if extra:
+        raise FieldError(f"cotangent field(s) {', '.join(extra)} are not part of a jet of "
+                         f"order {spec.order}{' (Laplacian only)' if spec.lap_only else ''}"
+                         f"{' (diagonal only)' if spec.diag_only else ''}")
+    for name, value, shape in fields:
+        if value is None:
+            continue
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape != shape:
+            raise FieldError(f"cotangent {name} must have shape {shape}, got {value.shape}")
+        if channels is None:
+            value = value[:, None]
+        if name in ("u", "lap"):
+            abar[:, :, 0 if name == "u" else spec.H.start] = value
+        else:
+            block = spec.G if name == "grad" else spec.H   # grad, diag or hess
+            abar[:, :, block] = value.reshape(M, C, n_out, -1).transpose(0, 1, 3, 2)
+    return abar
 
 
 def _view(a: np.ndarray, shape: tuple) -> np.ndarray:

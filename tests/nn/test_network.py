@@ -177,3 +177,63 @@ def test_rule_errors():
                            n_out=2)
     with pytest.raises(DeclarationError, match="positive integer"):
         nn.Dense(0, 3)
+
+
+def test_diagonal_only_jets_equal_the_hessian_diagonal():
+    net = nn.Network([nn.Dense(2, 5, "tanh"), swish_layer(5, 4), nn.Linear(4, 2)], seed=3)
+    full = net.forward(X2, order=2)
+    diag = net.forward(X2, order=2, diag_only=True)
+    np.testing.assert_allclose(diag.diag, np.diagonal(full.hess, axis1=2, axis2=3),
+                               rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(diag.lap, full.lap, rtol=1e-13, atol=1e-14)
+    assert diag.hess is None and diag.order == 2
+    _, jf = net.jacobian(X2, order=2)
+    _, jd = net.jacobian(X2, order=2, diag_only=True)
+    np.testing.assert_allclose(jd.diag, np.diagonal(jf.hess, axis1=2, axis2=3)
+                               .transpose(0, 1, 3, 2), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(jd.u, jf.u, rtol=1e-13, atol=1e-14)
+    with pytest.raises(ConfigError, match="exclude each other"):
+        net.forward(X2, order=2, lap_only=True, diag_only=True)
+
+
+@pytest.mark.parametrize("mode", ["full", "lap", "diag"])
+def test_linearized_rows_equal_contracted_jacobians(mode, monkeypatch):
+    """lin.rows(c) is the per-point, per-channel contraction of the Jacobian with c, for
+    several channels at once, in one sweep (and equally in chunks of one point)."""
+    net = nn.Network([nn.Dense(2, 5, "tanh"), swish_layer(5, 4), nn.Linear(4, 2)], seed=3)
+    kw = {"lap": {"lap_only": True}, "diag": {"diag_only": True}}.get(mode, {})
+    _, jac = net.jacobian(X2, order=2, **kw)
+    vals, lin = net.linearize(X2, order=2, **kw)
+    np.testing.assert_array_equal(vals.u, net.forward(X2, order=2, **kw).u)
+    rng = np.random.default_rng(5)
+    C = 3
+    cu, cg = rng.normal(size=(9, C, 2)), rng.normal(size=(9, C, 2, 2))
+    expected = np.einsum("mco,mop->mcp", cu, jac.u) + np.einsum("mcok,mokp->mcp", cg, jac.grad)
+    if mode == "full":
+        ch = rng.normal(size=(9, C, 2, 2, 2))
+        cot = nn.Jet(u=cu, grad=cg, hess=ch)
+        expected += np.einsum("mcokl,moklp->mcp", ch, jac.hess)
+    elif mode == "lap":
+        cl = rng.normal(size=(9, C, 2))
+        cot = nn.Jet(u=cu, grad=cg, lap=cl)
+        expected += np.einsum("mco,mop->mcp", cl, jac.lap)
+    else:
+        cd = rng.normal(size=(9, C, 2, 2))
+        cot = nn.Jet(u=cu, grad=cg, diag=cd)
+        expected += np.einsum("mcok,mokp->mcp", cd, jac.diag)
+    rows = lin.rows(cot)
+    assert rows.shape == (9, C, net.n_params)
+    np.testing.assert_allclose(rows, expected, rtol=1e-11, atol=1e-12)
+    monkeypatch.setattr(network_module, "_CHUNK_ENTRIES", 1)
+    np.testing.assert_allclose(lin.rows(cot), rows, rtol=1e-13, atol=1e-14)
+
+
+def test_linearized_rows_refuse_bad_cotangents():
+    net = nn.MLP([2, 4, 1], seed=0)
+    _, lin = net.linearize(X2, order=1)
+    with pytest.raises(FieldError, match="channel axis"):
+        lin.rows(nn.Jet(u=np.zeros((9, 1))))
+    with pytest.raises(FieldError, match="grad must have shape"):
+        lin.rows(nn.Jet(u=np.zeros((9, 2, 1)), grad=np.zeros((9, 1, 1, 2))))
+    with pytest.raises(FieldError, match="not part of a jet of order 1"):
+        lin.rows(nn.Jet(u=np.zeros((9, 2, 1)), lap=np.zeros((9, 2, 1))))

@@ -248,8 +248,38 @@ def test_line_search_keeps_looking_until_the_merit_falls_below_the_start():
         return {0.0: 1.0, 1.0: 5.0, 0.5: 6.0}.get(a, 0.5)
 
     ned.merit = merit
+    system = ned.system
+    # m0 is the rows' own residual measure, 0.5 res^2: make it 1
+    ned.system = lambda th, s, dt=None: (*system(th, s, dt)[:3], math.sqrt(2.0))
     rec = ned._gauss_newton_step(ned._draw(), 1e-8)
     assert rec["step_size"] == 0.25
+
+
+@pytest.mark.parametrize("last, best, merits", [(1 / 16, 1.0, 5), (1 / 4, 1 / 16, 5),
+                                                (1 / 8, 1 / 8, 3)])
+def test_line_search_starts_at_twice_the_last_step_size(last, best, merits):
+    """From 2x the last step size the search climbs while the merit falls and descends
+    otherwise; it finds the same step size as a search from 1 (here the merit's minimum on
+    the grid) with fewer merits."""
+    ned = ns.NED(POISSON, MLP([2, 4, 1], seed=0), BOX2, points=16, boundary_points=8,
+                 resample=False, seed=0)
+    theta0 = ned.theta.copy()
+    ned._solve = lambda system, ridge: np.ones_like(theta0)
+    calls = []
+
+    def merit(th, sample):
+        a = float(th[0] - theta0[0])
+        calls.append(a)
+        return 0.5 + (math.log2(a) - math.log2(best)) ** 2 * 1e-3
+
+    ned.merit = merit
+    system = ned.system
+    ned.system = lambda th, s, dt=None: (*system(th, s, dt)[:3], math.sqrt(2.0))
+    ned._alpha = last
+    rec = ned._gauss_newton_step(ned._draw(), 1e-8)
+    assert rec["step_size"] == best
+    assert ned._alpha == best
+    assert len(calls) == merits      # a search from 1 down needs 2, 6 and 5
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -261,3 +291,68 @@ def test_line_search_keeps_looking_until_the_merit_falls_below_the_start():
 def test_strict_new_options(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         ns.NED(POISSON, MLP([2, 4, 1]), BOX2, **kwargs)
+
+
+class _JacobianOnly:
+    """The network interface without ``linearize``: SampledSystem contracts full Jacobians."""
+
+    def __init__(self, net):
+        self.net, self.n_params = net, net.n_params
+
+    def init(self, seed=0):
+        return self.net.init(seed)
+
+    def forward(self, X, theta=None, order=0):
+        return self.net.forward(X, theta, order)
+
+    def jacobian(self, X, theta=None, order=0):
+        return self.net.jacobian(X, theta, order)
+
+
+@pytest.mark.parametrize("case", ["laplacian", "diagonal", "mixed", "finite_dt"])
+def test_linearized_rows_equal_the_contracted_jacobian_rows(case):
+    """The rows built by one reverse sweep seeded with the linearization (Laplacian-only,
+    diagonal-only or full jets) are the rows contracted from the full Jacobians."""
+    uh = ns.Field("u", (t, x))
+    res = {"laplacian": -(u2.diff(x, 2) + u2.diff(y, 2)) * (1 + u2 ** 2) - EX2,
+           "diagonal": uh.diff(t) - uh.diff(x, 2) / 4 + uh ** 3,
+           "mixed": u2.diff(x, y) + u2.diff(x, 2) - u2 * u2.diff(y),
+           "finite_dt": -(u2.diff(x, 2) + u2.diff(y, 2)) + u2 ** 3}[case]
+    field = uh if case == "diagonal" else u2
+    prob = ns.Residuals(res, fields=[field], conditions={"boundary": (field, 3.0)})
+    dt = 0.5 if case == "finite_dt" else math.inf
+    fast = ns.NED(prob, MLP([2, 6, 1], seed=1), BOX2, points=40, boundary_points=16, seed=0,
+                  dt=dt, linesearch=False)
+    slow = ns.NED(prob, _JacobianOnly(MLP([2, 6, 1], seed=1)), BOX2, points=40,
+                  boundary_points=16, seed=0, dt=dt, linesearch=False)
+    part = fast.pe.interior
+    assert (part.laplacian_only, part.diagonal_only) == {
+        "laplacian": (True, True), "diagonal": (False, True), "mixed": (False, False),
+        "finite_dt": (True, True)}[case]
+    sample = fast._draw()
+    _, A1, b1, r1 = fast.system(fast.theta, sample)
+    _, A0, b0, r0 = slow.system(fast.theta, sample)
+    np.testing.assert_allclose(A1, A0, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b1, b0, rtol=1e-12, atol=1e-14)
+    assert r1 == pytest.approx(r0, rel=1e-12)
+
+
+def test_trust_region_gauss_newton_converges_and_is_checked():
+    """linesearch='trust' (Levenberg–Marquardt steered by the gain ratio) converges on
+    Poisson from the default initialization with one merit per try; bad values are refused."""
+    ned = ns.NED(POISSON, MLP([2, 8, 1], seed=0), BOX2, points=64, boundary_points=32,
+                 resample=False, seed=0, exact=EX2, linesearch="trust", test_points=256)
+    res = ned.run(steps=60)
+    assert res.error[-1] < 0.02 * res.error[0]
+    assert np.all(np.diff(res.energy) <= 1e-15 * res.energy[:-1])   # the merit never rises
+    calls = []
+    merit = ned.merit
+    ned.merit = lambda th, s: calls.append(1) or merit(th, s)
+    before = ned.rejected
+    ned.step()
+    assert len(calls) == 1 + (ned.rejected - before)       # one merit per try
+    for bad, match in ((1, "linesearch must be"), ("line", "linesearch must be")):
+        with pytest.raises(ConfigError, match=match):
+            ns.NED(POISSON, MLP([2, 4, 1]), BOX2, linesearch=bad)
+    with pytest.raises(ConfigError, match="needs dt=math.inf"):
+        ns.NED(POISSON, MLP([2, 4, 1]), BOX2, linesearch="trust", dt=1.0)
