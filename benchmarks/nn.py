@@ -146,6 +146,35 @@ def torch_jacobian(X, theta, sizes, order):  # pragma: no cover - torch is optio
     return lambda: jac(t, Xt)
 
 
+def torch_rows_lap(X, theta, sizes, c):  # pragma: no cover - torch is optional
+    """torch.func rows d(c0 u + c1 lap u)/d theta: vmap over points of jacrev of the
+    combination, the Laplacian as the trace of torch.func.hessian in x."""
+    import torch
+    from torch.func import hessian, jacrev, vmap
+
+    t = torch.as_tensor(theta)
+    shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
+
+    def u(th, x):
+        a, k = x, 0
+        for i, (n_out, n_in) in enumerate(shapes):
+            W = th[k:k + n_out * n_in].reshape(n_out, n_in)
+            k += n_out * n_in
+            b = th[k:k + n_out]
+            k += n_out
+            a = W @ a + b
+            if i < len(shapes) - 1:
+                a = torch.tanh(a)
+        return a[0]
+
+    def comb(th, x, ci):
+        return ci[0] * u(th, x) + ci[1] * torch.trace(hessian(u, argnums=1)(th, x))
+
+    rows = vmap(jacrev(comb), in_dims=(None, 0, 0))
+    Xt, ct = torch.as_tensor(X), torch.as_tensor(c)
+    return lambda: rows(t, Xt, ct).numpy()
+
+
 def best(fn, repeats):
     fn()
     times = []
@@ -211,8 +240,14 @@ def main() -> None:
             assert np.allclose(ours, ref, rtol=1e-10, atol=1e-12), f"{what} differs"
             t_rows = best(partial(rows_fn, net, X, theta, c), args.repeats)
             t_con = best(partial(contract_fn, net, X, theta, c), args.repeats)
+            t_torch = f"{'-':>10}"
+            if have_torch and what == "rows-lap":
+                fn = torch_rows_lap(X, theta, sizes, c)
+                err = np.max(np.abs(fn() - ours))
+                assert err < 1e-10 * max(1.0, np.max(np.abs(ours))), f"torch differs: {err}"
+                t_torch = f"{best(fn, args.repeats) * 1e3:10.2f}"
             print(f"{M:>6} {what:>9} {t_rows * 1e3:10.2f} {'':>10} {'':>10} {'':>9} "
-                  f"{'':>10}   contracted Jacobian {t_con * 1e3:.2f} ms "
+                  f"{t_torch}   contracted Jacobian {t_con * 1e3:.2f} ms "
                   f"(x{t_con / t_rows:.1f})")
 
 
