@@ -399,12 +399,15 @@ class Simulation:
         e = np.asarray(res.energy, dtype=float)
         if e.size < 2 or not np.all(np.isfinite(e)):
             return
-        rises = int(np.sum(np.diff(e) > 1e-6 * max(1.0, abs(e[0]))))
+        de = np.diff(e)
+        rises = int(np.sum(de > 1e-6 * max(1.0, abs(e[0]))))
         res.diagnostics["energy_rises"] = rises
         if rises:
+            k = int(np.argmax(de))          # the largest rise, between records k and k+1
             warnings.warn(
                 f"stepper {name!r}: the discrete energy E_h rose in {rises} of {e.size - 1} "
-                f"records ({e[0]:.6g} -> {e[-1]:.6g}) while the modified energy fell: the step "
+                f"records (the largest: {e[k]:.6g} -> {e[k + 1]:.6g} at record {k + 1}) while "
+                "the modified energy fell: the step "
                 "is too large for accuracy. Use 'sav2-adaptive' (error-controlled), a smaller "
                 "dt, stabilization=S (S ~ max F''), or 'convex-split' (E_h itself never rises)",
                 RuntimeWarning, stacklevel=3)

@@ -3,6 +3,8 @@
 Swift–Hohenberg), convex splitting against a direct dense solve of Eyre's equation, SAV
 against an independent NumPy transcription, second-order adaptive SAV, and refusals."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -209,6 +211,14 @@ def test_sav_says_when_the_true_energy_rises():
                                             "E_h rose in .*stabilization"):
         bad = sim.solve(y0, 12 * dt, stepper="sav", dt=dt, energy_every=1, progress=False)
     assert bad.diagnostics["energy_rises"] > 0
+    # the numbers it quotes are a rise (not the first and last energies, which fell)
+    with pytest.warns(RuntimeWarning) as rec:
+        sim.solve(y0, 12 * dt, stepper="sav", dt=dt, energy_every=1, progress=False)
+    msg = next(str(w.message) for w in rec if "E_h rose" in str(w.message))
+    before, after, k = re.search(r"largest: (\S+) -> (\S+) at record (\d+)", msg).groups()
+    assert float(after) > float(before)
+    e = np.asarray(bad.energy)
+    assert e[int(k)] == pytest.approx(float(after), rel=1e-5)
     good = sim.solve(y0, 12 * dt, stepper="sav", dt=dt, energy_every=1, progress=False,
                      stabilization=2.0)
     assert good.diagnostics["energy_rises"] == 0
