@@ -121,11 +121,10 @@ def contract_diag(net, X, theta, c):
             + c[:, 2:3] * jac.hess[:, 0, 1, 1])
 
 
-def torch_jacobian(X, theta, sizes, order):  # pragma: no cover - torch is optional
+def torch_mlp(sizes):  # pragma: no cover - torch is optional
+    """``u(theta, x)`` of the tanh MLP ``sizes`` in torch, with nedsym's parameter packing."""
     import torch
-    from torch.func import jacfwd, jacrev, vmap
 
-    t = torch.as_tensor(theta)
     shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
 
     def u(th, x):
@@ -140,6 +139,14 @@ def torch_jacobian(X, theta, sizes, order):  # pragma: no cover - torch is optio
                 a = torch.tanh(a)
         return a[0]
 
+    return u
+
+
+def torch_jacobian(X, theta, sizes, order):  # pragma: no cover - torch is optional
+    import torch
+    from torch.func import jacfwd, jacrev, vmap
+
+    t, u = torch.as_tensor(theta), torch_mlp(sizes)
     f = (lambda th, x: torch.cat([u(th, x)[None], jacfwd(u, argnums=1)(th, x)])) if order else u
     jac = vmap(jacrev(f), in_dims=(None, 0))
     Xt = torch.as_tensor(X)
@@ -152,20 +159,7 @@ def torch_rows_lap(X, theta, sizes, c):  # pragma: no cover - torch is optional
     import torch
     from torch.func import hessian, jacrev, vmap
 
-    t = torch.as_tensor(theta)
-    shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
-
-    def u(th, x):
-        a, k = x, 0
-        for i, (n_out, n_in) in enumerate(shapes):
-            W = th[k:k + n_out * n_in].reshape(n_out, n_in)
-            k += n_out * n_in
-            b = th[k:k + n_out]
-            k += n_out
-            a = W @ a + b
-            if i < len(shapes) - 1:
-                a = torch.tanh(a)
-        return a[0]
+    t, u = torch.as_tensor(theta), torch_mlp(sizes)
 
     def comb(th, x, ci):
         return ci[0] * u(th, x) + ci[1] * torch.trace(hessian(u, argnums=1)(th, x))

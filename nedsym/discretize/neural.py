@@ -59,7 +59,9 @@ class Occurrence:
 class JetValues:
     """Jet arrays as a network returns them.
 
-    ``u (M, c)``, ``grad (M, c, d)``, ``hess (M, c, d, d)``.
+    ``u (M, c)``, ``grad (M, c, d)``, ``hess (M, c, d, d)``; of second derivatives, only
+    ``lap (M, c)`` (Laplacian-only jets) or only ``diag (M, c, d)`` (the Hessian's diagonal)
+    may be given instead.
 
     A trailing axis (parameters) is allowed on every array, for Jacobians.
     """

@@ -219,7 +219,7 @@ class NED:
                  merit_growth: float = 2.0, max_retries: int = 8, seed: int | None = 0,
                  theta=None, params: Mapping | None = None, exact=None,
                  test_points: int = 2048, data=None, cluster=None, shards: int | None = None,
-                 linesearch: bool | None = None, natural: bool | str = "auto",
+                 linesearch: bool | str | None = None, natural: bool | str = "auto",
                  gram_average: float = 0.0, momentum: float = 0.0):
         if solver not in SOLVERS:
             raise ConfigError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
@@ -297,16 +297,19 @@ class NED:
             raise ConfigError("gram_average= averages the Gram matrices of Gauss–Newton steps: "
                               "it needs the strong route with dt=math.inf (the default for a "
                               "Residuals problem)")
-        if linesearch not in (None, True, False, "grid", "trust") or isinstance(linesearch, int) \
-                and not isinstance(linesearch, bool):
+        if isinstance(linesearch, (bool, np.bool_)):
+            linesearch = bool(linesearch)
+        elif linesearch is not None and not (isinstance(linesearch, str)
+                                             and linesearch in ("grid", "trust")):
             raise ConfigError(f"linesearch must be True/'grid', 'trust' or False, got "
                               f"{linesearch!r}")
         if linesearch and not math.isinf(self.dt):
             raise ConfigError(f"linesearch={linesearch!r} globalizes Gauss–Newton steps: it "
                               "needs dt=math.inf (stepper='implicit')")
-        if linesearch == "trust" and residual != "strong":
-            raise ConfigError("linesearch='trust' predicts the decrease from the residual rows: "
-                              "it needs residual='strong'")
+        if linesearch == "trust" and cluster is not None:
+            raise ConfigError("linesearch='trust' predicts the decrease from the residual rows, "
+                              "which stay on the workers of a cluster: use the grid line "
+                              "search (linesearch=True) there")
         #: how Gauss–Newton increments (dt=inf) are globalized: "grid", "trust" or False
         if linesearch is None:
             linesearch = math.isinf(self.dt)
@@ -585,13 +588,12 @@ class NED:
     def _gauss_newton_step(self, sample, ridge: float) -> dict:
         r"""A globalized Gauss–Newton step: the increment :math:`v` of the linearized
         least-squares problem, then the step size :math:`\alpha` among
-        :math:`1, \tfrac12, \dots, 2^{-20}` with the smallest merit on the step's points (the
-        grid line search of energy natural gradient descent; the sizes are tried from 1 down
-        and the search stops when the merit, having fallen below its value at the start, rises
-        again). If no step size lowers the merit, or the best keeps less than
-        ``_GN_TRUST`` of the increment, the ridge grows tenfold (Levenberg–Marquardt) and the
-        increment is solved again; when the retries or the ridge cap are spent, the candidate
-        with the lowest merit seen is taken."""
+        :math:`1, \tfrac12, \dots, 2^{-20}` with the smallest merit on the step's points near
+        the last step's size (the grid line search of energy natural gradient descent, started
+        at twice the last size: see :meth:`_grid_search`). If no step size lowers the merit,
+        or the best keeps less than ``_GN_TRUST`` of the increment, the ridge grows tenfold
+        (Levenberg–Marquardt) and the increment is solved again; when the retries or the
+        ridge cap are spent, the candidate with the lowest merit seen is taken."""
         system = self.system(self.theta, sample, math.inf)
         res = system[3]
         # the merit at theta: on the strong route, the rows' own residual measure
@@ -627,7 +629,8 @@ class NED:
         ``alphas`` (1, 1/2, ...), searched from twice the last step's size: upward while the
         merit falls, else downward until it rises again after falling below ``m0``. Step
         sizes change slowly from step to step, so this costs about three merits where a
-        search from 1 down costs one per halving."""
+        search from 1 down costs one per halving. It finds the best size near the last one: a
+        lower merit at a much larger size, beyond a rise, is not looked for."""
         cache = {}
 
         def at(k):
@@ -656,46 +659,43 @@ class NED:
 
     def _trust_region_step(self, sample, ridge: float) -> dict:
         r"""A Levenberg–Marquardt step: the increment :math:`v` of
-        :math:`\min_v |Av - b|^2 + \lambda|v|^2` is taken when the merit falls; the gain ratio
-        :math:`\rho` = actual / predicted decrease (the linear model
+        :math:`\min_v |Av - b|^2 + \lambda|v|^2` is taken when it lowers the merit; the gain
+        ratio :math:`\rho` = actual / predicted decrease (the linear model
         :math:`\tfrac12|Av - b|^2`) sets the next :math:`\lambda` (Nielsen's rule:
         :math:`\lambda \max(\tfrac13, 1 - (2\rho - 1)^3)` after a taken step, ×10 after a
-        refused one). One merit evaluation per try, where the grid line search needs several."""
+        refused one). One merit evaluation per try, where the grid line search needs several.
+        When every try (``max_retries + 1``, or up to the ridge cap) is refused, the
+        parameters stay where they are and the larger :math:`\lambda` carries over."""
         system = self.system(self.theta, sample, math.inf)
         kind, A, b, res = system
         m0 = 0.5 * res * res
-        best = (math.inf, None, ridge)
         lam = max(ridge, self.ridge)
+        new = m1 = None
         for _attempt in range(self.max_retries + 1):
             v = self._solve(system, lam)
             cand = self.theta + v
-            m1 = self.merit(cand, sample) if np.all(np.isfinite(cand)) else math.nan
-            if math.isfinite(m1) and m1 < best[0]:
-                best = (m1, cand, lam)
-            if math.isfinite(m1) and m1 < m0:
+            m = self.merit(cand, sample) if np.all(np.isfinite(cand)) else math.nan
+            if math.isfinite(m) and m < m0:
                 r = A @ v - b
                 pred = m0 - 0.5 * float(r @ r)
-                rho = (m0 - m1) / pred if pred > 0 else 1.0
+                rho = (m0 - m) / pred if pred > 0 else 0.0    # a model that predicted a rise
                 self._ridge_now = max(self.ridge, lam * max(1 / 3, 1 - (2 * rho - 1) ** 3))
+                new, m1 = cand, m
                 break
             self.rejected += 1
             if lam >= _GN_RIDGE_CAP:
                 break
             lam = min(_GN_RIDGE_CAP, max(10 * lam, 1e-10))
-        else:
+        if new is None:                    # no try lowered the merit: stay, with the larger λ
             self._ridge_now = lam
-        m1, new, lam_used = best
-        if new is None:
-            raise NonFiniteStep("every Levenberg–Marquardt try gave a non-finite merit")
-        if not m1 < m0:
-            self._ridge_now = lam
+            new, m1 = self.theta, m0
         e = m1 if self.least_squares else self._energy(new, *sample)
         if not math.isfinite(e):
             raise NonFiniteStep("non-finite energy after the step")
         self._last_step = new - self.theta
         self.theta = new
-        return {"dt": math.inf, "energy": e, "residual": res, "ridge": lam_used,
-                "step_size": 1.0}
+        return {"dt": math.inf, "energy": e, "residual": res, "ridge": lam,
+                "step_size": 1.0 if m1 < m0 else 0.0}
 
     def run(self, steps: int = 100, *, tol: float | None = None, target_error: float | None = None,
             progress: bool = False, callback: Callable | None = None,
@@ -871,7 +871,7 @@ class NED:
                 "rule": str(self.rule), "stepper": self.stepper, "solver": self.solver,
                 "residual": self.residual_kind, "n_params": int(self.net.n_params),
                 "conditions": len(self.csamplers), "gram_average": self.gram_average,
-                "momentum": self.momentum}
+                "momentum": self.momentum, "linesearch": str(self.linesearch)}
 
 
 _FACE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)"

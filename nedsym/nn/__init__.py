@@ -19,7 +19,7 @@ True
 from nedsym.nn.activations import BUILTIN_ACTIVATIONS, Activation, activation
 from nedsym.nn.jet import Jet
 from nedsym.nn.layers import Dense, Layer, Linear, Residual
-from nedsym.nn.network import MLP, Network
+from nedsym.nn.network import MLP, Linearization, Network
 
 __all__ = ["MLP", "Network", "Dense", "Residual", "Linear", "Layer", "Activation", "activation",
-           "Jet", "BUILTIN_ACTIVATIONS"]
+           "Jet", "Linearization", "BUILTIN_ACTIVATIONS"]

@@ -99,6 +99,13 @@ class JetSpec:
     def __post_init__(self):
         if self.order not in (0, 1, 2):
             raise ConfigError(f"derivative order must be 0, 1 or 2, got {self.order!r}")
+        for flag in ("lap_only", "diag_only"):
+            value = getattr(self, flag)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigError(f"{flag} must be True or False, got {value!r}")
+            if value and self.order != 2:
+                raise ConfigError(f"{flag}=True selects second derivatives: it needs "
+                                  f"order=2, got order={self.order}")
         if self.lap_only and self.diag_only:
             raise ConfigError("lap_only and diag_only exclude each other: the Laplacian is "
                               "the sum of the diagonal (Jet.lap gives it from diag_only jets)")

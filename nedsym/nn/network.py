@@ -221,13 +221,21 @@ class Network:
         """
         X, theta = self._points(X), self._theta(theta)
         spec = JetSpec(self.d_in, order, lap_only, diag_only)
-        params = self._params(theta)
-        S, tapes = spec.seed(X), []
-        for L, p in zip(self.layers, params, strict=True):
-            S, tape = layer_forward(L, spec, S, p, self.backend, order)
-            tapes.append(tape)
-        values = spec.split(np.ascontiguousarray(S.transpose(0, 2, 1)))
-        return values, Linearization(self, spec, tapes, params)
+        params = self._params(theta.copy())     # the tape keeps its own weights
+        M = X.shape[0]
+        vals = np.empty((M, self.n_out, spec.F))
+        width = max(L.n_out for L in self.layers) + self.d_in
+        chunk = max(1, _CHUNK_ENTRIES // (spec.F * width))
+        chunks = []                # the forward pass in chunks: bounded temporaries
+        for lo in range(0, M, chunk):
+            hi = min(M, lo + chunk)
+            S, tapes = spec.seed(X[lo:hi]), []
+            for L, p in zip(self.layers, params, strict=True):
+                S, tape = layer_forward(L, spec, S, p, self.backend, order)
+                tapes.append(tape)
+            vals[lo:hi] = S.transpose(0, 2, 1)
+            chunks.append((lo, hi, tapes))
+        return spec.split(vals), Linearization(self, spec, chunks, params, M)
 
     def vjp(self, X, theta, cot: Jet) -> np.ndarray:
         r"""Gradient :math:`\nabla_\theta \sum_m (\bar u\cdot u + \bar g\cdot\nabla u
@@ -295,12 +303,14 @@ class Network:
 
 
 class Linearization:
-    """What :meth:`Network.linearize` returns: the forward tape at the points, and
-    :meth:`rows` for per-point rows of cotangent-weighted jets."""
+    """What :meth:`Network.linearize` returns: the forward tape at the points (with a copy
+    of the parameters it was taken at), and :meth:`rows` for per-point rows of
+    cotangent-weighted jets. The tape holds the layers' jets at every point, about
+    ``M * F * width`` numbers per layer."""
 
-    def __init__(self, net: Network, spec: JetSpec, tapes: list, params: list):
-        self.net, self.spec, self._tapes, self._params = net, spec, tapes, params
-        self.n_points = tapes[0][0].shape[0]
+    def __init__(self, net: Network, spec: JetSpec, chunks: list, params: list, n_points: int):
+        self.net, self.spec, self._chunks, self._params = net, spec, chunks, params
+        self.n_points = n_points
 
     def rows(self, cot: Jet) -> np.ndarray:
         r"""``(M, C, P)``: :math:`\partial_\theta \sum_f \text{cot}_{mcf}\,
@@ -310,22 +320,28 @@ class Linearization:
         ``u`` ``(M, C, n_out)``, ``grad`` ``(M, C, n_out, d)``, ``hess``
         ``(M, C, n_out, d, d)``, ``diag`` ``(M, C, n_out, d)`` (diagonal-only
         linearization) or ``lap`` ``(M, C, n_out)`` (Laplacian-only); ``None`` fields
-        count as zero, and fields above the linearization's order are refused.
+        count as zero, and fields the linearization does not carry are refused.
         """
         spec, net, M = self.spec, self.net, self.n_points
-        given = [f for f in (cot.u, cot.grad, cot.hess, cot.diag, cot._lap) if f is not None]
+        fields = {"u": cot.u, "grad": cot.grad, "hess": cot.hess, "diag": cot.diag,
+                  "lap": cot._lap}
+        given = [f for f in fields.values() if f is not None]
         if not given or np.ndim(given[0]) < 3:
             raise FieldError("a cotangent of rows needs a channel axis: u (M, C, n_out), "
                              "grad (M, C, n_out, d), ...")
         C = np.shape(given[0])[1]
-        abar = _pack_cotangent(spec, cot, M, net.n_out, channels=C)
+        _pack_cotangent(spec, cot, M, net.n_out, channels=C, check_only=True)
         out = np.empty((M, C, net.n_params))
         width = max(L.n_out for L in net.layers) + net.d_in
-        chunk = max(1, _CHUNK_ENTRIES // (max(C, 1) * spec.F * width))
-        for lo in range(0, M, chunk):
-            hi = min(M, lo + chunk)
-            tapes = [_slice_tape(t, lo, hi) for t in self._tapes]
-            net._sweep(spec, tapes, abar[lo:hi], self._params, out[lo:hi], per_point=True)
+        sub = max(1, _CHUNK_ENTRIES // (max(C, 1) * spec.F * width))
+        for lo0, hi0, tapes0 in self._chunks:
+            for lo in range(lo0, hi0, sub):
+                hi = min(hi0, lo + sub)
+                part = Jet(**{k: None if v is None else np.asarray(v)[lo:hi]
+                              for k, v in fields.items()})
+                abar = _pack_cotangent(spec, part, hi - lo, net.n_out, channels=C)
+                tapes = [_slice_tape(t, lo - lo0, hi - lo0) for t in tapes0]
+                net._sweep(spec, tapes, abar, self._params, out[lo:hi], per_point=True)
         return out
 
 
@@ -336,13 +352,14 @@ def _slice_tape(tape: tuple, lo: int, hi: int) -> tuple:
 
 
 def _pack_cotangent(spec: JetSpec, cot: Jet, M: int, n_out: int,
-                    channels: int | None) -> np.ndarray:
+                    channels: int | None, check_only: bool = False) -> np.ndarray | None:
     """``(M, C, F, n_out)`` cotangent array from a :class:`Jet` of cotangents (``channels``
-    ``None``: one channel and no channel axis in the fields)."""
+    ``None``: one channel and no channel axis in the fields); ``check_only``: validate the
+    fields' names and shapes only."""
     d = spec.d
     C = 1 if channels is None else channels
     lead = (M,) if channels is None else (M, C)
-    abar = np.zeros((M, C, spec.F, n_out))
+    abar = None if check_only else np.zeros((M, C, spec.F, n_out))
     fields = [("u", cot.u, (*lead, n_out))]
     given = {"grad": cot.grad is not None, "hess": cot.hess is not None,
              "diag": cot.diag is not None, "lap": cot._lap is not None}
@@ -355,15 +372,18 @@ def _pack_cotangent(spec: JetSpec, cot: Jet, M: int, n_out: int,
     named = {f[0] for f in fields}
     extra = [k for k, v in given.items() if v and k not in named]
     if extra:
-        raise FieldError(f"cotangent field(s) {', '.join(extra)} are not part of a jet of "
-                         f"order {spec.order}{' (Laplacian only)' if spec.lap_only else ''}"
-                         f"{' (diagonal only)' if spec.diag_only else ''}")
+        carries = ", ".join(sorted(named))
+        raise FieldError(f"cotangent field(s) {', '.join(extra)} are not part of this jet: "
+                         f"order {spec.order}, carrying {carries} (give the cotangent of "
+                         "what the jet carries; lap, diag and hess exclude each other)")
     for name, value, shape in fields:
         if value is None:
             continue
         value = np.asarray(value, dtype=np.float64)
         if value.shape != shape:
             raise FieldError(f"cotangent {name} must have shape {shape}, got {value.shape}")
+        if check_only:
+            continue
         if channels is None:
             value = value[:, None]
         if name in ("u", "lap"):

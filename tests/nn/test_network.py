@@ -194,6 +194,14 @@ def test_diagonal_only_jets_equal_the_hessian_diagonal():
     np.testing.assert_allclose(jd.u, jf.u, rtol=1e-13, atol=1e-14)
     with pytest.raises(ConfigError, match="exclude each other"):
         net.forward(X2, order=2, lap_only=True, diag_only=True)
+    with pytest.raises(ConfigError, match="diag_only=True selects second derivatives"):
+        net.forward(X2, order=1, diag_only=True)
+    with pytest.raises(ConfigError, match="lap_only must be True or False"):
+        net.jacobian(X2, order=2, lap_only="yes")
+    # a cotangent of what the jet does not carry is refused, naming what it carries
+    with pytest.raises(FieldError, match="carrying grad, hess, u"):
+        net.vjp(X2, net.theta0, nn.Jet(u=np.zeros((9, 2)), diag=np.zeros((9, 2, 2)),
+                                       hess=np.zeros((9, 2, 2, 2))))
 
 
 @pytest.mark.parametrize("mode", ["full", "lap", "diag"])
@@ -235,5 +243,5 @@ def test_linearized_rows_refuse_bad_cotangents():
         lin.rows(nn.Jet(u=np.zeros((9, 1))))
     with pytest.raises(FieldError, match="grad must have shape"):
         lin.rows(nn.Jet(u=np.zeros((9, 2, 1)), grad=np.zeros((9, 1, 1, 2))))
-    with pytest.raises(FieldError, match="not part of a jet of order 1"):
+    with pytest.raises(FieldError, match="not part of this jet: order 1"):
         lin.rows(nn.Jet(u=np.zeros((9, 2, 1)), lap=np.zeros((9, 2, 1))))
