@@ -393,3 +393,16 @@ def test_trust_region_stays_put_when_no_try_lowers_the_merit():
     assert rec["step_size"] == 0.0 and ned.rejected == 4
     assert ned._ridge_now == pytest.approx(max(ridge, 1e-10) * 1e4, rel=1e-12)
     assert rec["energy"] == pytest.approx(0.5 * rec["residual"] ** 2, rel=1e-12)
+
+
+def test_a_trust_region_checkpoint_does_not_resume_as_a_grid_search(tmp_path):
+    from nedsym.errors import SolverError
+
+    def ned(**kw):
+        return ns.NED(POISSON, MLP([2, 4, 1], seed=0), BOX2, points=16, boundary_points=8,
+                      seed=0, **kw)
+
+    ck = str(tmp_path / "ck.npz")
+    ned(linesearch="trust").run(steps=2, checkpoint=ck)
+    with pytest.raises(SolverError, match="linesearch='grid' \\(checkpoint: 'trust'\\)"):
+        ned().run(steps=4, resume=ck)
