@@ -11,9 +11,9 @@ central differences in :math:`x`, whose error also shrinks at rate 2:
 
 .. math::  \max |(f(x + h e_k) - f(x - h e_k))/2h - \partial_k f|.
 
-Works with any object that has ``forward(X, theta, order, lap_only=...)``,
-``jacobian(X, theta, order, lap_only=...)`` and ``n_params`` (a
-:class:`nedsym.nn.Network`).
+Works with any object that has ``forward(X, theta, order)`` and
+``jacobian(X, theta, order)`` (taking ``lap_only=``/``diag_only=`` when those are
+checked) and ``n_params`` (a :class:`nedsym.nn.Network`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nedsym.errors import VerificationError
+from nedsym.errors import ConfigError, VerificationError
 from nedsym.verify.taylor import TaylorResult, convergence_rates
 
 __all__ = ["check_jacobian", "JacobianCheck", "FiniteDifferenceResult", "ParameterTaylorResult"]
@@ -131,24 +131,28 @@ class JacobianCheck:
         return "\n".join(parts)
 
 
-def _quantities(jet, order: int, lap_only: bool) -> dict[str, np.ndarray]:
+def _quantities(jet, order: int, second: str) -> dict[str, np.ndarray]:
+    """``second``: which second derivatives the jet carries (``hess``, ``lap`` or ``diag``)."""
     out = {"u": jet.u}
     if order >= 1:
         out["grad"] = jet.grad
     if order == 2:
-        out["lap" if lap_only else "hess"] = jet.lap if lap_only else jet.hess
+        out[second] = getattr(jet, second)
     return out
 
 
 def check_jacobian(net, X, theta=None, order: int = 2, *, seed: int = 0, h0: float = 0.05,
                    steps: int = 7, fd_h0: float = 0.02, fd_steps: int = 5,
-                   lap_only: bool = False, spatial: bool = True) -> JacobianCheck:
+                   lap_only: bool = False, diag_only: bool = False,
+                   spatial: bool = True) -> JacobianCheck:
     r"""Check ``net.jacobian`` (Taylor rates along a random direction) and ``net.forward``'s
     spatial derivatives (central differences in ``x``) at the points ``X``.
 
     ``theta``: parameters (default ``net.theta0``); ``seed``: of the random
     direction :math:`v \sim N(0, I)`; ``h0``/``steps``: Taylor step sizes
-    ``h0 / 2**k``; ``fd_h0``/``fd_steps``: the same for the differences in ``x``.
+    ``h0 / 2**k``; ``fd_h0``/``fd_steps``: the same for the differences in ``x``;
+    ``lap_only``/``diag_only``: check the Laplacian-only or diagonal-only jets instead of
+    the full Hessian.
 
     Example
     -------
@@ -162,13 +166,17 @@ def check_jacobian(net, X, theta=None, order: int = 2, *, seed: int = 0, h0: flo
     theta = np.asarray(net.theta0 if theta is None else theta, dtype=np.float64)
     rng = np.random.default_rng(seed)
     v = rng.standard_normal(theta.shape)
-    values, jac = net.jacobian(X, theta, order, lap_only=lap_only)
-    base = _quantities(values, order, lap_only)
-    derivs = _quantities(jac, order, lap_only)
+    flags = {"lap_only": True} if lap_only else {"diag_only": True} if diag_only else {}
+    if lap_only and diag_only:
+        raise ConfigError("lap_only and diag_only exclude each other")
+    second = "lap" if lap_only else "diag" if diag_only else "hess"
+    values, jac = net.jacobian(X, theta, order, **flags)
+    base = _quantities(values, order, second)
+    derivs = _quantities(jac, order, second)
     hs = h0 / 2.0 ** np.arange(steps)
     result = JacobianCheck()
-    perturbed = [_quantities(net.forward(X, theta + h * v, order, lap_only=lap_only),
-                             order, lap_only) for h in hs]
+    perturbed = [_quantities(net.forward(X, theta + h * v, order, **flags), order, second)
+                 for h in hs]
     for name, f0 in base.items():
         Jv = derivs[name] @ v
         r0 = np.array([np.max(np.abs(p[name] - f0)) for p in perturbed])
@@ -179,18 +187,18 @@ def check_jacobian(net, X, theta=None, order: int = 2, *, seed: int = 0, h0: flo
             hs=hs, remainder0=r0, remainder1=r1, energy=float(np.max(np.abs(f0))),
             floor=10 * np.finfo(float).eps * scale, name=name)
     if spatial and order >= 1:
-        result.spatial.update(_spatial(net, X, theta, order, lap_only, fd_h0, fd_steps, base))
+        result.spatial.update(_spatial(net, X, theta, order, second, fd_h0, fd_steps, base))
     return result
 
 
-def _spatial(net, X, theta, order, lap_only, h0, steps, base) -> dict:
-    """Central differences of u (against grad) and of grad (against hess / lap)."""
+def _spatial(net, X, theta, order, second, h0, steps, base) -> dict:
+    """Central differences of u (against grad) and of grad (against hess / lap / diag)."""
     d = X.shape[1]
     hs = h0 / 2.0 ** np.arange(steps)
     lower = order - 1
     targets = {"grad": base["grad"]}
     if order == 2:
-        targets["lap" if lap_only else "hess"] = base["lap" if lap_only else "hess"]
+        targets[second] = base[second]
     errs = {k: [] for k in targets}
     for h in hs:
         fd_grad = np.empty_like(base["grad"])
@@ -204,9 +212,13 @@ def _spatial(net, X, theta, order, lap_only, h0, steps, base) -> dict:
                 fd_hess[..., k] = (plus.grad - minus.grad) / (2 * h)
         errs["grad"].append(np.max(np.abs(fd_grad - targets["grad"])))
         if order == 2:
-            fd = np.trace(fd_hess, axis1=2, axis2=3) if lap_only else fd_hess
-            name = "lap" if lap_only else "hess"
-            errs[name].append(np.max(np.abs(fd - targets[name])))
+            if second == "lap":
+                fd = np.trace(fd_hess, axis1=2, axis2=3)
+            elif second == "diag":
+                fd = np.diagonal(fd_hess, axis1=2, axis2=3)
+            else:
+                fd = fd_hess
+            errs[second].append(np.max(np.abs(fd - targets[second])))
     out = {}
     for name, e in errs.items():
         lower_vals = base["u"] if name == "grad" else base["grad"]

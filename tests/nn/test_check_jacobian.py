@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nedsym.nn as nn
-from nedsym.errors import VerificationError
+from nedsym.errors import ConfigError, VerificationError
 from nedsym.verify import check_jacobian
 
 X = np.random.default_rng(3).uniform(-1, 1, (8, 2))
@@ -65,6 +65,19 @@ def test_wrong_second_derivative_fails_only_at_order_two():
     assert report.failures() == ["jacobian grad"]  # d(grad)/dtheta uses sigma''
     report = check_jacobian(net, X, order=2)
     assert "spatial hess" in report.failures()
+    # the diagonal-only jets read sigma'' too: their check fails the same way
+    assert "spatial diag" in check_jacobian(net, X, order=2, diag_only=True).failures()
+
+
+def test_diagonal_only_jets_pass():
+    net = nn.MLP([3, 5, 5, 1], activation="tanh", residual=True, h=0.5, seed=2)
+    X3 = np.random.default_rng(3).uniform(-1, 1, (6, 3))
+    report = check_jacobian(net, X3, order=2, diag_only=True)
+    assert report.passed(), str(report)
+    assert set(report.taylor) == {"u", "grad", "diag"}
+    assert abs(report.spatial["diag"].rate - 2) < 0.2
+    with pytest.raises(ConfigError, match="exclude each other"):
+        check_jacobian(net, X3, order=2, diag_only=True, lap_only=True)
 
 
 def test_report_text():
