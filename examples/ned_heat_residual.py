@@ -4,13 +4,16 @@
     exact u = exp(−π² t / 4) sin πx
 
 given as residuals (``ns.Residuals``) with an initial condition on the face ``t=0`` and the
-walls ``x=0``, ``x=1``. NED takes Gauss–Newton steps with a line search on the weighted mean
-square of the residuals (its rows ∂θR come from the derived linearization; the network's jet
-needs only second derivatives). L-BFGS minimizes the same loss from the same start for
+walls ``x=0``, ``x=1``. NED takes Gauss–Newton steps on the weighted mean square of the
+residuals, globalized by a trust region (Levenberg–Marquardt; ``--linesearch grid`` for the
+grid line search, which is slower on this problem: see docs/ned.md). Its rows ∂θR come from
+the derived linearization, and the network's jet carries only u, ∇u and the Hessian's
+diagonal (the residual reads u_t and u_xx). L-BFGS minimizes the same loss from the same start for
 comparison. Writes ned_heat_residual.png: the error over (t, x) and the error against wall
 time.
 
-    python examples/ned_heat_residual.py [--steps 300] [--width 32] [--out .]
+    python examples/ned_heat_residual.py [--steps 300] [--width 32] [--linesearch trust]
+                                         [--out .]
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import nedsym as ns
 from nedsym.nn import MLP
 
 
-def build(width: int = 32, points: int = 1024, seed: int = 0) -> ns.NED:
+def build(width: int = 32, points: int = 1024, seed: int = 0,
+          linesearch: str = "trust") -> ns.NED:
     t, x = ns.coords("t x")
     u = ns.Field("u", (t, x))
     exact = sp.exp(-sp.pi ** 2 * t / 4) * sp.sin(sp.pi * x)
@@ -34,16 +38,16 @@ def build(width: int = 32, points: int = 1024, seed: int = 0) -> ns.NED:
                                     ("x=0", "x=1"): (u, 10.0)})
     return ns.NED(heat, MLP([2, width, 1], seed=seed), ns.Box([(0, 1), (0, 1)]),
                   points=points, boundary_points=max(16, points // 8), resample=False,
-                  seed=seed, ridge=1e-10, exact=exact)
+                  seed=seed, ridge=1e-10, exact=exact, linesearch=linesearch)
 
 
 def main(steps: int = 300, baseline_steps: int = 1000, out: str = ".", dpi: int = 100,
-         width: int = 32, points: int = 1024) -> dict:
+         width: int = 32, points: int = 1024, linesearch: str = "trust") -> dict:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ned = build(width, points)
+    ned = build(width, points, linesearch=linesearch)
     res = ned.run(steps)
     lbfgs = ned.baseline("lbfgs", baseline_steps, error_every=10)
     s = np.linspace(0, 1, 101)
@@ -73,8 +77,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--linesearch", choices=["trust", "grid"], default="trust")
     ap.add_argument("--out", default=".")
     a = ap.parse_args()
     if a.steps < 1 or a.width < 1:
         ap.error("--steps and --width must be positive")
-    main(steps=a.steps, width=a.width, out=a.out)
+    main(steps=a.steps, width=a.width, out=a.out, linesearch=a.linesearch)

@@ -28,8 +28,9 @@ def test_ned_example_reduced(tmp_path):
 
 
 def test_residual_example_reduced(tmp_path):
-    out = _main("ned_heat_residual", tmp_path, steps=30, baseline_steps=40, width=12,
-                points=128)
-    ned, lbfgs = out["ned"], out["lbfgs"]
-    assert ned.error[-1] < 0.05 * ned.error[0]
-    assert ned.error[-1] < np.nanmin(lbfgs.error)
+    for linesearch in ("trust", "grid"):
+        out = _main("ned_heat_residual", tmp_path, steps=30, baseline_steps=40, width=12,
+                    points=128, linesearch=linesearch)
+        ned, lbfgs = out["ned"], out["lbfgs"]
+        assert ned.error[-1] < 0.05 * ned.error[0], linesearch
+        assert ned.error[-1] < np.nanmin(lbfgs.error), linesearch
