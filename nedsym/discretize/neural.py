@@ -416,6 +416,40 @@ class PointwiseResidual(PointwiseEnergy):
                    [c.residual_order for c in self.conditions])
 
 
+def _cotangent(jv: JetValues, occs, coefs, channels: int | None = None):
+    """A :class:`~nedsym.nn.Jet` of cotangents shaped like the jet ``jv``: ``coefs[j]`` (each
+    ``(M,)`` or a scalar) is the coefficient of ``occs[j]``; with ``channels`` there is a
+    channel axis after the points and ``coefs[k][j]`` belongs to channel ``k``. A diagonal
+    second derivative of a Laplacian-only jet was read as ``lap/d`` (:meth:`JetValues.take`),
+    so its coefficient enters the Laplacian's as ``c/d``."""
+    from nedsym.nn import Jet
+
+    M = jv.u.shape[0]
+    lead = () if channels is None else (channels,)
+
+    def zeros(a):
+        return None if a is None else np.zeros((M, *lead, *a.shape[1:]))
+
+    u, g, h = zeros(jv.u), zeros(jv.grad), zeros(jv.hess)
+    dg = zeros(jv.diag) if h is None else None
+    lap = zeros(jv.lap) if h is None and dg is None else None
+    for k, row in enumerate([coefs] if channels is None else coefs):
+        ch = () if channels is None else (k,)
+        for coef, occ in zip(row, occs, strict=True):
+            at = (slice(None), *ch, occ.component)
+            if occ.order == 0:
+                u[at] += coef
+            elif occ.order == 1:
+                g[(*at, occ.axes[0])] += coef
+            elif dg is not None:
+                dg[(*at, occ.axes[0])] += coef
+            elif lap is not None:
+                lap[at] += coef / jv.grad.shape[2]
+            else:
+                h[(*at, *occ.axes)] += coef
+    return Jet(u=u, grad=g, hess=h, lap=lap, diag=dg)
+
+
 class SampledSystem:
     r"""What one step of Neural Energy Descent needs from an energy, a network and a sample.
 
@@ -593,38 +627,19 @@ class SampledSystem:
     def row_cotangent(self, X, jv, data, bnd, dt):
         """The rows of :meth:`rows` as a cotangent of the jet, one channel per residual:
         ``Network.linearize(...).rows`` of it gives them in one reverse sweep."""
-        from nedsym.nn import Jet
-
         lin = self.pe.linearization(X, jv, data, boundary=bnd)
         occs = self.pe.occurrences(boundary=bnd)
-        M, c = jv.u.shape
-        nres = len(lin)
+        nres, c = len(lin), jv.u.shape[1]
         if not math.isinf(dt) and nres != c:
             raise ConfigError(f"a finite dt steps u_t = -F: it needs one residual per field, "
                               f"but a part has {nres} residuals for {c} fields "
                               "(use dt=math.inf, Gauss–Newton)")
-        u = np.zeros((M, nres, c))
-        g = None if jv.grad is None else np.zeros((M, nres, *jv.grad.shape[1:]))
-        h = None if jv.hess is None else np.zeros((M, nres, *jv.hess.shape[1:]))
-        dg = None if h is not None or jv.diag is None else np.zeros((M, nres, *jv.diag.shape[1:]))
-        lap = np.zeros((M, nres, c)) if h is None and dg is None and jv.lap is not None else None
-        if not math.isinf(dt):
-            u[:, np.arange(nres), np.arange(nres)] = 1.0
         scale = 1.0 if math.isinf(dt) else dt
-        for k in range(nres):
-            for coef, occ in zip(lin[k], occs, strict=True):
-                val = scale * np.broadcast_to(coef, (M,))
-                if occ.order == 0:
-                    u[:, k, occ.component] += val
-                elif occ.order == 1:
-                    g[:, k, occ.component, occ.axes[0]] += val
-                elif dg is not None:
-                    dg[:, k, occ.component, occ.axes[0]] += val
-                elif lap is not None:      # read as lap/d (JetValues.take)
-                    lap[:, k, occ.component] += val / jv.grad.shape[2]
-                else:
-                    h[:, k, occ.component, occ.axes[0], occ.axes[1]] += val
-        return Jet(u=u, grad=g, hess=h, lap=lap, diag=dg)
+        cot = _cotangent(jv, occs, [[scale * coef for coef in row] for row in lin],
+                         channels=nres)
+        if not math.isinf(dt):     # the rows J + dt dF/d(D^a u) d_theta D^a u
+            cot.u[:, np.arange(nres), np.arange(nres)] += 1.0
+        return cot
 
     def weak_system(self, theta, sample):
         """``("gram", G, -grad E_h, |grad E_h|)``: the interior Gram matrix and the exact
@@ -666,7 +681,7 @@ class SampledSystem:
                 jv = self.jet(self.net.forward(p.x, theta, order=part.order, **lap))
                 val += float(p.w @ self.pe.density(p.x, jv, d, boundary=bnd))
                 cot = self.pe.cotangent(p.x, jv, d, boundary=bnd)
-                grad += self.net.vjp(p.x, theta, self._cotangent_jet(jv, occs, cot, p.w))
+                grad += self.net.vjp(p.x, theta, _cotangent(jv, occs, [p.w * c for c in cot]))
                 continue
             vals, jac = self.net.jacobian(p.x, theta, order=part.order, **lap)
             jv, jj = self.jet(vals), self.jet(jac)
@@ -675,30 +690,6 @@ class SampledSystem:
             for coef, occ in zip(cot, occs, strict=True):
                 grad += (p.w * coef) @ jj.take(occ)
         return val, grad
-
-    @staticmethod
-    def _cotangent_jet(jv: JetValues, occs, cot, w):
-        from nedsym.nn import Jet
-
-        u = np.zeros_like(jv.u)
-        g = None if jv.grad is None else np.zeros_like(jv.grad)
-        h = None if jv.hess is None else np.zeros_like(jv.hess)
-        dg = None if h is not None or jv.diag is None else np.zeros_like(jv.diag)
-        lap = np.zeros_like(jv.u) if h is None and dg is None and jv.lap is not None else None
-        for coef, occ in zip(cot, occs, strict=True):
-            c = w * coef
-            if occ.order == 0:
-                u[:, occ.component] += c
-            elif occ.order == 1:
-                g[:, occ.component, occ.axes[0]] += c
-            elif dg is not None:
-                dg[:, occ.component, occ.axes[0]] += c
-            elif lap is not None:
-                # each diagonal entry was read as lap/d (JetValues.take): d shares of c/d
-                lap[:, occ.component] += c / jv.grad.shape[2]
-            else:
-                h[:, occ.component, occ.axes[0], occ.axes[1]] += c
-        return Jet(u=u, grad=g, hess=h, lap=lap, diag=dg)
 
     def merit(self, theta, sample) -> float:
         """What an accepted step must not increase: the sampled energy (weak route) or
