@@ -615,11 +615,7 @@ class NED:
         if new is None:
             raise NonFiniteStep("every Gauss–Newton step size gave a non-finite merit")
         self._alpha = float(alpha)
-        e = m1 if self.least_squares else self._energy(new, *sample)
-        if not math.isfinite(e):
-            raise NonFiniteStep("non-finite energy after the step")
-        self._last_step = new - self.theta
-        self.theta = new
+        e = self._move_to(new, m1, sample)
         self._ridge_now = max(self.ridge, ridge / _RIDGE_RELAX)
         return {"dt": math.inf, "energy": e, "residual": res, "ridge": ridge,
                 "step_size": float(alpha)}
@@ -636,7 +632,7 @@ class NED:
         def at(k):
             if k not in cache:
                 cand = self.theta + alphas[k] * v
-                m = self.merit(cand, sample) if np.all(np.isfinite(cand)) else math.nan
+                m = self._merit_at(cand, sample)
                 cache[k] = (m if math.isfinite(m) else math.inf, alphas[k], cand)
             return cache[k]
 
@@ -667,14 +663,14 @@ class NED:
         When every try (``max_retries + 1``, or up to the ridge cap) is refused, the
         parameters stay where they are and the larger :math:`\lambda` carries over."""
         system = self.system(self.theta, sample, math.inf)
-        kind, A, b, res = system
+        _, A, b, res = system
         m0 = 0.5 * res * res
         lam = max(ridge, self.ridge)
         new = m1 = None
         for _attempt in range(self.max_retries + 1):
             v = self._solve(system, lam)
             cand = self.theta + v
-            m = self.merit(cand, sample) if np.all(np.isfinite(cand)) else math.nan
+            m = self._merit_at(cand, sample)
             if math.isfinite(m) and m < m0:
                 r = A @ v - b
                 pred = m0 - 0.5 * float(r @ r)
@@ -689,13 +685,23 @@ class NED:
         if new is None:                    # no try lowered the merit: stay, with the larger λ
             self._ridge_now = lam
             new, m1 = self.theta, m0
-        e = m1 if self.least_squares else self._energy(new, *sample)
+        e = self._move_to(new, m1, sample)
+        return {"dt": math.inf, "energy": e, "residual": res, "ridge": lam,
+                "step_size": 1.0 if m1 < m0 else 0.0}
+
+    def _merit_at(self, theta, sample) -> float:
+        """The merit at a candidate, ``nan`` for non-finite parameters."""
+        return self.merit(theta, sample) if np.all(np.isfinite(theta)) else math.nan
+
+    def _move_to(self, new, merit: float, sample) -> float:
+        """Take a Gauss–Newton step to ``new`` (``merit`` on the step's points); returns the
+        energy to record (the merit itself for a residual problem)."""
+        e = merit if self.least_squares else self._energy(new, *sample)
         if not math.isfinite(e):
             raise NonFiniteStep("non-finite energy after the step")
         self._last_step = new - self.theta
         self.theta = new
-        return {"dt": math.inf, "energy": e, "residual": res, "ridge": lam,
-                "step_size": 1.0 if m1 < m0 else 0.0}
+        return e
 
     def run(self, steps: int = 100, *, tol: float | None = None, target_error: float | None = None,
             progress: bool = False, callback: Callable | None = None,
