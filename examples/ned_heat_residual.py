@@ -26,6 +26,7 @@ import sympy as sp
 
 import nedsym as ns
 from nedsym.nn import MLP
+from nedsym.plot import plot_errors
 
 
 def build(width: int = 32, points: int = 1024, seed: int = 0,
@@ -59,12 +60,8 @@ def main(steps: int = 300, baseline_steps: int = 1000, out: str = ".", dpi: int 
     im = a1.pcolormesh(X, T, np.log10(err + 1e-16), shading="auto")
     fig.colorbar(im, ax=a1, label="log10 |u - u*|")
     a1.set(xlabel="x", ylabel="t", title=f"NED error after {res.steps} steps")
-    ok = np.isfinite(lbfgs.error)
-    a2.loglog(res.wall, res.error, label="NED (Gauss–Newton)")
-    a2.loglog(lbfgs.wall[ok], lbfgs.error[ok], label="L-BFGS, same loss")
-    a2.set(xlabel="wall time [s]", ylabel="relative L² error", title="u_t = u_xx/4, space-time")
-    a2.grid(alpha=0.3, which="both")
-    a2.legend()
+    plot_errors({"NED (Gauss–Newton)": res, "L-BFGS, same loss": lbfgs}, ax=a2,
+                title="u_t = u_xx/4, space-time")
     path = Path(out) / "ned_heat_residual.png"
     fig.savefig(path, dpi=dpi)
     plt.close(fig)

@@ -21,6 +21,7 @@ import sympy as sp
 
 import nedsym as ns
 from nedsym.nn import Dense, Layer, Linear, Network
+from nedsym.plot import plot_errors
 
 
 def build(width: int = 16, points: int = 400, seed: int = 0) -> ns.NED:
@@ -59,12 +60,7 @@ def main(steps: int = 30, baseline_steps: int = 1000, out: str = ".", dpi: int =
     im = a1.pcolormesh(X, Y, np.log10(err.reshape(X.shape) + 1e-16), shading="auto")
     fig.colorbar(im, ax=a1, label="log10 |u - u*|")
     a1.set(aspect="equal", title=f"NED error after {res.steps} steps")
-    ok = np.isfinite(adam.error)
-    a2.loglog(res.wall, res.error, label="NED")
-    a2.loglog(adam.wall[ok], adam.error[ok], label="Adam (lr 1e-2)")
-    a2.set(xlabel="wall time [s]", ylabel="relative L² error", title="-Δu + u³ = f on the disk")
-    a2.grid(alpha=0.3, which="both")
-    a2.legend()
+    plot_errors({"NED": res, "Adam (lr 1e-2)": adam}, ax=a2, title="-Δu + u³ = f on the disk")
     path = Path(out) / "ned_nonlinear_poisson.png"
     fig.savefig(path, dpi=dpi)
     plt.close(fig)

@@ -54,6 +54,8 @@ def compare_figures(ned: NED, results: dict[str, NEDResult], out: Path, name: st
     import matplotlib
     import matplotlib.pyplot as plt
 
+    from nedsym.plot import plot_errors
+
     matplotlib.use("Agg", force=False)
     X = np.linspace(-1, 1, 401)[:, None]
     exact = ned._exact(X)[:, 0]
@@ -72,16 +74,13 @@ def compare_figures(ned: NED, results: dict[str, NEDResult], out: Path, name: st
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
     for label, res in results.items():
         h = res.history
-        ok = np.isfinite(h["error"])          # baselines record the error every few steps
         axes[0].semilogy(h["step"], np.abs(h["energy"] - _floor(results)) + 1e-16, label=label)
-        axes[1].loglog(h["step"][ok], h["error"][ok], label=label)
-        axes[2].loglog(h["wall"][ok], h["error"][ok], label=label)
     axes[0].set(xlabel="step", ylabel="energy - min", title="sampled energy (shifted)")
-    axes[1].set(xlabel="step", ylabel="relative L² error", title="test error vs step")
-    axes[2].set(xlabel="wall time [s]", ylabel="relative L² error", title="test error vs time")
-    for a in axes:
-        a.grid(alpha=0.3, which="both")
-        a.legend(fontsize=8)
+    axes[0].grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=8)
+    # baselines record the error every few steps: plot_errors skips the records without one
+    plot_errors(results, against="step", title="test error vs step", legend_size=8, ax=axes[1])
+    plot_errors(results, against="wall", title="test error vs time", legend_size=8, ax=axes[2])
     f2 = out / f"{name}_convergence.png"
     fig.savefig(f2, dpi=110)
     plt.close(fig)

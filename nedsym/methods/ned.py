@@ -90,8 +90,9 @@ class NEDResult:
     step's points), ``residual`` (weighted RMS of :math:`\\delta E/\\delta u` at the start of the
     step, strong route; the gradient norm on the weak route), ``error`` (relative L² error
     against the exact solution, NaN without one), ``wall`` (seconds since the start) and,
-    for NED runs, ``step_size`` (the line search's share of a Gauss–Newton increment; 1
-    for the other steps).
+    for NED runs, ``step_size`` (the line search's share of a Gauss–Newton increment; with
+    ``linesearch="trust"`` 1 for a taken step and 0 when every try was refused; 1 for the
+    other steps).
     """
 
     method: str

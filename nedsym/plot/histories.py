@@ -1,8 +1,9 @@
-"""Figures of run histories: energy decay and residual norms."""
+"""Figures of run histories: energy decay, residual norms and test errors."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from nedsym.errors import NedsymError
 from nedsym.plot.fields import _finish
 
-__all__ = ["plot_energy", "plot_residual"]
+__all__ = ["plot_energy", "plot_residual", "plot_errors"]
 
 
 def _series(data: Any, values: str, times: str) -> tuple[np.ndarray, np.ndarray]:
@@ -86,4 +87,34 @@ def plot_residual(data: Any, *, tol: float | None = None, ax: Axes | None = None
     ax.set_xlabel("$t$")
     ax.set_ylabel("residual")
     ax.set_title("residual")
+    return _finish(fig, save)
+
+
+def plot_errors(runs: Mapping[str, Any], *, against: str = "wall", title: str | None = None,
+                legend_size: float | str | None = None, ax: Axes | None = None,
+                save: str | os.PathLike | None = None) -> Figure:
+    """Test-error histories of several runs (NED and its baselines, each a result with
+    ``error`` and ``wall``/``step`` histories, or a ``(x, error)`` pair), log–log against
+    wall time (``against="wall"``) or step. Records without an error (NaN: baselines
+    evaluate it every few steps) are skipped.
+
+    Example
+    -------
+    >>> fig = plot_errors({"a": (np.array([1.0, 2.0, 3.0]), np.array([1.0, np.nan, 0.1]))})
+    >>> len(fig.axes[0].lines[0].get_xdata()), fig.axes[0].get_xscale()
+    (2, 'log')
+    """
+    if against not in ("wall", "step"):
+        raise NedsymError(f"against must be 'wall' or 'step', got {against!r}")
+    fig, ax = _axes(ax)
+    for label, run in runs.items():
+        x, err = _series(run, "error", against)
+        ok = np.isfinite(err)
+        ax.loglog(x[ok], err[ok], label=label)
+    ax.set(xlabel="wall time [s]" if against == "wall" else "step",
+           ylabel="relative L² error")
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=legend_size)
     return _finish(fig, save)

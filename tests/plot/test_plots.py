@@ -7,7 +7,7 @@ from matplotlib.image import AxesImage
 
 from nedsym.discretize import Grid
 from nedsym.errors import NedsymError
-from nedsym.plot import plot_energy, plot_field, plot_residual, plot_snapshots
+from nedsym.plot import plot_energy, plot_errors, plot_field, plot_residual, plot_snapshots
 from nedsym.solve import Result
 
 matplotlib.use("Agg")
@@ -78,6 +78,26 @@ def test_energy_and_residual_histories():
     assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].lines) == 2
     with pytest.raises(NedsymError, match="no energy history"):
         plot_energy(Result(fields=np.zeros((1, 1)), times=np.zeros(1), final=np.zeros(1)))
+
+
+def test_error_histories_of_runs_skip_missing_records():
+    from nedsym.methods.ned import NEDResult
+
+    hist = {"step": np.arange(1.0, 5.0), "wall": np.array([0.1, 0.2, 0.3, 0.4]),
+            "error": np.array([1.0, np.nan, 0.1, 0.01])}
+    runs = {"ned": NEDResult("ned", np.zeros(2), hist), "pair": (np.array([1.0, 2.0]),
+                                                                 np.array([0.5, 0.2]))}
+    fig = plot_errors(runs, title="t")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log" and ax.get_title() == "t"
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), [0.1, 0.3, 0.4])
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1.0, 0.1, 0.01])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ned", "pair"]
+    by_step = plot_errors(runs, against="step").axes[0]
+    np.testing.assert_allclose(by_step.lines[0].get_xdata(), [1.0, 3.0, 4.0])
+    assert by_step.get_xlabel() == "step"
+    with pytest.raises(NedsymError, match="against must be 'wall' or 'step'"):
+        plot_errors(runs, against="time")
 
 
 def test_snapshots_show_every_field_labelled_at_the_true_aspect():
