@@ -3,15 +3,20 @@
 The loss is J = mean_b |x_b(T) - y_b|^2 / 2 for dx/dt = tanh(W_k x + b_k), RK4, one (W, b)
 per step. Timed, in one run: the full gradient (forward pass + exact discrete adjoint) with
 
-* nedsym, generated NumPy kernels (vectorized over the batch, scalarized in the state),
-* nedsym, generated Numba kernels (per-sample loop; the extra time of the first call, i.e.
-  compilation or loading from the disk cache, is reported apart as "1st call"),
-* NumPy by hand: the same discrete adjoint written with matrix products (BLAS),
+* nedsym with dense layers (the default): ``W x`` found in the declared right-hand side
+  and evaluated as matrix products, generated row kernels (NumPy or Numba) for the
+  pointwise rest, each stage's products kept by the forward pass for the adjoint;
+* nedsym with ``dense=False``: every expression expanded into scalars (the reference
+  kernels; the derivation and compilation grow like n^3, so only up to --scalar-max-n);
+* NumPy by hand: the same discrete adjoint written with matrix products (BLAS);
 * PyTorch autograd through the same RK4 (skipped when torch is not installed).
 
-Every variant's gradient is checked against the hand-written one first.
+"setup" is the time from the declaration to the end of the first gradient: deriving,
+generating, compiling (or loading from the disk cache) and one run. Every variant's
+gradient is checked against the hand-written one first.
 
-    python benchmarks/depth.py [--sizes 4 8 16] [--batch 256] [--steps 20] [--numba-max-n 8]
+    python benchmarks/depth.py [--sizes 4 16 64] [--batch 256] [--steps 20]
+                               [--scalar-max-n 8] [--backends numpy numba]
 """
 
 from __future__ import annotations
@@ -105,18 +110,21 @@ def bench_size(n, args, torch):
     h = 1.0 / args.steps
     J0, dW0, db0 = hand_gradient(Ws, bs, X0T, YT, h)
     row = {"hand": best_of(lambda: hand_gradient(Ws, bs, X0T, YT, h), args.repeat)}
-    for backend in ("numpy", "numba"):
-        if backend == "numba" and n > args.numba_max_n:
-            continue
-        ode = DepthODE(x, (Wsym * x + bsym).applyfunc(sp.tanh), [Wsym, bsym], backend=backend)
-        theta = ode.pack({Wsym: Ws, bsym: bs}, steps=args.steps)
+    variants = [(f"{b}", b, True) for b in args.backends]
+    if n <= args.scalar_max_n:
+        variants.append(("scalar", "numpy", False))
+    for key, backend, dense in variants:
         t0 = time.perf_counter()
+        ode = DepthODE(x, (Wsym * x + bsym).applyfunc(sp.tanh), [Wsym, bsym], backend=backend,
+                       dense=dense)
+        theta = ode.pack({Wsym: Ws, bsym: bs}, steps=args.steps)
         g = ode.gradient(X0, theta, data=Y)
-        row[f"{backend}_first"] = time.perf_counter() - t0
+        row[f"{key}_setup"] = time.perf_counter() - t0
+        assert bool(ode.dense_layers) == dense, key
         parts = ode.unpack(g.grad)
         err = max(np.abs(parts["W"] - dW0).max(), np.abs(parts["b"] - db0).max())
-        assert err < 1e-10 * np.abs(dW0).max() and abs(g.loss - J0) < 1e-12 * abs(J0), backend
-        row[backend] = best_of(lambda o=ode, th=theta: o.gradient(X0, th, data=Y), args.repeat)
+        assert err < 1e-10 * np.abs(dW0).max() and abs(g.loss - J0) < 1e-12 * abs(J0), key
+        row[key] = best_of(lambda o=ode, th=theta: o.gradient(X0, th, data=Y), args.repeat)
     if torch is not None:
         _, dWt, _ = torch_gradient(torch, Ws, bs, X0T, YT, h)
         assert np.abs(dWt - dW0).max() < 1e-10 * max(1.0, np.abs(dW0).max())
@@ -124,27 +132,40 @@ def bench_size(n, args, torch):
     return row
 
 
+COLUMNS = ("numpy", "numba", "scalar", "torch")
+
+
 def format_row(n, row):
-    def cell(key, width=10):
-        return f"{row[key] * 1e3:{width - 2}.2f}ms" if key in row else f"{'-':>{width}}"
+    def cell(key):
+        return f"{row[key] * 1e3:8.2f}ms" if key in row else f"{'-':>10}"
 
     def ratio(key):
         return f"{row[key] / row['hand']:6.2f}" if key in row else f"{'-':>6}"
 
-    first = f"{row['numba_first'] - row['numba']:7.1f}s" if "numba" in row else f"{'-':>8}"
-    return (f"{n:>3} {cell('hand', 11)} {cell('numpy')} {ratio('numpy')} {cell('numba')} "
-            f"{ratio('numba')} {first} {cell('torch', 9)} {ratio('torch')}")
+    def setup(key):
+        return f"{row[key + '_setup']:7.1f}s" if key + "_setup" in row else f"{'-':>8}"
+
+    cells = [f"{cell(k)} {ratio(k)}" + (f" {setup(k)}" if k != "torch" else "")
+             for k in COLUMNS]
+    return f"{n:>3} {cell('hand')} " + " ".join(cells)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[4, 8, 16])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[4, 16, 64])
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--numba-max-n", type=int, default=8,
-                    help="largest n for the numba backend (its compile time grows fast with n)")
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--backends", nargs="+", default=["numpy", "numba"],
+                    choices=["numpy", "numba"], help="backends of the dense-layer variant")
+    ap.add_argument("--scalar-max-n", type=int, default=8,
+                    help="largest n for the scalar-expanded variant (setup grows like n^3: "
+                         "minutes at n = 32)")
     args = ap.parse_args(argv)
+    for what in ("sizes", "batch", "steps", "repeat"):
+        vals = getattr(args, what)
+        if min(vals if isinstance(vals, list) else [vals]) < 1:
+            ap.error(f"--{what} must be positive")
     torch = None
     if importlib.util.find_spec("torch") is not None:
         import torch
@@ -152,11 +173,15 @@ def main(argv=None):
     print(f"# depth gradient benchmark: B={args.batch}, steps={args.steps}, RK4; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
           f"torch {'yes' if torch is not None else 'not installed (skipped)'}")
-    print(f"{'n':>3} {'hand numpy':>11} {'gen numpy':>10} {'ratio':>6} {'gen numba':>10} "
-          f"{'ratio':>6} {'1st call':>8} {'torch':>9} {'ratio':>6}")
+    head = [f"{'n':>3} {'hand numpy':>10}"]
+    for k, label in zip(COLUMNS, ("dense numpy", "dense numba", "scalar numpy", "torch"),
+                        strict=True):
+        head.append(f"{label:>10} {'ratio':>6}" + (f" {'setup':>8}" if k != "torch" else ""))
+    print(" ".join(head))
     for n in args.sizes:
         print(format_row(n, bench_size(n, args, torch)), flush=True)
-    print("# ratio = time / hand-written NumPy time (lower is faster); gradients agree to 1e-10")
+    print("# ratio = time / hand-written NumPy time (lower is faster); setup = declaration to "
+          "the end of the first gradient; gradients agree to 1e-10")
 
 
 if __name__ == "__main__":

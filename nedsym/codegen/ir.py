@@ -299,10 +299,12 @@ class _Checker:
         self.coord_names = {f"x{k}": k for k in range(ndim)}
         self.coords: set[int] = set()
         self.accesses: set[tuple[int, tuple[int, ...]]] = set()
+        # built once: a kernel may have thousands of scalars and hundreds of outputs
+        self._canon = {s.name: s for s in (*self.index, *coordinate_symbols(ndim))}
+        self._canon.update({n: sp.Symbol(n, real=True) for n in scalars})
 
     def check(self, expr, where: str, inside_mean: bool = False) -> sp.Expr:
-        canon = {s.name: s for s in (*self.index, *coordinate_symbols(self.ndim))}
-        canon.update({n: sp.Symbol(n, real=True) for n in self.scalars})
+        canon = self._canon
         repl = {s: canon[s.name] for s in expr.free_symbols
                 if isinstance(s, sp.Symbol) and s.name in canon and s != canon[s.name]}
         expr = expr.xreplace(repl) if repl else expr

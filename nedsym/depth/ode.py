@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from nedsym.depth.dense import DenseProgram, find_dense_layers
 from nedsym.depth.kernels import BatchKernel, build_batch_kernel
 from nedsym.depth.steppers import (
     get_tableau,
@@ -77,6 +78,8 @@ class Trajectory:
     cost: np.ndarray
     h: float
     stepper: str
+    #: per stage (in call order), what a dense program's adjoint reuses; None otherwise
+    aux: list | None = None
 
     @property
     def final(self) -> np.ndarray:
@@ -120,6 +123,12 @@ class DepthODE:
     data: the data symbols of ``terminal_cost``.
     time: the depth symbol (default ``t``).
     backend: ``"numpy"`` (reference) or ``"numba"``.
+    dense: ``"auto"`` (default): parameter matrices that enter only through products
+        :math:`W v` are evaluated as matrix products, with generated pointwise kernels
+        between them (:mod:`nedsym.depth.dense`; the forward pass keeps each stage's
+        products for the adjoint); ``True``: the same, and an error when no matrix
+        qualifies; ``False``: every expression expanded into scalars (the reference
+        kernels of :meth:`kernel`).
 
     Example
     -------
@@ -132,7 +141,8 @@ class DepthODE:
     """
 
     def __init__(self, state, rhs, params, running_cost=None, *, terminal_cost=None,
-                 data=None, time: sp.Symbol | None = None, backend: str = "numpy"):
+                 data=None, time: sp.Symbol | None = None, backend: str = "numpy",
+                 dense: bool | str = "auto"):
         xs = list(state) if isinstance(state, sp.MatrixBase) else state
         if terminal_cost is None:
             ys = list(vector("y", len(list(xs))))
@@ -148,6 +158,36 @@ class DepthODE:
         self._param_slices = self._slices(params)
         self.n, self.nparams = len(s.state), len(s.params)
         self._k: dict[str, BatchKernel] = {}
+        self._dense = self._find_dense(dense)
+
+    def _find_dense(self, dense) -> DenseProgram | None:
+        if isinstance(dense, np.bool_):
+            dense = bool(dense)
+        if dense not in ("auto", True, False) or isinstance(dense, int) and \
+                not isinstance(dense, bool):
+            raise ConfigError(f"dense must be 'auto', True or False, got {dense!r}")
+        if dense is False:
+            return None
+        s = self.system
+        items = [(_param_key(it), it, sl, shape) for it, sl, shape in self._param_slices]
+        found = find_dense_layers(s.rhs, s.running_cost, items, s.state,
+                                  reserved=(*s.costate, *s.data, s.time))
+        if found is None:
+            if dense is True:
+                raise DeclarationError(
+                    "dense=True, but no parameter matrix (at least two columns) enters the "
+                    "dynamics only through full row sums sum_j W[i, j]*v[j] with the same v "
+                    "in every row; use dense='auto' to expand into scalars")
+            return None
+        layers, rhs, L_sample, L_params, taken = found
+        vectors = [(name, sl) for name, _, sl, shape in items if len(shape) == 1]
+        return DenseProgram(layers, rhs, L_sample, L_params, s.state, s.costate, s.params,
+                            s.time, self.backend, taken, vectors)
+
+    @property
+    def dense_layers(self) -> tuple:
+        """The :class:`~nedsym.depth.dense.DenseLayer` products found (empty when none)."""
+        return self._dense.layers if self._dense is not None else ()
 
     # -- declaration helpers ----------------------------------------------------
     @staticmethod
@@ -214,31 +254,38 @@ class DepthODE:
 
     # -- kernels ----------------------------------------------------------------
     def kernel(self, name: str) -> BatchKernel:
-        """The generated kernel ``"rhs"``, ``"vjp"``, ``"jvp"``, ``"hamiltonian"``,
-        ``"running_cost"`` or ``"terminal"`` (built on first use, cached on disk)."""
+        """The generated scalar-expanded kernel ``"rhs"``, ``"vjp"``, ``"jvp"``,
+        ``"hamiltonian"``, ``"running_cost"`` or ``"terminal"`` (built on first use, cached
+        on disk). With dense layers these are the reference, not what the solves call."""
         if name in self._k:
             return self._k[name]
         s = self.system
         v = tuple(sp.Symbol(f"dv_{x.name}", real=True) for x in s.state)
-        specs = {
-            "rhs": (s.state, s.rhs, ()),
-            "vjp": (s.state + s.costate, s.dH_dx, s.dH_dtheta),
-            "jvp": (s.state + v, [sum((sp.diff(f, x) * vi for x, vi in zip(s.state, v,
-                                                                          strict=True)),
-                                      sp.Integer(0)) for f in s.rhs], ()),
-            "hamiltonian": (s.state + s.costate, [s.hamiltonian], ()),
-            "running_cost": (s.state, [s.running_cost], ()),
-            "terminal": (s.state + s.data, [s.terminal_cost, *s.terminal_costate], ()),
+        specs = {  # derived only for the kernel asked for (the vjp's is the costly one)
+            "rhs": lambda: (s.state, s.rhs, ()),
+            "vjp": lambda: (s.state + s.costate, s.dH_dx, s.dH_dtheta),
+            "jvp": lambda: (s.state + v, [sum((sp.diff(f, x) * vi for x, vi in
+                                               zip(s.state, v, strict=True)), sp.Integer(0))
+                                          for f in s.rhs], ()),
+            "hamiltonian": lambda: (s.state + s.costate, [s.hamiltonian], ()),
+            "running_cost": lambda: (s.state, [s.running_cost], ()),
+            "terminal": lambda: (s.state + s.data, [s.terminal_cost, *s.terminal_costate], ()),
         }
         if name not in specs:
             raise ConfigError(f"unknown kernel {name!r}; kernels: {sorted(specs)}")
-        fields, maps, sums = specs[name]
+        fields, maps, sums = specs[name]()
         self._k[name] = build_batch_kernel(fields, s.params, s.time, maps, sums,
                                            backend=self.backend, tag=f"depth_{name}")
         return self._k[name]
 
     def source(self, name: str = "vjp") -> str:
-        """Generated source of one kernel (see :meth:`kernel`)."""
+        """Generated source of one kernel (see :meth:`kernel`); with dense layers, for the
+        kernels the dense program replaces, the program's account and its kernels."""
+        if self._dense is not None and name != "terminal":
+            if name not in ("rhs", "vjp", "jvp", "hamiltonian", "running_cost"):
+                raise ConfigError(f"unknown kernel {name!r}; kernels: ['hamiltonian', "
+                                  "'jvp', 'rhs', 'running_cost', 'terminal', 'vjp']")
+            return self._dense.source()
         return self.kernel(name).source()
 
     def _call(self, name, rows, theta, t, nmap):
@@ -252,21 +299,32 @@ class DepthODE:
 
     def F(self, X: np.ndarray, theta: np.ndarray, t: float) -> np.ndarray:
         """:math:`F(X, \\theta, t)` for a batch ``X (n, B)``."""
+        if self._dense is not None:
+            return self._dense.rhs_eval(X, np.asarray(theta, dtype=float), float(t))
         return self._call("rhs", [X], theta, t, self.n)[0]
 
-    def vjp(self, X, P, theta, t):
-        """``(∂H/∂x (n, B), Σ_batch ∂H/∂θ (nθ,))`` at ``(X, P)``."""
+    def vjp(self, X, P, theta, t, aux=None):
+        """``(∂H/∂x (n, B), Σ_batch ∂H/∂θ (nθ,))`` at ``(X, P)`` (``aux``: what a dense
+        forward pass kept at this stage)."""
+        if self._dense is not None:
+            return self._dense.vjp(X, P, np.asarray(theta, dtype=float), float(t), aux)
         return self._call("vjp", [X, P], theta, t, self.n)
 
     def jvp(self, X, V, theta, t):
         """:math:`(\\partial F/\\partial x)\\,V`."""
+        if self._dense is not None:
+            return self._dense.jvp(X, V, np.asarray(theta, dtype=float), float(t))
         return self._call("jvp", [X, V], theta, t, self.n)[0]
 
     def H(self, X, P, theta, t) -> np.ndarray:
         """Per-sample Hamiltonian ``(B,)``."""
+        if self._dense is not None:
+            return self._dense.hamiltonian(X, P, np.asarray(theta, dtype=float), float(t))
         return self._call("hamiltonian", [X, P], theta, t, 1)[0][0]
 
     def L(self, X, theta, t) -> np.ndarray:
+        if self._dense is not None:
+            return self._dense.running_cost(X, np.asarray(theta, dtype=float), float(t))
         return self._call("running_cost", [X], theta, t, 1)[0][0]
 
     # -- solves -----------------------------------------------------------------
@@ -293,13 +351,24 @@ class DepthODE:
     def forward(self, x0, theta, T: float = 1.0, steps: int | None = None,
                 stepper: str = "rk4") -> Trajectory:
         """Integrate a batch ``x0 (B, n)`` to depth ``T``; θ ``(steps, nθ)`` or ``(nθ,)``."""
+        return self._forward(x0, theta, T, steps, stepper, keep=False)
+
+    def _forward(self, x0, theta, T, steps, stepper, keep: bool) -> Trajectory:
         theta = self._theta(theta, steps)
         tab = get_tableau(stepper)
         h = float(T) / theta.shape[0]
         L = None if self.system.running_cost == 0 else self.L
+        F, aux = self.F, None
+        if self._dense is not None and keep:
+            aux = []
+
+            def F(X, th, t):
+                K, kept = self._dense.rhs_eval(X, th, t, keep=True)
+                aux.append(kept)
+                return K
         with np.errstate(over="ignore", invalid="ignore"):  # blow-up raises BlowUpError
-            xs, stages, cost = rk_forward(self.F, self._x0(x0), theta, h, tab, L)
-        return Trajectory(xs, stages, cost, h, tab.name)
+            xs, stages, cost = rk_forward(F, self._x0(x0), theta, h, tab, L)
+        return Trajectory(xs, stages, cost, h, tab.name, aux)
 
     def _data(self, data, B):
         nd = len(self.system.data)
@@ -334,12 +403,13 @@ class DepthODE:
         ``"continuous"``: the costate ODE solved backwards by the same stepper.
         """
         theta = self._theta(theta, steps)
-        traj = self.forward(x0, theta, T, None, stepper)
+        traj = self._forward(x0, theta, T, None, stepper, keep=adjoint == "discrete")
         tab = get_tableau(stepper)
         B = traj.xs.shape[2]
         phi, pT = self.terminal(traj.xs[-1], data, theta[0])
         if adjoint == "discrete":
-            ps, g = rk_discrete_adjoint(self.vjp, traj.stages, theta, pT, traj.h, tab)
+            ps, g = rk_discrete_adjoint(self.vjp, traj.stages, theta, pT, traj.h, tab,
+                                        aux=traj.aux)
         elif adjoint == "continuous":
             ps, g = rk_continuous_adjoint(self.F, self.vjp, traj.xs, theta, pT, traj.h, tab)
         else:

@@ -88,6 +88,17 @@ def get_tableau(name: str) -> Tableau:
                           f"{sorted(TABLEAUX)}") from None
 
 
+def _combine(x: np.ndarray, coefs, K) -> np.ndarray:
+    """``x + Σ_j coefs[j] K[j]`` as a new array, zero coefficients skipped (the RK tableaux
+    are sparse; a tensordot costs more than the few axpys at the batch sizes of depth
+    models)."""
+    out = x.copy()
+    for c, Kj in zip(coefs, K, strict=False):
+        if c:
+            out += c * Kj
+    return out
+
+
 def _check_finite(x: np.ndarray, step: int, what: str) -> None:
     if not np.all(np.isfinite(x)):
         raise BlowUpError(
@@ -115,21 +126,23 @@ def rk_forward(F: Callable, x0: np.ndarray, theta: np.ndarray, h: float, tab: Ta
         x = xs[k]
         tk = t0 + k * h
         for i in range(s):
-            X = x + h * np.tensordot(tab.a[i, :i], K[:i], axes=1) if i else x.copy()
+            X = _combine(x, h * tab.a[i, :i], K[:i])
             stages[k, i] = X
             K[i] = F(X, theta[k], tk + tab.c[i] * h)
             if L is not None:
                 cost += h * tab.b[i] * L(X, theta[k], tk + tab.c[i] * h)
-        xs[k + 1] = x + h * np.tensordot(tab.b, K, axes=1)
+        xs[k + 1] = _combine(x, h * tab.b, K)
         _check_finite(xs[k + 1], k + 1, "the hidden state")
     return xs, stages, cost
 
 
 def rk_discrete_adjoint(vjp: Callable, stages: np.ndarray, theta: np.ndarray, pT: np.ndarray,
-                        h: float, tab: Tableau, t0: float = 0.0):
+                        h: float, tab: Tableau, t0: float = 0.0, aux: list | None = None):
     r"""The exact discrete adjoint of :func:`rk_forward` (see the module docstring).
 
-    ``vjp(X, M, theta_k, t) -> (dH/dx (n, B), sum over batch of dH/dtheta (nθ,))``.
+    ``vjp(X, M, theta_k, t) -> (dH/dx (n, B), sum over batch of dH/dtheta (nθ,))``;
+    with ``aux`` (what the forward pass kept at each stage, in call order), it is called
+    as ``vjp(X, M, theta_k, t, aux[k * stages + i])``.
     Returns ``(ps, g)``: costates ``(steps + 1, n, B)`` and
     :math:`-\partial J/\partial\theta_k` summed over the batch, ``(steps, nθ)``.
     """
@@ -145,14 +158,14 @@ def rk_discrete_adjoint(vjp: Callable, stages: np.ndarray, theta: np.ndarray, pT
         pn = ps[k + 1]
         tk = t0 + k * h
         for i in range(s - 1, -1, -1):
-            m = pn.copy()
-            for l_ in range(i + 1, s):
-                if tab.a[l_, i]:
-                    m += (tab.a[l_, i] / tab.b[i]) * P[l_]
-            gx, gth = vjp(stages[k, i], m, theta[k], tk + tab.c[i] * h)
+            m = _combine(pn, tab.a[i + 1:, i] / tab.b[i], P[i + 1:])
+            if aux is None:
+                gx, gth = vjp(stages[k, i], m, theta[k], tk + tab.c[i] * h)
+            else:
+                gx, gth = vjp(stages[k, i], m, theta[k], tk + tab.c[i] * h, aux[k * s + i])
             P[i] = h * tab.b[i] * gx
             g[k] += h * tab.b[i] * gth
-        ps[k] = pn + P.sum(axis=0)
+        ps[k] = _combine(pn, np.ones(s), P)
         _check_finite(ps[k], k, "the costate")
     return ps, g
 
@@ -187,13 +200,13 @@ def rk_continuous_adjoint(F: Callable, vjp: Callable, xs: np.ndarray, theta: np.
         p = ps[k + 1]
         for i in range(s):
             # backward time: tau = t_{k+1} - c_i h
-            P = p + h * np.tensordot(tab.a[i, :i], Kp[:i], axes=1) if i else p
+            P = _combine(p, h * tab.a[i, :i], Kp[:i]) if i else p
             frac = 1.0 - tab.c[i]
             X = _hermite_mid(xs[k], f0, xs[k + 1], f1, h, frac)
             gx, gth = vjp(X, P, theta[k], tk + frac * h)
             Kp[i] = gx
             g[k] += h * tab.b[i] * gth
-        ps[k] = p + h * np.tensordot(tab.b, Kp, axes=1)
+        ps[k] = _combine(p, h * tab.b, Kp)
         _check_finite(ps[k], k, "the costate")
     return ps, g
 
@@ -211,7 +224,7 @@ def rk_tangent(jvp: Callable, stages: np.ndarray, theta: np.ndarray, v0: np.ndar
     for k in range(steps):
         tk = t0 + k * h
         for i in range(s):
-            dX = vs[k] + h * np.tensordot(tab.a[i, :i], dK[:i], axes=1) if i else vs[k]
+            dX = _combine(vs[k], h * tab.a[i, :i], dK[:i]) if i else vs[k]
             dK[i] = jvp(stages[k, i], dX, theta[k], tk + tab.c[i] * h)
-        vs[k + 1] = vs[k] + h * np.tensordot(tab.b, dK, axes=1)
+        vs[k + 1] = _combine(vs[k], h * tab.b, dK)
     return vs

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 import sympy as sp
 
@@ -84,10 +85,14 @@ class HamiltonianSystem:
     running_cost: :math:`L`.
     terminal_cost: :math:`\Phi(x, \text{data})` (``0`` when none was given).
     hamiltonian: :math:`H = p\cdot F - L`.
+    terminal_costate: :math:`p_i(T) = -\partial\Phi/\partial x_i`.
     costate_rhs: :math:`\dot p_i = -\partial H/\partial x_i`.
     dH_dx: :math:`\partial H/\partial x_i` (the vector-Jacobian product plus cost term).
     dH_dtheta: :math:`\partial H/\partial\theta_j`; the loss gradient is its negative.
-    terminal_costate: :math:`p_i(T) = -\partial\Phi/\partial x_i`.
+
+    The last three are derived on first use: a model whose dense layers are evaluated
+    by matrix products (:mod:`nedsym.depth.dense`) never needs their scalar expansion
+    (minutes of sympy at width 64).
     """
 
     state: tuple[sp.Symbol, ...]
@@ -99,10 +104,19 @@ class HamiltonianSystem:
     running_cost: sp.Expr
     terminal_cost: sp.Expr
     hamiltonian: sp.Expr
-    costate_rhs: tuple[sp.Expr, ...]
-    dH_dx: tuple[sp.Expr, ...]
-    dH_dtheta: tuple[sp.Expr, ...]
     terminal_costate: tuple[sp.Expr, ...]
+
+    @cached_property
+    def dH_dx(self) -> tuple[sp.Expr, ...]:
+        return tuple(sp.diff(self.hamiltonian, x) for x in self.state)
+
+    @cached_property
+    def dH_dtheta(self) -> tuple[sp.Expr, ...]:
+        return tuple(sp.diff(self.hamiltonian, q) for q in self.params)
+
+    @cached_property
+    def costate_rhs(self) -> tuple[sp.Expr, ...]:
+        return tuple(-g for g in self.dH_dx)
 
     @property
     def autonomous(self) -> bool:
@@ -202,12 +216,10 @@ def hamiltonian_system(state, rhs, params, running_cost=None, terminal_cost=None
         raise DeclarationError(f"costate names {sorted(s.name for s in clash)} clash with "
                                "declared symbols; rename them")
     H = sum((p * f for p, f in zip(ps, F, strict=True)), sp.Integer(0)) - L
-    dH_dx = tuple(sp.diff(H, x) for x in xs)
-    dH_dth = tuple(sp.diff(H, q) for q in th)
     return HamiltonianSystem(
         state=xs, costate=ps, params=th, data=ds, time=t, rhs=F, running_cost=L,
-        terminal_cost=Phi, hamiltonian=H, costate_rhs=tuple(-g for g in dH_dx), dH_dx=dH_dx,
-        dH_dtheta=dH_dth, terminal_costate=tuple(-sp.diff(Phi, x) for x in xs))
+        terminal_cost=Phi, hamiltonian=H,
+        terminal_costate=tuple(-sp.diff(Phi, x) for x in xs))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,632 @@
+r"""Dense layers found in a declared depth model: matrix products by BLAS, the rest generated.
+
+A right-hand side written with parameter matrices, such as
+``(W*x + b).applyfunc(sp.tanh)``, is a sum :math:`z_i = \sum_j W_{ij} v_j` in every
+component. Expanded into scalars, its adjoint is :math:`O(n^2)` generated statements
+per sample, slow to derive (minutes at width 64), slow to compile and slower than
+matrix products. :func:`find_dense_layers` recognises every such sum in the
+expressions (nested ones too: ``W2*tanh(W1*x + b1)``) and rewrites the model as
+
+.. math:: Z_l = W_l\,V_l(x, Z_{<l}),\qquad F = \tilde F(x, Z_1, \dots, Z_L),
+
+and :class:`DenseProgram` evaluates it with generated pointwise kernels (the
+package's batch kernels: :math:`V_l`, :math:`\tilde F`, their derivatives) between
+BLAS products:
+
+* forward: :math:`Z_l = W_l V_l`;
+* adjoint (reverse mode through the layers, :math:`H = p\cdot F - L`):
+  :math:`\bar Z_l = \partial_{Z_l}\tilde H + \dots`,
+  :math:`\sum_b \partial H/\partial W_l = \bar Z_l V_l^{\mathsf T}`,
+  :math:`\bar V_l = W_l^{\mathsf T}\bar Z_l`, pushed through :math:`V_l` by a
+  generated kernel;
+* tangent: :math:`\dot Z_l = W_l \dot V_l`.
+
+Only the pointwise expressions are differentiated symbolically, so deriving and
+compiling cost seconds at width 64. The forward pass can keep each stage's
+:math:`Z_l, V_l` (``keep=True``) for the adjoint, which then needs no recomputation.
+
+A matrix is treated densely when each of its entries occurs only as a
+coefficient in such a full row sum, with the same vector :math:`v` in every row.
+A matrix used otherwise (``W[0, 0]**2`` inside the dynamics, a transposed
+product) is expanded into scalars as before. Terms of the running cost that
+depend on the parameters alone (weight decay) are split off and differentiated
+once per call, not per sample.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from nedsym.depth.kernels import BatchKernel, build_batch_kernel, build_row_kernel
+from nedsym.errors import ConfigError
+
+__all__ = ["DenseLayer", "DenseProgram", "find_dense_layers"]
+
+
+@dataclass(frozen=True)
+class DenseLayer:
+    r"""One product :math:`Z = W V`: the matrix ``param`` (``rows × cols``, entries
+    ``theta[sl]`` row-major), the new per-sample symbols ``z`` and the vector ``v``.
+
+    ``gather``: when every :math:`v_j` is a state or an earlier :math:`z` symbol, their
+    positions in the program's symbol list (no kernel is needed for :math:`V`)."""
+
+    param: str
+    rows: int
+    cols: int
+    sl: slice
+    z: tuple[sp.Symbol, ...]
+    v: tuple[sp.Expr, ...]
+    gather: tuple[int, ...] | None = None
+
+
+class _Rewriter:
+    """Bottom-up replacement of full row sums ``Σ_j W_ij v_j`` by new symbols."""
+
+    def __init__(self, mats: dict, info: dict, taken: set[str]):
+        self.mats = mats  # entry symbol -> (matrix name, i, j)
+        self.info = info  # matrix name -> (rows, cols, slice)
+        self.layers: list[DenseLayer] = []
+        self._by_key: dict = {}
+        self._memo: dict = {}
+        self._taken = taken
+
+    def _symbol(self, name: str) -> sp.Symbol:
+        return fresh_symbol(name, self._taken)
+
+    def __call__(self, e: sp.Expr) -> sp.Expr:
+        hit = self._memo.get(e)
+        if hit is not None:
+            return hit
+        if not e.args:
+            out = e
+        else:
+            args = [self(a) for a in e.args]
+            out = e if all(a is b for a, b in zip(args, e.args, strict=True)) else e.func(*args)
+            if isinstance(out, sp.Add):
+                out = self._matvec(out)
+        self._memo[e] = out
+        return out
+
+    def _split(self, term):
+        """``(matrix, i, j, coefficient)`` when ``term`` is one entry times a factor free of
+        matrix entries, else None."""
+        if term in self.mats:
+            return (*self.mats[term], sp.Integer(1))
+        if not isinstance(term, sp.Mul):
+            return None
+        entries = [f for f in term.args if f in self.mats]
+        if len(entries) != 1:
+            return None
+        rest = sp.Mul(*[f for f in term.args if f is not entries[0]])
+        if any(s in self.mats for s in rest.free_symbols):
+            return None
+        return (*self.mats[entries[0]], rest)
+
+    def _matvec(self, add: sp.Add) -> sp.Expr:
+        groups: dict = defaultdict(dict)
+        bad = set()
+        for term in add.args:
+            hit = self._split(term)
+            if hit is None:
+                continue
+            name, i, j, coef = hit
+            if j in groups[(name, i)]:
+                bad.add((name, i))
+            groups[(name, i)][j] = (term, coef)
+        used, new = set(), []
+        for (name, i), cols in groups.items():
+            ncols = self.info[name][1]
+            if (name, i) in bad or len(cols) != ncols:
+                continue
+            v = tuple(cols[j][1] for j in range(ncols))
+            layer = self._layer(name, v)
+            used.update(id(t) for t, _ in cols.values())
+            new.append(layer.z[i])
+        if not new:
+            return add
+        return sp.Add(*[t for t in add.args if id(t) not in used], *new)
+
+    def _layer(self, name: str, v: tuple) -> DenseLayer:
+        key = (name, v)
+        if key not in self._by_key:
+            rows, cols, sl = self.info[name]
+            idx = len(self.layers)
+            z = tuple(self._symbol(f"z{idx}_{i}") for i in range(rows))
+            layer = DenseLayer(name, rows, cols, sl, z, v)
+            self.layers.append(layer)
+            self._by_key[key] = layer
+        return self._by_key[key]
+
+
+def fresh_symbol(name: str, taken: set[str]) -> sp.Symbol:
+    """A real symbol called ``name`` (prefixed by underscores until no name in ``taken``
+    is the same), recorded in ``taken``: generated names never meet the user's."""
+    while name in taken:
+        name = "_" + name
+    taken.add(name)
+    return sp.Symbol(name, real=True)
+
+
+def find_dense_layers(rhs, running_cost, param_items, state, reserved=()):
+    r"""Find the dense layers of :math:`\dot x = F`, :math:`L`.
+
+    ``param_items``: ``[(name, item, slice, shape)]`` (a matrix item has a 2-D shape,
+    entries ``theta[slice]`` row-major); ``reserved``: further names in use (costates,
+    data). Returns ``(layers, rhs, L_sample, L_params, taken)``: the layers, the rows
+    rewritten in the new symbols, the running cost split into its per-sample part and
+    its parameters-only part, and the set of names in use; ``None`` when no matrix is
+    dense.
+    """
+    state = tuple(state)
+    candidates = {}
+    for name, item, sl, shape in param_items:
+        if len(shape) == 2 and shape[1] >= 2:
+            candidates[name] = (item, sl, shape)
+    if not candidates:
+        return None
+    L = sp.sympify(running_cost)
+    per_sample = set(state)
+    L_terms = sp.Add.make_args(L)
+    L_params = sp.Add(*[t for t in L_terms if not t.free_symbols & per_sample])
+    L_sample = sp.Add(*[t for t in L_terms if t.free_symbols & per_sample])
+    taken = {str(s) for e in (*rhs, L) for s in e.free_symbols} | {str(s) for s in state}
+    taken |= set(map(str, reserved))
+    while candidates:
+        mats, info = {}, {}
+        for name, (item, sl, shape) in candidates.items():
+            rows, cols = shape
+            for i in range(rows):
+                for j in range(cols):
+                    mats[item[i, j]] = (name, i, j)
+            info[name] = (rows, cols, sl)
+        rw = _Rewriter(mats, info, set(taken))
+        new_rhs = tuple(rw(sp.sympify(f)) for f in rhs)
+        new_L = rw(L_sample)
+        left = {mats[s][0] for e in (*new_rhs, new_L) for s in e.free_symbols if s in mats}
+        left |= {name for name in candidates if not any(la.param == name for la in rw.layers)}
+        if not left:
+            break
+        for name in left:
+            candidates.pop(name)
+    if not candidates:
+        return None
+    layers = _with_gather(rw.layers, state)
+    return layers, new_rhs, new_L, L_params, rw._taken
+
+
+def _with_gather(layers, state):
+    """Mark the layers whose vector is a plain copy of earlier symbols."""
+    pos = {s: k for k, s in enumerate(state)}
+    out = []
+    for layer in layers:
+        g = tuple(pos.get(v, -1) for v in layer.v)
+        gather = g if min(g) >= 0 and len(set(g)) == len(g) else None
+        out.append(DenseLayer(layer.param, layer.rows, layer.cols, layer.sl, layer.z, layer.v,
+                              gather))
+        for zi in layer.z:
+            pos[zi] = len(pos)
+    return out
+
+
+def _d(terms, syms):
+    """``{symbol: Σ over terms containing it of coef * ∂expr/∂symbol}`` for ``terms`` given
+    as ``[(coef, expr)]`` (sparse chain rule: only terms that use the symbol are walked)."""
+    out = {}
+    for s in syms:
+        acc = [c * sp.diff(e, s) for c, e in terms if s in e.free_symbols]
+        out[s] = sp.Add(*acc) if acc else sp.Integer(0)
+    return out
+
+
+class DenseProgram:
+    r"""The rewritten model evaluated by generated pointwise kernels and BLAS products.
+
+    Built by :class:`~nedsym.depth.DepthODE` when :func:`find_dense_layers` finds
+    layers; its methods have the DepthODE callables' signatures (``X`` of shape
+    ``(n, B)``, ``theta`` one step's parameter vector).
+    """
+
+    def __init__(self, layers, rhs, L_sample, L_params, state, costate, params, time,
+                 backend: str, taken: set[str], vectors=()):
+        self.layers = tuple(layers)
+        self._taken = set(taken) | {str(s) for s in (*state, *costate, *params, time)}
+        self.state, self.costate = tuple(state), tuple(costate)
+        self.rhs, self.L_sample, self.L_params = tuple(rhs), L_sample, L_params
+        self.time, self.backend = time, backend
+        params = tuple(params)
+        dense = {s for la in self.layers for s in params[la.sl]}
+        self.nparams = len(params)
+        self._scalar_idx = np.array([k for k, q in enumerate(params) if q not in dense],
+                                    dtype=np.intp)
+        self.scalars = tuple(params[k] for k in self._scalar_idx)
+        self._rparams_idx = np.array([k for k, q in enumerate(params)
+                                      if q in L_params.free_symbols], dtype=np.intp)
+        self.rparams = tuple(params[k] for k in self._rparams_idx)
+        n = len(self.state)
+        self.n = n
+        self.zs = tuple(z for la in self.layers for z in la.z)
+        offs, k = [], 0
+        for la in self.layers:
+            offs.append(slice(k, k + la.rows))
+            k += la.rows
+        self._zrows = tuple(offs)
+        self.nz = k
+        self._k: dict[str, BatchKernel] = {}
+        self._vbars = [tuple(fresh_symbol(f"vbar{l_}_{j}", self._taken) for j in range(la.cols))
+                       for l_, la in enumerate(self.layers)]
+        self._dot_syms = tuple(fresh_symbol(f"dot_{s.name}", self._taken)
+                               for s in self.state + self.zs)
+        self._families(params, vectors)
+        self._rows: dict = {}
+
+    # -- kernels --------------------------------------------------------------------
+    def kernel(self, name: str) -> BatchKernel:
+        """The pointwise kernel ``name`` (built on first use, cached on disk): ``"rhs"``
+        (:math:`\\tilde F`), ``"adj_rhs"``, ``"tan_rhs"``, ``"v<l>"``, ``"adj_v<l>"``,
+        ``"tan_v<l>"`` (layer ``l``'s vector, its adjoint and tangent), ``"running_cost"``,
+        ``"params"`` (the parameters-only cost and its gradient)."""
+        if name not in self._k:
+            fields, maps, sums, params, backend = self._spec(name)
+            self._k[name] = build_batch_kernel(
+                fields, self.scalars if params is None else params, self.time, maps, sums,
+                backend=backend or self.backend, tag=f"dense_{name}")
+        return self._k[name]
+
+    def _spec(self, name):
+        syms = self.state + self.zs
+        if name == "rhs":
+            return syms, self.rhs, (), None, None
+        if name == "running_cost":
+            return syms, [self.L_sample], (), None, None
+        if name == "params":
+            sums = [sp.diff(self.L_params, q) for q in self.rparams]
+            return (), [self.L_params], sums, self.rparams, "numpy"
+        if name == "adj_rhs":
+            H = [(p, f) for p, f in zip(self.costate, self.rhs, strict=True)]
+            H.append((sp.Integer(-1), self.L_sample))
+            d = _d(H, syms + self.scalars)
+            return (self.state + self.costate + self.zs, [d[s] for s in syms],
+                    [d[s] for s in self.scalars], None, None)
+        if name == "tan_rhs":
+            return self._tangent_spec(self.rhs)
+        for prefix in ("adj_v", "tan_v", "v"):
+            if name.startswith(prefix) and name[len(prefix):].isdigit():
+                l_ = int(name[len(prefix):])
+                if l_ < len(self.layers):
+                    break
+        else:
+            raise ConfigError(f"unknown dense kernel {name!r}")
+        la = self.layers[l_]
+        if prefix == "v":
+            return syms, la.v, (), None, None
+        if prefix == "tan_v":
+            return self._tangent_spec(la.v)
+        vbar = self._vbars[l_]
+        d = _d(list(zip(vbar, la.v, strict=True)), syms + self.scalars)
+        return syms + vbar, [d[s] for s in syms], [d[s] for s in self.scalars], None, None
+
+    def _tangent_spec(self, exprs):
+        syms = self.state + self.zs
+        maps = [sp.Add(*[sp.diff(e, s) * ds for s, ds in zip(syms, self._dot_syms, strict=True)
+                         if s in e.free_symbols]) for e in exprs]
+        return syms + self._dot_syms, maps, (), None, None
+
+    def _names(self) -> list[str]:
+        names = ["rhs", "adj_rhs", "tan_rhs"]
+        for l_, la in enumerate(self.layers):
+            if la.gather is None:
+                names += [f"v{l_}", f"adj_v{l_}", f"tan_v{l_}"]
+        if self.L_sample != 0:
+            names.append("running_cost")
+        if self.L_params != 0:
+            names.append("params")
+        return names
+
+    def row_kernels(self) -> dict:
+        """``{name: RowKernel}`` for every kernel of the program that is one expression
+        repeated over the rows (built on first use)."""
+        out = {}
+        for name in self._names():
+            plan = self._row_plan(name)
+            if plan is not None and plan[0]:
+                out[name] = plan[0][0][1]  # one row kernel per program kernel
+        return out
+
+    def source(self) -> str:
+        """A readable account of the program and the generated source of its kernels (the
+        row kernels where the rows share one expression, else the unrolled ones)."""
+        lines = ["# dense program: generated pointwise kernels between matrix products"]
+        for l_, la in enumerate(self.layers):
+            what = "gathered from earlier rows" if la.gather is not None else f"kernel v{l_}"
+            lines.append(f"#   Z{l_} = {la.param} @ V{l_}   ({la.rows}x{la.cols}; V{l_}: {what})")
+            lines.append(f"#   adjoint: dJ/d{la.param} from Zbar{l_} @ V{l_}.T, "
+                         f"Vbar{l_} = {la.param}.T @ Zbar{l_}")
+        parts = ["\n".join(lines)]
+        rows = self.row_kernels()
+        for name in self._names():
+            k = rows.get(name)
+            if k is None and self._row_plan(name) is not None:
+                parts.append(f"# ---- kernel {name}: every output is zero ----")
+                continue
+            k = k or self.kernel(name)
+            parts.append(f"# ---- kernel {name} ----\n{k.source()}")
+        return "\n".join(parts)
+
+    # -- row templates ------------------------------------------------------------------
+    def _families(self, params, vectors):
+        """Index the per-row symbol families: state, costate, each layer's z, its v̄, the
+        tangents, and the parameter vectors among the scalars (``vectors``:
+        ``[(name, slice of θ)]``)."""
+        n = self.n
+        fams = [("x", self.state), ("p", self.costate), ("dot_x", self._dot_syms[:n])]
+        for l_, la in enumerate(self.layers):
+            rows = self._zrows[l_]
+            fams += [(f"z{l_}", la.z), (f"vbar{l_}", self._vbars[l_]),
+                     (f"dot_z{l_}", self._dot_syms[n + rows.start:n + rows.stop])]
+        pos = {k: j for j, k in enumerate(self._scalar_idx)}
+        self._vector_pos = {}
+        for name, sl in vectors:
+            idx = [pos.get(k) for k in range(sl.start, sl.stop)]
+            if None in idx or len(idx) < 2:
+                continue
+            fams.append((f"param:{name}", tuple(params[sl])))
+            self._vector_pos[f"param:{name}"] = np.array(idx, dtype=np.intp)
+        self._fam = {key: syms for key, syms in fams}
+        self._fam_of = {s: (key, i) for key, syms in fams for i, s in enumerate(syms)}
+        self._rep = {key: fresh_symbol(f"row_{key.replace(':', '_')}", self._taken)
+                     for key, _ in fams}
+        # the sums come in the scalars' order: one group per parameter vector, else single
+        groups, k = [], 0
+        while k < len(self.scalars):
+            key = self._fam_of.get(self.scalars[k], (None,))[0]
+            size = len(self._fam[key]) if key in self._vector_pos else 1
+            groups.append(size)
+            k += size
+        self._sum_groups = groups
+
+    def _map_groups(self, name):
+        if name in ("adj_rhs",) or name.startswith("adj_v"):
+            return [self.n] + [la.rows for la in self.layers]
+        if name in ("rhs", "tan_rhs"):
+            return [self.n]
+        if name.startswith(("v", "tan_v")):
+            return [self.layers[int(name.rsplit("v", 1)[1])].cols]
+        return None
+
+    def _template(self, exprs):
+        """The one expression in the row symbols that every row of ``exprs`` is, or None."""
+        r, T = len(exprs), None
+        for i, e in enumerate(exprs):
+            repl = {}
+            for sym in e.free_symbols:
+                key, idx = self._fam_of.get(sym, (None, None))
+                if key is None:
+                    continue  # time or a lone scalar parameter: shared by all rows
+                if idx != i or len(self._fam[key]) != r:
+                    return None
+                repl[sym] = self._rep[key]
+            Ti = e.xreplace(repl)
+            if T is None:
+                T = Ti
+            elif Ti != T:
+                return None
+        return T
+
+    def _row_plan(self, name):
+        """The kernel ``name`` as row-template kernels, one per row count (each evaluates
+        its outputs over all rows and samples at once), or None when some output is not
+        one expression repeated over the rows."""
+        if name in self._rows:
+            return self._rows[name]
+        plan = None
+        groups = self._map_groups(name)
+        if groups is not None:
+            fields, maps, sums, _, _ = self._spec(name)
+            outs, k = [], 0
+            for size in groups:
+                outs.append(("map", k, maps[k:k + size]))
+                k += size
+            k = 0
+            for size in self._sum_groups:
+                outs.append(("sum", k, sums[k:k + size]))
+                k += size
+            plan = self._build_rows(name, fields, outs)
+            if plan is not None:  # the map rows no kernel writes are zeros
+                written = {(start, r) for _, _, _, _, targets in plan
+                           for kind, start, r, _ in targets if kind == "map"}
+                zero = [(start, size) for kind, start, exprs in outs
+                        if kind == "map" and (start, size := len(exprs)) not in written]
+                plan = (plan, zero)
+        self._rows[name] = plan
+        return plan
+
+    def _build_rows(self, name, fields, outs):
+        templates, targets = [], []
+        for kind, start, exprs in outs:
+            if all(e == 0 for e in exprs):
+                continue
+            T = self._template(exprs)
+            if T is None:
+                return None
+            if T not in templates:  # ∂H/∂z and ∂H/∂b of z + b are the same: once
+                templates.append(T)
+            targets.append((kind, start, len(exprs), templates.index(T)))
+        if not templates:
+            return []
+        if len({r for _, _, r, _ in targets}) != 1:
+            return None  # one loop nest per kernel: every output has the same rows
+        used = set().union(*(T.free_symbols for T in templates))
+        inputs, syms = [], []
+        for key, rep in self._rep.items():
+            if rep not in used:
+                continue
+            if key in self._vector_pos:
+                inputs.append(("param", self._vector_pos[key]))
+            else:
+                inputs.append(("rows", key))
+            syms.append(rep)
+        shared = sorted((s for s in used - set(syms) if s != self.time), key=str)
+        spos = np.array([self.scalars.index(s) for s in shared], dtype=np.intp)
+        r = targets[0][2]
+        k = build_row_kernel(syms, [kind == "param" for kind, _ in inputs], shared, self.time,
+                             templates, backend=self.backend, tag=f"dense_{name}_rows")
+        return [(r, k, inputs, spos, targets)]
+
+    def _run(self, name, blocks, theta_s, t, nmap):
+        """Kernel ``name`` on the per-family arrays ``blocks`` (``{"x": X, "p": P, "z0": Z0,
+        ...}``, each ``(rows, B)``): ``(maps (nmap, B), sums over the batch)``."""
+        plan = self._row_plan(name)
+        B = next(iter(blocks.values())).shape[1]
+        if plan is None:
+            fields = self._spec(name)[0]
+            return self._call(self.kernel(name), self._stack(fields, blocks, B), theta_s, t,
+                              nmap)
+        plan, zero = plan
+        out = np.empty((nmap, B))
+        for start, size in zero:
+            out[start:start + size] = 0.0
+        acc = np.zeros(len(self.scalars))
+        for r, k, inputs, spos, targets in plan:
+            arrays = [blocks[w] if kind == "rows" else theta_s[w][:, None]
+                      for kind, w in inputs]
+            dest, owner = [None] * k.nmap, [None] * k.nmap
+            for kind, start, _, j in targets:  # write maps in place, into their rows
+                if kind == "map" and dest[j] is None:
+                    dest[j], owner[j] = out[start:start + r], start
+            dest = [d if d is not None else np.empty((r, B)) for d in dest]
+            k(arrays, theta_s[spos], t, dest)
+            for kind, start, _, j in targets:
+                if kind == "sum":
+                    acc[start:start + r] = dest[j].sum(axis=1)
+                elif owner[j] != start:
+                    out[start:start + r] = dest[j]
+        return out, acc
+
+    def _stack(self, fields, blocks, B):
+        """The rows of ``fields`` (whole families, in order) stacked from ``blocks``."""
+        ws = np.empty((len(fields), B))
+        k = 0
+        while k < len(fields):
+            key = self._fam_of[fields[k]][0]
+            r = len(self._fam[key])
+            if key in blocks:  # a layer's vector never reads its own or later z's
+                ws[k:k + r] = blocks[key]
+            k += r
+        return ws
+
+    # -- evaluation -------------------------------------------------------------------
+    def _mat(self, theta, la):
+        return theta[la.sl].reshape(la.rows, la.cols)
+
+    def _call(self, k, ws, theta_s, t, nmap):
+        out = np.empty((nmap, ws.shape[1]))
+        acc = np.empty(k.nsum)
+        k(ws, theta_s, t, out, acc)
+        return out, acc
+
+    def _gather(self, blocks, gather, prefix=""):
+        """``V`` of a gathered layer: a family's array itself when ``gather`` is exactly
+        one family (the state, an earlier z), else the rows picked from all of them."""
+        keys = ["x"] + [f"z{m}" for m in range(len(self.layers))]
+        k = 0
+        for key in keys:
+            r = len(self._fam[key])
+            if gather == tuple(range(k, k + r)) and prefix + key in blocks:
+                return blocks[prefix + key]
+            k += r
+        rows = np.concatenate([blocks[prefix + key] for key in keys
+                               if prefix + key in blocks], axis=0)
+        return rows[list(gather)]
+
+    def _forward(self, X, theta, theta_s, t):
+        """``{"x": X, "z<l>": Z_l}`` and the vectors ``V_l``."""
+        blocks = {"x": X}
+        Vs = []
+        for l_, la in enumerate(self.layers):
+            if la.gather is not None:
+                V = self._gather(blocks, la.gather)
+            else:
+                V, _ = self._run(f"v{l_}", blocks, theta_s, t, la.cols)
+            Vs.append(V)
+            blocks[f"z{l_}"] = self._mat(theta, la) @ V
+        return blocks, Vs
+
+    def rhs_eval(self, X, theta, t, keep: bool = False):
+        """:math:`F(X)`; with ``keep``, also what :meth:`vjp` reuses (the ``Z_l, V_l``)."""
+        theta_s = theta[self._scalar_idx]
+        blocks, Vs = self._forward(X, theta, theta_s, t)
+        K, _ = self._run("rhs", blocks, theta_s, t, self.n)
+        return (K, (blocks, Vs)) if keep else K
+
+    def vjp(self, X, P, theta, t, aux=None):
+        """``(∂H/∂x, Σ_batch ∂H/∂θ)`` at ``(X, P)``; ``aux`` from ``rhs_eval(keep=True)``."""
+        n = self.n
+        theta_s = theta[self._scalar_idx]
+        B = X.shape[1]
+        fwd, Vs = aux if aux is not None else self._forward(X, theta, theta_s, t)
+        blocks = dict(fwd, x=X, p=P)
+        # adjoint rows: x̄ (n) then z̄ of every layer, in one array
+        bar, acc = self._run("adj_rhs", blocks, theta_s, t, n + self.nz)
+        g = np.zeros(self.nparams)
+        gs = acc.copy()
+        for l_ in range(len(self.layers) - 1, -1, -1):
+            la = self.layers[l_]
+            rows = self._zrows[l_]
+            zbar = bar[n + rows.start:n + rows.stop]
+            W = self._mat(theta, la)
+            g[la.sl] += (zbar @ Vs[l_].T).ravel()
+            vbar = W.T @ zbar
+            if la.gather is not None:
+                gt = la.gather
+                if gt == tuple(range(gt[0], gt[0] + len(gt))):
+                    bar[gt[0]:gt[0] + len(gt)] += vbar
+                else:
+                    bar[list(gt)] += vbar  # distinct rows: no repeated index
+                continue
+            d, acc = self._run(f"adj_v{l_}", dict(blocks, **{f"vbar{l_}": vbar}), theta_s, t,
+                               n + self.nz)
+            bar += d
+            gs += acc
+        g[self._scalar_idx] += gs
+        if len(self._rparams_idx):
+            _, dR = self._call(self.kernel("params"), np.empty((0, 1)),
+                               theta[self._rparams_idx], t, 1)
+            g[self._rparams_idx] -= B * dR
+        return bar[:n], g
+
+    def jvp(self, X, V, theta, t):
+        """:math:`(\\partial F/\\partial x)\\,V`."""
+        theta_s = theta[self._scalar_idx]
+        blocks, _ = self._forward(X, theta, theta_s, t)
+        blocks["dot_x"] = V
+        for l_, la in enumerate(self.layers):
+            if la.gather is not None:
+                dV = self._gather(blocks, la.gather, prefix="dot_")
+            else:
+                dV, _ = self._run(f"tan_v{l_}", blocks, theta_s, t, la.cols)
+            blocks[f"dot_z{l_}"] = self._mat(theta, la) @ dV
+        out, _ = self._run("tan_rhs", blocks, theta_s, t, self.n)
+        return out
+
+    def hamiltonian(self, X, P, theta, t):
+        """Per-sample :math:`H = p\\cdot F - L` ``(B,)``."""
+        return np.sum(P * self.rhs_eval(X, theta, t), axis=0) - self.running_cost(X, theta, t)
+
+    def running_cost(self, X, theta, t):
+        """Per-sample :math:`L` ``(B,)``."""
+        B = X.shape[1]
+        out = np.zeros(B)
+        if self.L_sample != 0:
+            theta_s = theta[self._scalar_idx]
+            blocks, _ = self._forward(X, theta, theta_s, t)
+            out += self._run("running_cost", blocks, theta_s, t, 1)[0][0]
+        if self.L_params != 0:
+            R, _ = self._call(self.kernel("params"), np.empty((0, 1)),
+                              theta[self._rparams_idx], t, 1)
+            out += R[0, 0]
+        return out

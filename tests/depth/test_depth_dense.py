@@ -1,0 +1,200 @@
+"""Dense layers: W v found in the declared dynamics, evaluated as matrix products.
+
+Every dense result is compared with the scalar-expanded reference (``dense=False``) of the
+same declaration, and the gradient with finite differences of the discrete loss.
+"""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from nedsym.depth import DepthODE, matrix, vector
+from nedsym.depth.dense import find_dense_layers
+from nedsym.depth.kernels import build_row_kernel
+from nedsym.errors import CodegenError, ConfigError, DeclarationError
+
+from .conftest import random_problem, tanh_ode
+
+N = 3
+x, W, b = vector("x", N), matrix("W", N, N), vector("b", N)
+V, c = matrix("V", N, N), vector("c", N)
+t = sp.Symbol("t", real=True)
+
+CASES = {
+    # one layer, the state gathered as it is
+    "tanh": (lambda: (W * x + b).applyfunc(sp.tanh) - x / 4, [W, b], None),
+    # two layers (the inner activation is the outer layer's vector), time dependence and a
+    # running cost with per-sample terms, diagonal and full weight decay
+    "nested": (lambda: V * (W * x + b).applyfunc(sp.tanh) + c * sp.cos(t), [W, b, V, c],
+               lambda: sum(x[i] ** 2 for i in range(N)) / 4
+               + sum(W[i, i] ** 2 for i in range(N)) / 2
+               + sum(V[i, j] ** 2 for i in range(N) for j in range(N)) / 8),
+    # one matrix applied to two vectors (sin x and x), a state factor outside the rows
+    "two_vectors": (lambda: (W * x.applyfunc(sp.sin) + b).applyfunc(sp.tanh) * x[0],
+                    [W, b], lambda: sum((W * x)[i] ** 2 for i in range(N)) / 10),
+}
+
+
+def _values(params, steps, rng):
+    return {p: rng.normal(size=(steps, *((p.shape[0],) if p.shape[1] == 1 else p.shape)))
+            for p in params}
+
+
+def _results(ode, values, steps=4):
+    theta = ode.pack(values, steps=steps)
+    rng = np.random.default_rng(1)
+    X, Y, dX = (rng.normal(size=(5, N)) for _ in range(3))
+    g = ode.gradient(X, theta, data=Y)
+    tr = ode.forward(X, theta)
+    out = [g.loss, g.grad, g.ps, ode.tangent(tr, theta, dX),
+           ode.H(tr.xs[1], g.ps[1], theta[1], 0.3), ode.F(tr.xs[-1], theta[-1], 0.1)]
+    if ode.system.running_cost != 0:
+        out.append(ode.L(tr.xs[1], theta[1], 0.3))
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dense_program_equals_the_scalar_reference(case):
+    rhs, params, L = CASES[case]
+    L = L() if L else None
+    dense = DepthODE(x, rhs(), params, L, time=t)
+    ref = DepthODE(x, rhs(), params, L, time=t, dense=False)
+    assert dense.dense_layers and not ref.dense_layers
+    values = _values(params, 4, np.random.default_rng(0))
+    for got, want in zip(_results(dense, values), _results(ref, values), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_layers_found():
+    layers = DepthODE(x, CASES["nested"][0](), CASES["nested"][1]).dense_layers
+    assert [(la.param, la.rows, la.cols) for la in layers] == [("W", 3, 3), ("V", 3, 3)]
+    assert layers[0].gather == (0, 1, 2)  # V_0 is the state itself: no kernel
+    assert layers[1].gather is None  # V_1 = tanh(z + b): a generated kernel
+    rhs, params, L = CASES["two_vectors"]
+    two = DepthODE(x, rhs(), params, L()).dense_layers  # W sin(x) in F, W x in L
+    assert [la.param for la in two] == ["W", "W"]
+    assert [la.gather for la in two] == [None, (0, 1, 2)]
+
+
+def test_dense_gradient_equals_finite_differences():
+    ode, Wm, bm = tanh_ode(4, running_cost=True, time_dep=True)
+    assert ode.dense_layers
+    theta, x0, y = random_problem(ode, Wm, bm, 4, steps=5, seed=3)
+    res = ode.gradient(x0, theta, data=y)
+    d = np.random.default_rng(2).normal(size=theta.shape)
+    eps = 1e-5
+    fd = (ode.loss(x0, theta + eps * d, data=y) - ode.loss(x0, theta - eps * d, data=y)) / (
+        2 * eps)
+    assert abs(fd - np.sum(res.grad * d)) < 1e-7 * abs(fd)
+
+
+def test_kept_products_give_the_recomputed_adjoint():
+    """The forward pass keeps each stage's products; the adjoint with and without them
+    agree exactly, and the continuous adjoint (which recomputes) still works."""
+    ode, Wm, bm = tanh_ode(4)
+    theta, x0, y = random_problem(ode, Wm, bm, 4, steps=3)
+    res = ode.gradient(x0, theta, data=y)
+    assert res.trajectory.aux is not None and len(res.trajectory.aux) == 3 * 4
+    X, P = res.trajectory.stages[1, 2], res.ps[2]
+    a = ode.vjp(X, P, theta[1], 0.5, res.trajectory.aux[1 * 4 + 2])
+    b_ = ode.vjp(X, P, theta[1], 0.5)
+    np.testing.assert_array_equal(a[0], b_[0])
+    np.testing.assert_array_equal(a[1], b_[1])
+    assert ode.forward(x0, theta).aux is None
+    cont = ode.gradient(x0, theta, data=y, adjoint="continuous")
+    assert np.linalg.norm(cont.grad - res.grad) < 0.05 * np.linalg.norm(res.grad)
+
+
+def test_numba_dense_matches_numpy():
+    rhs, params, L = CASES["nested"]
+    a = DepthODE(x, rhs(), params, L(), time=t)
+    nb = DepthODE(x, rhs(), params, L(), time=t, backend="numba")
+    values = _values(params, 3, np.random.default_rng(4))
+    for got, want in zip(_results(nb, values, 3), _results(a, values, 3), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    src = nb.source("vjp")
+    assert "W @ V0" in src and "njit" in src and "row kernel" in src
+
+
+def test_matrix_used_otherwise_is_expanded_into_scalars():
+    # W[0, 0] squared inside the dynamics: W is not a pure product, V still is
+    rhs = (V * (W * x).applyfunc(sp.tanh)) + sp.ImmutableMatrix([W[0, 0] ** 2, 0, 0])
+    ode = DepthODE(x, rhs, [W, V])
+    assert [la.param for la in ode.dense_layers] == ["V"]
+    ref = DepthODE(x, rhs, [W, V], dense=False)
+    values = _values([W, V], 2, np.random.default_rng(5))
+    for got, want in zip(_results(ode, values, 2), _results(ref, values, 2), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    # a transposed product is not a row sum: no layer, and dense=True says why
+    rhs_t = (W.T * x).applyfunc(sp.tanh)
+    assert DepthODE(x, rhs_t, [W]).dense_layers == ()
+    with pytest.raises(DeclarationError, match="full row sums"):
+        DepthODE(x, rhs_t, [W], dense=True)
+
+
+def test_dense_option_is_strict():
+    for bad in ("yes", 1, None, "dense"):
+        with pytest.raises(ConfigError, match="dense must be"):
+            DepthODE(x, (W * x).applyfunc(sp.tanh), [W], dense=bad)
+    assert DepthODE(x, (W * x).applyfunc(sp.tanh), [W], dense=np.bool_(False)).dense_layers \
+        == ()
+
+
+def test_generated_names_never_meet_user_names():
+    """A state called z0_ (and a parameter called z0_0) cannot be confused with the
+    generated pre-activation symbols."""
+    xs = vector("z0_", N)  # z0_0, z0_1, z0_2: the generated names' first choice
+    rhs = (W * xs + b).applyfunc(sp.tanh)
+    ode = DepthODE(xs, rhs, [W, b])
+    zs = {s.name for la in ode.dense_layers for s in la.z}
+    assert not zs & {s.name for s in xs}
+    ref = DepthODE(xs, rhs, [W, b], dense=False)
+    values = _values([W, b], 2, np.random.default_rng(6))
+    for got, want in zip(_results(ode, values, 2), _results(ref, values, 2), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_width_64_derives_and_runs_in_seconds():
+    """The scalar expansion of this model takes minutes of sympy at width 64; the dense
+    program derives only pointwise expressions (checked by its size, not by a clock)."""
+    n = 64
+    xs, Wm, bm = vector("x", n), matrix("W", n, n), vector("b", n)
+    ode = DepthODE(xs, (Wm * xs + bm).applyfunc(sp.tanh), [Wm, bm])
+    (layer,) = ode.dense_layers
+    assert (layer.rows, layer.cols) == (n, n)
+    rng = np.random.default_rng(0)
+    Ws, bs = rng.normal(size=(2, n, n)) / 8, 0.1 * rng.normal(size=(2, n))
+    theta = ode.pack({Wm: Ws, bm: bs}, steps=2)
+    X0, Y = rng.normal(size=(7, n)), rng.normal(size=(7, n))
+    g = ode.gradient(X0, theta, data=Y, stepper="euler")
+    # the same gradient by hand: one Euler step per layer, matrix products
+    xk, xsv = X0.T, []
+    for k in range(2):
+        xsv.append(xk)
+        xk = xk + 0.5 * np.tanh(Ws[k] @ xk + bs[k][:, None])
+    p = -(xk - Y.T)
+    dW = np.zeros_like(Ws)
+    for k in (1, 0):
+        G = p * (1 - np.tanh(Ws[k] @ xsv[k] + bs[k][:, None]) ** 2)
+        dW[k] = -0.5 * G @ xsv[k].T / 7
+        p = p + 0.5 * Ws[k].T @ G
+    np.testing.assert_allclose(ode.unpack(g.grad)["W"], dW, rtol=1e-10, atol=1e-14)
+    # every generated kernel is one expression over the rows, whatever the width
+    assert all(len(k.source().splitlines()) < 40 for k in ode._dense.row_kernels().values())
+
+
+def test_find_dense_layers_without_matrices():
+    assert find_dense_layers([x[0] * b[0]], 0, [("b", b, slice(0, 3), (3,))], x) is None
+
+
+def test_row_kernel_broadcast_and_errors():
+    z, w, q = sp.symbols("z w q")
+    k = build_row_kernel([z, w], [False, True], [q], t, [q * z + w, sp.Integer(2)])
+    out = [np.empty((2, 3)), np.empty((2, 3))]
+    k([np.ones((2, 3)), np.array([[1.0], [2.0]])], np.array([3.0]), 0.0, out)
+    np.testing.assert_array_equal(out[0], [[4, 4, 4], [5, 5, 5]])
+    np.testing.assert_array_equal(out[1], 2.0)
+    with pytest.raises(CodegenError, match="broadcast"):
+        build_row_kernel([z], [], [], t, [z])
+    with pytest.raises(CodegenError, match="neither"):
+        build_row_kernel([z], [False], [], t, [z * w])
