@@ -171,7 +171,7 @@ class DepthODE:
         s = self.system
         items = [(_param_key(it), it, sl, shape) for it, sl, shape in self._param_slices]
         found = find_dense_layers(s.rhs, s.running_cost, items, s.state,
-                                  reserved=(*s.costate, *s.data, s.time))
+                                  reserved=(*s.costate, *s.data, *s.params, s.time))
         if found is None:
             if dense is True:
                 raise DeclarationError(

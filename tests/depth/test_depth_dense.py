@@ -144,12 +144,13 @@ def test_generated_names_never_meet_user_names():
     """A state called z0_ (and a parameter called z0_0) cannot be confused with the
     generated pre-activation symbols."""
     xs = vector("z0_", N)  # z0_0, z0_1, z0_2: the generated names' first choice
+    unused = vector("_z0_", N)  # a parameter the dynamics never read, named like the second
     rhs = (W * xs + b).applyfunc(sp.tanh)
-    ode = DepthODE(xs, rhs, [W, b])
+    ode = DepthODE(xs, rhs, [W, b, unused])
     zs = {s.name for la in ode.dense_layers for s in la.z}
-    assert not zs & {s.name for s in xs}
-    ref = DepthODE(xs, rhs, [W, b], dense=False)
-    values = _values([W, b], 2, np.random.default_rng(6))
+    assert not zs & {s.name for s in (*xs, *unused)}
+    ref = DepthODE(xs, rhs, [W, b, unused], dense=False)
+    values = _values([W, b, unused], 2, np.random.default_rng(6))
     for got, want in zip(_results(ode, values, 2), _results(ref, values, 2), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
