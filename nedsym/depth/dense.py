@@ -176,9 +176,11 @@ def find_dense_layers(rhs, running_cost, param_items, state, reserved=()):
     L_sample = sp.Add(*[t for t in L_terms if t.free_symbols & per_sample])
     taken = {str(s) for e in (*rhs, L) for s in e.free_symbols} | {str(s) for s in state}
     taken |= set(map(str, reserved))
-    while candidates:
+    def attempt(names):
+        """One rewrite with the matrices ``names`` dense: ``(rewriter, rhs, L, misused)``."""
         mats, info = {}, {}
-        for name, (item, sl, shape) in candidates.items():
+        for name in names:
+            item, sl, shape = candidates[name]
             rows, cols = shape
             for i in range(rows):
                 for j in range(cols):
@@ -187,13 +189,25 @@ def find_dense_layers(rhs, running_cost, param_items, state, reserved=()):
         rw = _Rewriter(mats, info, set(taken))
         new_rhs = tuple(rw(sp.sympify(f)) for f in rhs)
         new_L = rw(L_sample)
-        left = {mats[s][0] for e in (*new_rhs, new_L) for s in e.free_symbols if s in mats}
-        left |= {name for name in candidates if not any(la.param == name for la in rw.layers)}
-        if not left:
-            break
-        for name in left:
-            candidates.pop(name)
-    if not candidates:
+        misused = {mats[s][0] for e in (*new_rhs, new_L) for s in e.free_symbols if s in mats}
+        return rw, new_rhs, new_L, misused
+
+    # a matrix whose entries are still there after the rewrite is used otherwise and becomes
+    # scalars. Its entries also block the row sums of a matrix whose vector contains them, so
+    # everything left is first made scalar, then each one is tried again on its own
+    dense = list(candidates)
+    rw, new_rhs, new_L, misused = attempt(dense)
+    demoted = []
+    while misused:
+        demoted += [m for m in dense if m in misused]
+        dense = [m for m in dense if m not in misused]
+        rw, new_rhs, new_L, misused = attempt(dense)
+    for name in demoted:
+        trial = attempt([*dense, name])
+        if not trial[3]:
+            dense.append(name)
+            rw, new_rhs, new_L, misused = trial
+    if not any(la.param in dense for la in rw.layers):
         return None
     layers = _with_gather(rw.layers, state)
     return layers, new_rhs, new_L, L_params, rw._taken
@@ -514,8 +528,8 @@ class DenseProgram:
         while k < len(fields):
             key = self._fam_of[fields[k]][0]
             r = len(self._fam[key])
-            if key in blocks:  # a layer's vector never reads its own or later z's
-                ws[k:k + r] = blocks[key]
+            # a layer's vector never reads its own or later z's: zeros, not garbage
+            ws[k:k + r] = blocks[key] if key in blocks else 0.0
             k += r
         return ws
 

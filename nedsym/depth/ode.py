@@ -163,8 +163,7 @@ class DepthODE:
     def _find_dense(self, dense) -> DenseProgram | None:
         if isinstance(dense, np.bool_):
             dense = bool(dense)
-        if dense not in ("auto", True, False) or isinstance(dense, int) and \
-                not isinstance(dense, bool):
+        if not (isinstance(dense, bool) or isinstance(dense, str) and dense == "auto"):
             raise ConfigError(f"dense must be 'auto', True or False, got {dense!r}")
         if dense is False:
             return None

@@ -125,6 +125,14 @@ def test_matrix_used_otherwise_is_expanded_into_scalars():
     values = _values([W, V], 2, np.random.default_rng(5))
     for got, want in zip(_results(ode, values, 2), _results(ref, values, 2), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    # a misused matrix inside another's vector does not block that one (V is still dense)
+    for rhs2 in (V * (W.T * x).applyfunc(sp.tanh),
+                 (V * (x * W[0, 0])).applyfunc(sp.tanh) + sp.ImmutableMatrix([W[0, 0] ** 2] * 3)):
+        ode2 = DepthODE(x, rhs2, [W, V])
+        assert [la.param for la in ode2.dense_layers] == ["V"]
+        ref2 = DepthODE(x, rhs2, [W, V], dense=False)
+        for got, want in zip(_results(ode2, values, 2), _results(ref2, values, 2), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
     # a transposed product is not a row sum: no layer, and dense=True says why
     rhs_t = (W.T * x).applyfunc(sp.tanh)
     assert DepthODE(x, rhs_t, [W]).dense_layers == ()
@@ -133,7 +141,7 @@ def test_matrix_used_otherwise_is_expanded_into_scalars():
 
 
 def test_dense_option_is_strict():
-    for bad in ("yes", 1, None, "dense"):
+    for bad in ("yes", 1, 0.0, 1.0, None, "dense", np.array([True])):
         with pytest.raises(ConfigError, match="dense must be"):
             DepthODE(x, (W * x).applyfunc(sp.tanh), [W], dense=bad)
     assert DepthODE(x, (W * x).applyfunc(sp.tanh), [W], dense=np.bool_(False)).dense_layers \
