@@ -629,15 +629,18 @@ class DenseProgram:
 
     def hamiltonian(self, X, P, theta, t):
         """Per-sample :math:`H = p\\cdot F - L` ``(B,)``."""
-        return np.sum(P * self.rhs_eval(X, theta, t), axis=0) - self.running_cost(X, theta, t)
+        K, (blocks, _) = self.rhs_eval(X, theta, t, keep=True)
+        return np.sum(P * K, axis=0) - self.running_cost(X, theta, t, blocks)
 
-    def running_cost(self, X, theta, t):
-        """Per-sample :math:`L` ``(B,)``."""
+    def running_cost(self, X, theta, t, blocks=None):
+        """Per-sample :math:`L` ``(B,)``; ``blocks``: the products at ``X`` when a forward
+        pass has them already (from ``rhs_eval(keep=True)``)."""
         B = X.shape[1]
         out = np.zeros(B)
         if self.L_sample != 0:
             theta_s = theta[self._scalar_idx]
-            blocks, _ = self._forward(X, theta, theta_s, t)
+            if blocks is None:
+                blocks, _ = self._forward(X, theta, theta_s, t)
             out += self._run("running_cost", blocks, theta_s, t, 1)[0][0]
         if self.L_params != 0:
             R, _ = self._call(self.kernel("params"), np.empty((0, 1)),

@@ -358,13 +358,21 @@ class DepthODE:
         h = float(T) / theta.shape[0]
         L = None if self.system.running_cost == 0 else self.L
         F, aux = self.F, None
-        if self._dense is not None and keep:
-            aux = []
+        if self._dense is not None:
+            aux, last = [], []
 
             def F(X, th, t):
                 K, kept = self._dense.rhs_eval(X, th, t, keep=True)
-                aux.append(kept)
+                last[:] = [X, kept[0]]
+                if keep:
+                    aux.append(kept)
                 return K
+
+            if L is not None:  # the running cost at a stage reuses that stage's products
+                def L(X, th, t):
+                    blocks = last[1] if last and last[0] is X else None
+                    return self._dense.running_cost(X, th, t, blocks)
+            aux = aux if keep else None
         with np.errstate(over="ignore", invalid="ignore"):  # blow-up raises BlowUpError
             xs, stages, cost = rk_forward(F, self._x0(x0), theta, h, tab, L)
         return Trajectory(xs, stages, cost, h, tab.name, aux)
