@@ -348,7 +348,7 @@ class DenseProgram:
         for name in self._names():
             plan = self._row_plan(name)
             if plan is not None and plan[0]:
-                out[name] = plan[0][0][1]  # one row kernel per program kernel
+                out[name] = plan[0][1]
         return out
 
     def source(self) -> str:
@@ -432,15 +432,16 @@ class DenseProgram:
         return T
 
     def _row_plan(self, name):
-        """The kernel ``name`` as row-template kernels, one per row count (each evaluates
-        its outputs over all rows and samples at once), or None when some output is not
-        one expression repeated over the rows."""
+        """The kernel ``name`` as ``(entry, zero rows)``: ``entry`` is one row kernel
+        evaluating every output over all rows and samples at once (None when every output
+        is zero), the zero rows are the map rows it does not write; None when some output is
+        not one expression repeated over the rows."""
         if name in self._rows:
             return self._rows[name]
         plan = None
         groups = self._map_groups(name)
         if groups is not None:
-            fields, maps, sums, _, _ = self._spec(name)
+            _, maps, sums, _, _ = self._spec(name)
             outs, k = [], 0
             for size in groups:
                 outs.append(("map", k, maps[k:k + size]))
@@ -449,17 +450,17 @@ class DenseProgram:
             for size in self._sum_groups:
                 outs.append(("sum", k, sums[k:k + size]))
                 k += size
-            plan = self._build_rows(name, fields, outs)
+            plan = self._build_rows(name, outs)
             if plan is not None:  # the map rows no kernel writes are zeros
-                written = {(start, r) for _, _, _, _, targets in plan
-                           for kind, start, r, _ in targets if kind == "map"}
+                written = {(start, r) for kind, start, r, _ in (plan[4] if plan else ())
+                           if kind == "map"}
                 zero = [(start, size) for kind, start, exprs in outs
                         if kind == "map" and (start, size := len(exprs)) not in written]
                 plan = (plan, zero)
         self._rows[name] = plan
         return plan
 
-    def _build_rows(self, name, fields, outs):
+    def _build_rows(self, name, outs):
         templates, targets = [], []
         for kind, start, exprs in outs:
             if all(e == 0 for e in exprs):
@@ -471,7 +472,7 @@ class DenseProgram:
                 templates.append(T)
             targets.append((kind, start, len(exprs), templates.index(T)))
         if not templates:
-            return []
+            return ()
         if len({r for _, _, r, _ in targets}) != 1:
             return None  # one loop nest per kernel: every output has the same rows
         used = set().union(*(T.free_symbols for T in templates))
@@ -489,7 +490,7 @@ class DenseProgram:
         r = targets[0][2]
         k = build_row_kernel(syms, [kind == "param" for kind, _ in inputs], shared, self.time,
                              templates, backend=self.backend, tag=f"dense_{name}_rows")
-        return [(r, k, inputs, spos, targets)]
+        return (r, k, inputs, spos, targets)
 
     def _run(self, name, blocks, theta_s, t, nmap):
         """Kernel ``name`` on the per-family arrays ``blocks`` (``{"x": X, "p": P, "z0": Z0,
@@ -500,25 +501,26 @@ class DenseProgram:
             fields = self._spec(name)[0]
             return self._call(self.kernel(name), self._stack(fields, blocks, B), theta_s, t,
                               nmap)
-        plan, zero = plan
+        entry, zero = plan
         out = np.empty((nmap, B))
         for start, size in zero:
             out[start:start + size] = 0.0
         acc = np.zeros(len(self.scalars))
-        for r, k, inputs, spos, targets in plan:
-            arrays = [blocks[w] if kind == "rows" else theta_s[w][:, None]
-                      for kind, w in inputs]
-            dest, owner = [None] * k.nmap, [None] * k.nmap
-            for kind, start, _, j in targets:  # write maps in place, into their rows
-                if kind == "map" and dest[j] is None:
-                    dest[j], owner[j] = out[start:start + r], start
-            dest = [d if d is not None else np.empty((r, B)) for d in dest]
-            k(arrays, theta_s[spos], t, dest)
-            for kind, start, _, j in targets:
-                if kind == "sum":
-                    acc[start:start + r] = dest[j].sum(axis=1)
-                elif owner[j] != start:
-                    out[start:start + r] = dest[j]
+        if not entry:
+            return out, acc
+        r, k, inputs, spos, targets = entry
+        arrays = [blocks[w] if kind == "rows" else theta_s[w][:, None] for kind, w in inputs]
+        dest, owner = [None] * k.nmap, [None] * k.nmap
+        for kind, start, _, j in targets:  # write maps in place, into their rows
+            if kind == "map" and dest[j] is None:
+                dest[j], owner[j] = out[start:start + r], start
+        dest = [d if d is not None else np.empty((r, B)) for d in dest]
+        k(arrays, theta_s[spos], t, dest)
+        for kind, start, _, j in targets:
+            if kind == "sum":
+                acc[start:start + r] = dest[j].sum(axis=1)
+            elif owner[j] != start:
+                out[start:start + r] = dest[j]
         return out, acc
 
     def _stack(self, fields, blocks, B):

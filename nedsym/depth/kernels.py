@@ -89,23 +89,8 @@ def build_batch_kernel(fields: Sequence[sp.Symbol], params: Sequence[sp.Symbol],
     if backend not in ("numpy", "numba"):
         raise CodegenError(f"batch kernels are printed for numpy and numba, not {backend!r}")
     fields, params = tuple(fields), tuple(params)
-    (i,) = index_symbols(1)
-    fnames = [f"f{k}" for k in range(len(fields))]
-    onames = [f"o{k}" for k in range(len(map_exprs) + len(sum_exprs))]
-    qnames = [f"q{k}" for k in range(len(params))]
-    repl = {s: sp.IndexedBase(n)[i] for s, n in zip(fields, fnames, strict=True)}
-    repl.update({s: sp.Symbol(n, real=True) for s, n in zip(params, qnames, strict=True)})
-    repl[time] = sp.Symbol("tau", real=True)
-    allowed = set(fields) | set(params) | {time}
-    exprs, used = {}, set()
-    for name, e in zip(onames, (*map_exprs, *sum_exprs), strict=True):
-        e = sp.sympify(e)
-        extra = e.free_symbols - allowed
-        if extra:
-            raise CodegenError(f"expression {e} uses symbol(s) {sorted(map(str, extra))} that "
-                               "are neither per-sample fields, parameters nor the time")
-        used |= e.free_symbols
-        exprs[name] = e.xreplace(repl)
+    fnames, onames, qnames, exprs, used = _indexed(fields, params, time,
+                                                   (*map_exprs, *sum_exprs), "per-sample")
     ir = build_map_kernel([*fnames, *onames], 0, exprs, [*qnames, "tau"], 1,
                           name=f"nsd_{tag}")
     printer = PRINTERS[backend](ir)
@@ -117,6 +102,30 @@ def build_batch_kernel(fields: Sequence[sp.Symbol], params: Sequence[sp.Symbol],
     module = get_target(backend).load_module(src, f"nsd_{tag}", kind="batch")
     return BatchKernel(module.kernel, src, module.__file__, backend, fields, nmap,
                        len(sum_exprs))
+
+
+def _indexed(fields, params, time, exprs, what: str):
+    """The expressions in the kernel IR's names: field ``k`` as ``f<k>[i]``, parameter ``k``
+    as ``q<k>``, the time as ``tau``. Returns ``(fnames, onames, qnames, {oname: expr},
+    symbols used)``; a symbol of no role is a :class:`CodegenError`."""
+    (i,) = index_symbols(1)
+    fnames = [f"f{k}" for k in range(len(fields))]
+    onames = [f"o{k}" for k in range(len(exprs))]
+    qnames = [f"q{k}" for k in range(len(params))]
+    repl = {s: sp.IndexedBase(n)[i] for s, n in zip(fields, fnames, strict=True)}
+    repl.update({s: sp.Symbol(n, real=True) for s, n in zip(params, qnames, strict=True)})
+    repl[time] = sp.Symbol("tau", real=True)
+    allowed = set(fields) | set(params) | {time}
+    out, used = {}, set()
+    for name, e in zip(onames, exprs, strict=True):
+        e = sp.sympify(e)
+        extra = e.free_symbols - allowed
+        if extra:
+            raise CodegenError(f"expression {e} uses symbol(s) {sorted(map(str, extra))} that "
+                               f"are neither {what} fields, parameters nor the time")
+        used |= e.free_symbols
+        out[name] = e.xreplace(repl)
+    return fnames, onames, qnames, out, used
 
 
 def _unpack(qs) -> list[str]:
@@ -214,22 +223,7 @@ def build_row_kernel(fields: Sequence[sp.Symbol], broadcast: Sequence[bool],
     fields, params, broadcast = tuple(fields), tuple(params), tuple(bool(b) for b in broadcast)
     if len(broadcast) != len(fields):
         raise CodegenError(f"{len(fields)} fields but {len(broadcast)} broadcast flags")
-    (i,) = index_symbols(1)
-    fnames = [f"f{k}" for k in range(len(fields))]
-    onames = [f"o{k}" for k in range(len(exprs))]
-    qnames = [f"q{k}" for k in range(len(params))]
-    repl = {s: sp.IndexedBase(n)[i] for s, n in zip(fields, fnames, strict=True)}
-    repl.update({s: sp.Symbol(n, real=True) for s, n in zip(params, qnames, strict=True)})
-    repl[time] = sp.Symbol("tau", real=True)
-    allowed = set(fields) | set(params) | {time}
-    out_exprs = {}
-    for name, e in zip(onames, exprs, strict=True):
-        e = sp.sympify(e)
-        extra = e.free_symbols - allowed
-        if extra:
-            raise CodegenError(f"expression {e} uses symbol(s) {sorted(map(str, extra))} that "
-                               "are neither row fields, parameters nor the time")
-        out_exprs[name] = e.xreplace(repl)
+    fnames, onames, qnames, out_exprs, _ = _indexed(fields, params, time, tuple(exprs), "row")
     ir = build_map_kernel([*fnames, *onames], 0, out_exprs, [*qnames, "tau"], 1,
                           name=f"nsd_{tag}")
     printer = PRINTERS[backend](ir)
