@@ -1,8 +1,11 @@
 """Benchmark of nedsym.nn: per-point parameter Jacobians vs hand-written numpy backprop.
 
-Network: tanh MLP ``[2, 50, 50, 1]`` (P = 2751), M points uniform in [-1, 1]^2. Measured:
+Network: tanh MLP ``[2, 64, 64, 1]`` (P = 4417; ``--widths``), M points uniform in [-1, 1]^2.
+Measured:
 
-* ``jac0``: d u / d theta per point, shape (M, 1, P);
+* ``jac0``: d u / d theta per point, shape (M, 1, P), by the numpy and the numba backend
+  (the numba one assembles the weight rows in compiled code), fresh and into a reused
+  ``out=`` buffer;
 * ``jac1``: d u and d grad u / d theta per point, shape (M, 1, 1 + d, P);
 * ``jac2``/``jac2-lap``: with the full Hessian / only the Laplacian (nedsym only);
 * ``fwd2``: the forward jet (values, gradient, Hessian) alone;
@@ -15,10 +18,11 @@ Network: tanh MLP ``[2, 50, 50, 1]`` (P = 2751), M points uniform in [-1, 1]^2. 
 Baselines measured in the same run: ``hand`` is a plain numpy backprop written for exactly
 this architecture (one reverse sweep per output quantity, per-point outer products for the
 weights); ``torch`` is ``torch.func.vmap(jacrev(...))`` when torch is importable (skipped
-otherwise). Times are the best of ``--repeats`` interleaved runs. BLAS runs on one thread
-unless ``--threads`` says otherwise (set before numpy is imported).
+otherwise). Times are the best of ``--repeats`` interleaved runs. BLAS and numba run on one
+thread unless ``--threads`` says otherwise (set before numpy is imported): one core each, so
+the ratios compare code, not cores.
 
-Run on demand:  python benchmarks/nn.py [--quick] [--points 200 1000 2000] [--widths 64 64]
+Run on demand:  python benchmarks/nn.py [--quick] [--points 1000 4000] [--widths 64 64]
                 [--threads 1]
 """
 
@@ -46,8 +50,9 @@ import numpy as np  # noqa: E402
 import nedsym.nn as nn  # noqa: E402
 
 
-def hand_jacobian(X, p, order):
-    """Per-point Jacobians of u (and grad u) for a [d, w, w, 1] tanh MLP, by hand."""
+def hand_jacobian(X, p, order, out=None):
+    """Per-point Jacobians of u (and grad u) for a [d, w, w, 1] tanh MLP, by hand
+    (into ``out`` when given, a reused ``(M, 1 + d*order, P)`` buffer)."""
     W1, b1, W2, b2, W3, b3 = (p[0]["W"], p[0]["b"], p[1]["W"], p[1]["b"], p[2]["W"], p[2]["b"])
     M, d = X.shape
     w = W1.shape[0]
@@ -56,7 +61,7 @@ def hand_jacobian(X, p, order):
     s1, s2 = 1 - a1**2, 1 - a2**2
     P = W1.size + b1.size + W2.size + b2.size + W3.size + b3.size
     rows = 1 + (d if order else 0)
-    J = np.empty((M, rows, P))
+    J = np.empty((M, rows, P)) if out is None else out
     o1, o2, o3 = W1.size + w, W1.size + w + W2.size + w, W1.size + w + W2.size + w + W3.size
     # u: plain backprop
     z2bar = W3[0] * s2
@@ -170,23 +175,35 @@ def torch_rows_lap(X, theta, sizes, c):  # pragma: no cover - torch is optional
 
 
 def best(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    return race({"": fn}, repeats)[""]
+
+
+def race(fns: dict, repeats: int) -> dict:
+    """Best time of each callable over ``repeats`` rounds, the contenders interleaved in
+    every round (so that load on a shared machine hits them alike)."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: min(v) for k, v in times.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--points", type=int, nargs="+", default=[200, 1000, 2000])
-    ap.add_argument("--widths", type=int, nargs=2, default=[50, 50])
+    ap.add_argument("--points", type=int, nargs="+", default=[1000, 4000])
+    ap.add_argument("--widths", type=int, nargs=2, default=[64, 64])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", default="1", help="BLAS threads (default 1)")
+    ap.add_argument("--threads", default="1",
+                    help="BLAS and numba threads (default 1)")
     ap.add_argument("--quick", action="store_true", help="M = 200 only, 2 repeats")
     args = ap.parse_args()
+    import numba
+
+    numba.set_num_threads(int(args.threads))   # the compiled assembly: as many as BLAS
     if args.quick:
         args.points, args.repeats = [200], 2
     sizes = [2, *args.widths, 1]
@@ -203,22 +220,33 @@ def main() -> None:
           f"BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}, numpy {np.__version__}")
     if not have_torch:
         print("torch not importable: torch.func baseline skipped")
-    print(f"{'M':>6} {'what':>9} {'nedsym':>10} {'numba':>10} {'hand':>10} {'hand/ned':>9}"
-          f" {'torch':>10}   (ms)")
+    print("jac0/jac1 columns: nedsym numpy backend, numba backend (compiled row assembly), "
+          "numba with out= (a reused buffer), the hand-written numpy backprop (fresh, and into "
+          "a reused buffer), their ratios (>1: nedsym faster), torch.func")
+    print(f"{'M':>6} {'what':>9} {'numpy':>9} {'numba':>9} {'nb,out':>9} {'hand':>9} "
+          f"{'hand,out':>9} {'hand/nb':>8} {'out/out':>8} {'torch':>9}   (ms)")
     for M in args.points:
         X = np.random.default_rng(1).uniform(-1, 1, (M, 2))
         for order in (0, 1):
             ours = net.jacobian(X, theta, order)[1].data[:, 0]
             ref = hand_jacobian(X, parts, order)
-            err = np.max(np.abs(ours - ref))
+            err = max(np.max(np.abs(ours - ref)),
+                      np.max(np.abs(fast.jacobian(X, theta, order)[1].data[:, 0] - ref)))
             assert err < 1e-12 * max(1.0, np.max(np.abs(ref))), f"hand baseline differs: {err}"
-            t_ned = best(partial(net.jacobian, X, theta, order), args.repeats)
-            t_nb = best(partial(fast.jacobian, X, theta, order), args.repeats)
-            t_hand = best(partial(hand_jacobian, X, parts, order), args.repeats)
-            t_torch = (f"{best(torch_jacobian(X, theta, sizes, order), args.repeats) * 1e3:10.2f}"
-                       if have_torch else f"{'-':>10}")
-            print(f"{M:>6} {'jac' + str(order):>9} {t_ned * 1e3:10.2f} {t_nb * 1e3:10.2f} "
-                  f"{t_hand * 1e3:10.2f} {t_hand / t_ned:9.2f} {t_torch}")
+            buf, hbuf = np.empty((M, 1) + ref.shape[1:]), np.empty(ref.shape)
+            t = race({"numpy": partial(net.jacobian, X, theta, order),
+                      "numba": partial(fast.jacobian, X, theta, order),
+                      "numba_out": partial(fast.jacobian, X, theta, order, out=buf),
+                      "hand": partial(hand_jacobian, X, parts, order),
+                      "hand_out": partial(hand_jacobian, X, parts, order, out=hbuf)},
+                     args.repeats)
+            t_torch = (f"{best(torch_jacobian(X, theta, sizes, order), args.repeats) * 1e3:9.2f}"
+                       if have_torch else f"{'-':>9}")
+            print(f"{M:>6} {'jac' + str(order):>9} " + " ".join(
+                f"{t[k] * 1e3:9.2f}" for k in ("numpy", "numba", "numba_out", "hand",
+                                               "hand_out"))
+                  + f" {t['hand'] / t['numba']:8.2f} {t['hand_out'] / t['numba_out']:8.2f}"
+                  f" {t_torch}")
         for what, kw in (("jac2", {}), ("jac2-lap", {"lap_only": True})):
             t_ned = best(partial(net.jacobian, X, theta, 2, **kw), args.repeats)
             t_nb = best(partial(fast.jacobian, X, theta, 2, **kw), args.repeats)

@@ -135,6 +135,21 @@ class JetSpec:
     def H(self) -> slice:
         return slice(1 + self.d, self.F)
 
+    def support(self, f: int) -> tuple[int, ...]:
+        """The features that feature ``f`` of a layer's output jet depends on, in any
+        layer: a value on values, ``∂_k`` on values and ``∂_k``, ``∂_k∂_l`` on values,
+        ``∂_k``, ``∂_l`` and itself, the Laplacian on values, every ``∂_k`` and itself. A
+        reverse sweep seeded at feature ``f`` has zero cotangents everywhere else."""
+        d = self.d
+        if f == 0:
+            return (0,)
+        if f < 1 + d:
+            return (0, f)
+        if self.lap_only:
+            return (0, *range(1, 1 + d), f)
+        k, l_ = ((f - 1 - d, f - 1 - d) if self.diag_only else divmod(f - 1 - d, d))
+        return tuple(sorted({0, 1 + k, 1 + l_, f}))
+
     def seed(self, X: np.ndarray) -> np.ndarray:
         """The jet of the coordinates themselves: values ``X``, gradient the identity."""
         M, d = X.shape

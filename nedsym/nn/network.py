@@ -156,7 +156,7 @@ class Network:
     __call__ = forward
 
     def jacobian(self, X, theta=None, order: int = 0, *, lap_only: bool = False,
-                 diag_only: bool = False) -> tuple[Jet, Jet]:
+                 diag_only: bool = False, out: np.ndarray | None = None) -> tuple[Jet, Jet]:
         r"""Per-point Jacobians of the jet w.r.t. :math:`\theta`.
 
         Returns ``(values, jac)``: ``values`` as :meth:`forward`; ``jac.u``
@@ -165,6 +165,9 @@ class Network:
         ``(M, n_out, P)`` with ``lap_only``, ``jac.diag`` ``(M, n_out, d, P)`` with
         ``diag_only``). ``jac.data`` is the contiguous
         ``(M, n_out, F, P)`` buffer; ``jac.data.reshape(-1, P)`` the stacked matrix.
+        ``out``: that buffer, to be overwritten (a C-contiguous float64 array of exactly
+        this shape). A loop that asks for Jacobians of the same size again saves the
+        fresh allocation, whose first touch is a large part of writing a Jacobian.
 
         Example
         -------
@@ -177,22 +180,26 @@ class Network:
         spec = JetSpec(self.d_in, order, lap_only, diag_only)
         M, F, n_out, P = X.shape[0], spec.F, self.n_out, self.n_params
         C = n_out * F
-        jac = np.empty((M, n_out, F, P))
+        jac = _out_buffer(out, (M, n_out, F, P), "jacobian")
         vals = np.empty((M, n_out, F))
         seed_bar = np.eye(C).reshape(C, n_out, F).transpose(0, 2, 1)  # (C, F, n_out)
+        active = np.zeros((n_out, F, F), dtype=bool)   # channel (output, feature) reads
+        for f in range(F):
+            active[:, f, list(spec.support(f))] = True
+        active = active.reshape(C, F)
         width = max(L.n_out for L in self.layers) + self.d_in
         chunk = max(1, _CHUNK_ENTRIES // (C * F * width))
         params = self._params(theta)
         for lo in range(0, M, chunk):
             hi = min(M, lo + chunk)
-            out = jac[lo:hi].reshape(hi - lo, C, P)
+            dest = jac[lo:hi].reshape(hi - lo, C, P)
             S, tapes = spec.seed(X[lo:hi]), []
             for L, p in zip(self.layers, params, strict=True):
                 S, tape = layer_forward(L, spec, S, p, self.backend, order)
                 tapes.append(tape)
             vals[lo:hi] = S.transpose(0, 2, 1)
             abar = np.broadcast_to(seed_bar, (hi - lo, C, F, n_out))
-            self._sweep(spec, tapes, abar, params, out, per_point=True)
+            self._sweep(spec, tapes, abar, params, dest, per_point=True, active=active)
         return spec.split(vals), _with_data(spec.split(jac, (P,)), jac)
 
     def linearize(self, X, theta=None, order: int = 0, *, lap_only: bool = False,
@@ -270,16 +277,22 @@ class Network:
         self._sweep(spec, tapes, abar, params, grad, per_point=False)
         return grad
 
-    def _sweep(self, spec, tapes, abar, params, out, per_point: bool) -> None:
-        """Reverse sweep over all layers writing parameter derivatives into ``out``."""
+    def _sweep(self, spec, tapes, abar, params, out, per_point: bool,
+               active: np.ndarray | None = None) -> None:
+        """Reverse sweep over all layers writing parameter derivatives into ``out``;
+        ``active``: ``(C, F)``, the features with nonzero cotangents per channel (a seeded
+        Jacobian's structure, used by the compiled rows)."""
+        compiled = per_point and self.backend == "numba" and out.flags.c_contiguous
         for i in reversed(range(len(self.layers))):
             L = self.layers[i]
             blocks = []
-            for _, _, shape, sl in self.layout_of(i):
+            lay = self.layout_of(i)
+            for _, _, shape, sl in lay:
                 blocks.append(_view(out[..., sl],
                                     (*out.shape[:-1], *shape) if per_point else shape))
+            rows = (out, lay[0][3].start, lay[1][3].start, active) if compiled else None
             abar = layer_backward(L, spec, tapes[i], abar, params[i], blocks, per_point,
-                                  need_input=i > 0)
+                                  need_input=i > 0, rows=rows)
 
     def layout_of(self, i: int) -> list:
         """The :attr:`layout` entries of layer ``i``."""
@@ -312,7 +325,7 @@ class Linearization:
         self.net, self.spec, self._chunks, self._params = net, spec, chunks, params
         self.n_points = n_points
 
-    def rows(self, cot: Jet) -> np.ndarray:
+    def rows(self, cot: Jet, out: np.ndarray | None = None) -> np.ndarray:
         r"""``(M, C, P)``: :math:`\partial_\theta \sum_f \text{cot}_{mcf}\,
         \text{jet}_{mf}` at each point ``m`` and channel ``c``.
 
@@ -321,6 +334,8 @@ class Linearization:
         ``(M, C, n_out, d, d)``, ``diag`` ``(M, C, n_out, d)`` (diagonal-only
         linearization) or ``lap`` ``(M, C, n_out)`` (Laplacian-only); ``None`` fields
         count as zero, and fields the linearization does not carry are refused.
+        ``out``: a C-contiguous float64 ``(M, C, P)`` array to write the rows into (and
+        return), as in :meth:`Network.jacobian`.
         """
         spec, net, M = self.spec, self.net, self.n_points
         fields = {"u": cot.u, "grad": cot.grad, "hess": cot.hess, "diag": cot.diag,
@@ -331,7 +346,7 @@ class Linearization:
                              "grad (M, C, n_out, d), ...")
         C = np.shape(given[0])[1]
         _pack_cotangent(spec, cot, M, net.n_out, channels=C, check_only=True)
-        out = np.empty((M, C, net.n_params))
+        out = _out_buffer(out, (M, C, net.n_params), "rows")
         width = max(L.n_out for L in net.layers) + net.d_in
         sub = max(1, _CHUNK_ENTRIES // (max(C, 1) * spec.F * width))
         for lo0, hi0, tapes0 in self._chunks:
@@ -343,6 +358,20 @@ class Linearization:
                 tapes = [_slice_tape(t, lo - lo0, hi - lo0) for t in tapes0]
                 net._sweep(spec, tapes, abar, self._params, out[lo:hi], per_point=True)
         return out
+
+
+def _out_buffer(out, shape: tuple, what: str) -> np.ndarray:
+    """``out`` checked as the destination of ``what`` (or a new array of ``shape``)."""
+    if out is None:
+        return np.empty(shape)
+    if not isinstance(out, np.ndarray) or out.dtype != np.float64 or \
+            tuple(out.shape) != tuple(shape) or not out.flags.c_contiguous or \
+            not out.flags.writeable:
+        got = (f"{type(out).__name__} {getattr(out, 'dtype', '')} "
+               f"{tuple(getattr(out, 'shape', ()))}")
+        raise FieldError(f"{what}: out= must be a writeable C-contiguous float64 array of "
+                         f"shape {tuple(shape)}; got {got.strip()}")
+    return out
 
 
 def _slice_tape(tape: tuple, lo: int, hi: int) -> tuple:

@@ -44,13 +44,15 @@ def layer_forward(layer: Layer, spec: JetSpec, S: np.ndarray, params: list[np.nd
 
 def layer_backward(layer: Layer, spec: JetSpec, tape: tuple, abar: np.ndarray,
                    params: list[np.ndarray], blocks: list[np.ndarray], per_point: bool,
-                   need_input: bool = True) -> np.ndarray | None:
+                   need_input: bool = True, rows: tuple | None = None) -> np.ndarray | None:
     """Reverse sweep: fill the parameter blocks, return the input cotangent.
 
     ``abar``: cotangent of the output jet, ``(M, C, F, n_out)``. ``blocks``: one
     array per parameter (``W``, ``b``, per-neuron ones) receiving the derivatives:
     ``(M, C, *shape)`` per point when ``per_point``, else ``shape`` summed over
-    points and channels.
+    points and channels. ``rows``: ``(out, off_w, off_b, active)`` to write the per-point
+    ``W`` and ``b`` blocks with the compiled :func:`~nedsym.nn.assembly.dense_rows`
+    straight into the C-contiguous rows ``out`` ``(M, C, P)`` (the numba backend).
     """
     S, jets, R = tape
     W = params[0]
@@ -63,11 +65,15 @@ def layer_backward(layer: Layer, spec: JetSpec, tape: tuple, abar: np.ndarray,
     M, C, F, n_out = zbar.shape
     n_in = S.shape[2]
     if per_point:
-        if F == 1:
-            np.multiply(zbar[:, :, 0, :, None], S[:, None, 0, None, :], out=blocks[0])
+        if rows is not None:
+            from nedsym.nn.assembly import dense_rows
+            dense_rows(zbar, S, *rows)
         else:
-            np.matmul(zbar.transpose(0, 1, 3, 2), S[:, None], out=blocks[0])
-        blocks[1][...] = zbar[:, :, 0]
+            if F == 1:
+                np.multiply(zbar[:, :, 0, :, None], S[:, None, 0, None, :], out=blocks[0])
+            else:
+                np.matmul(zbar.transpose(0, 1, 3, 2), S[:, None], out=blocks[0])
+            blocks[1][...] = zbar[:, :, 0]
         for blk, pb in zip(blocks[2:], pbars, strict=True):
             blk[...] = pb
     else:

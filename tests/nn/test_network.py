@@ -131,17 +131,91 @@ def test_vjp_equals_cotangent_times_jacobian(lap_only):
                                np.einsum("mo,mop->p", cu, jac.u), rtol=1e-12, atol=1e-13)
 
 
+JET_KINDS = [(0, {}), (1, {}), (2, {}), (2, {"lap_only": True}), (2, {"diag_only": True})]
+
+
 def test_numba_backend_equals_numpy():
+    """The numba backend (compiled partials, rows assembled by nedsym.nn.assembly) gives the
+    NumPy reference's Jacobians and rows for every jet kind, two outputs, per-neuron
+    parameters and a residual layer."""
     layers = lambda: [nn.Dense(2, 5, "gelu"), swish_layer(5, 5),  # noqa: E731
-                      nn.Residual(5, "relu", h=0.5), nn.Linear(5, 1)]
+                      nn.Residual(5, "tanh", h=0.5), nn.Linear(5, 2)]
     ref = nn.Network(layers(), seed=1)
     fast = nn.Network(layers(), seed=1, backend="numba")
-    for order in (0, 2):
-        v0, j0 = ref.jacobian(X2, order=order)
-        v1, j1 = fast.jacobian(X2, order=order)
+    for order, kw in JET_KINDS:
+        v0, j0 = ref.jacobian(X2, order=order, **kw)
+        v1, j1 = fast.jacobian(X2, order=order, **kw)
         np.testing.assert_allclose(j1.data, j0.data, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(v1.u, v0.u, rtol=1e-12, atol=1e-12)
+        # rows of random cotangents (every feature active)
+        _, l0 = ref.linearize(X2, order=order, **kw)
+        _, l1 = fast.linearize(X2, order=order, **kw)
+        F = j0.data.shape[2]
+        cot = RNG.normal(size=(len(X2), 3, 2, F))
+        c = nn.Jet(u=cot[:, :, :, 0], grad=None if order == 0 else cot[:, :, :, 1:3],
+                   hess=cot[:, :, :, 3:].reshape(len(X2), 3, 2, 2, 2)
+                   if order == 2 and not kw else None,
+                   lap=cot[:, :, :, 3] if kw.get("lap_only") else None,
+                   diag=cot[:, :, :, 3:5] if kw.get("diag_only") else None)
+        expected = np.einsum("mcof,mofp->mcp", cot, j0.data)
+        np.testing.assert_allclose(l1.rows(c), expected, rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(l0.rows(c), expected, rtol=1e-11, atol=1e-12)
     assert "@njit" in fast.source() and "def partials" in ref.source()
+
+
+@pytest.mark.parametrize("order,kw", JET_KINDS)
+def test_seeded_jacobian_support(order, kw):
+    """The features a seeded Jacobian skips (JetSpec.support) have zero cotangents: the
+    full sweep over every feature gives the same Jacobian."""
+    spec = nn.jet.JetSpec(2, order, **kw)
+    net = nn.Network([nn.Dense(2, 6, "tanh"), nn.Dense(6, 4, "sin"), nn.Linear(4, 1)], seed=3,
+                     backend="numba")
+    _, jac = net.jacobian(X2, order=order, **kw)     # skips features outside the support
+    _, lin = net.linearize(X2, order=order, **kw)    # rows: every feature summed
+    for f in range(spec.F):
+        cot = np.zeros((len(X2), 1, 1, spec.F))
+        cot[:, 0, 0, f] = 1.0
+        rows = lin.rows(nn.Jet(
+            u=cot[..., 0], grad=cot[..., 1:3] if order else None,
+            hess=cot[..., 3:].reshape(len(X2), 1, 1, 2, 2) if order == 2 and not kw else None,
+            lap=cot[..., 3] if kw.get("lap_only") else None,
+            diag=cot[..., 3:5] if kw.get("diag_only") else None))
+        np.testing.assert_allclose(rows[:, 0], jac.data[:, 0, f], rtol=1e-12, atol=1e-13)
+    assert spec.support(0) == (0,)
+    if order == 2 and not kw:
+        assert spec.support(3 + 1) == (0, 1, 2, 4)      # d2u/dx0dx1 reads u, both grads
+        assert spec.support(3) == (0, 1, 3)             # d2u/dx0^2 reads u, du/dx0
+
+
+def test_numba_rows_in_chunks(monkeypatch):
+    """Jacobians and rows assembled chunk by chunk into the same buffer are unchanged."""
+    net = nn.MLP([2, 7, 5, 1], seed=2, backend="numba")
+    v0, j0 = net.jacobian(X2, order=1)
+    monkeypatch.setattr(network_module, "_CHUNK_ENTRIES", 40)
+    v1, j1 = net.jacobian(X2, order=1)
+    np.testing.assert_array_equal(j1.data, j0.data)
+    np.testing.assert_array_equal(v1.u, v0.u)
+
+
+def test_jacobian_and_rows_into_out():
+    for backend in ("numpy", "numba"):
+        net = nn.MLP([2, 6, 1], seed=4, backend=backend)
+        _, ref = net.jacobian(X2, order=1)
+        buf = np.full(ref.data.shape, np.nan)
+        _, jac = net.jacobian(X2, order=1, out=buf)
+        assert jac.data is buf and np.shares_memory(jac.grad, buf)
+        np.testing.assert_array_equal(buf, ref.data)
+        _, lin = net.linearize(X2, order=1)
+        cot = nn.Jet(u=np.ones((len(X2), 1, 1)))
+        rows = np.full((len(X2), 1, net.n_params), np.nan)
+        assert lin.rows(cot, out=rows) is rows
+        np.testing.assert_array_equal(rows[:, 0], ref.u[:, 0])
+        for bad in (np.empty(ref.data.shape, dtype=np.float32), np.empty((1, 2)),
+                    np.empty(ref.data.shape[::-1]).T, [[0.0]]):
+            with pytest.raises(FieldError, match=r"jacobian: out= .* shape \(9, 1, 3, 25\)"):
+                net.jacobian(X2, order=1, out=bad)
+        with pytest.raises(FieldError, match=r"rows: out= must be"):
+            lin.rows(cot, out=np.empty((9, 2, net.n_params)))
 
 
 def test_input_errors():
