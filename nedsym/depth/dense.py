@@ -227,6 +227,12 @@ def _with_gather(layers, state):
     return out
 
 
+def _worth_keeping(e) -> bool:
+    """A forward value worth keeping for the adjoint: one with a function call in it (an
+    activation), not a symbol, a number or a polynomial."""
+    return not e.is_Atom and bool(e.atoms(sp.Function))
+
+
 def _d(terms, syms):
     """``{symbol: Σ over terms containing it of coef * ∂expr/∂symbol}`` for ``terms`` given
     as ``[(coef, expr)]`` (sparse chain rule: only terms that use the symbol are walked)."""
@@ -275,8 +281,17 @@ class DenseProgram:
                        for l_, la in enumerate(self.layers)]
         self._dot_syms = tuple(fresh_symbol(f"dot_{s.name}", self._taken)
                                for s in self.state + self.zs)
+        # what a forward pass keeps for the adjoint: F's rows ("k") and each computed layer
+        # vector ("vv<l>"); an adjoint kernel reads them instead of re-evaluating them
+        self._kept = {"k": (tuple(fresh_symbol(f"k{j}", self._taken) for j in range(n)),
+                            self.rhs)}
+        for l_, la in enumerate(self.layers):
+            if la.gather is None:
+                self._kept[f"vv{l_}"] = (tuple(fresh_symbol(f"vv{l_}_{j}", self._taken)
+                                               for j in range(la.cols)), la.v)
         self._families(params, vectors)
         self._rows: dict = {}
+        self._reuse: dict[str, bool] = {}
 
     # -- kernels --------------------------------------------------------------------
     def kernel(self, name: str) -> BatchKernel:
@@ -291,7 +306,39 @@ class DenseProgram:
                 backend=backend or self.backend, tag=f"dense_{name}")
         return self._k[name]
 
-    def _spec(self, name):
+    def _spec(self, name, reuse: bool | None = None):
+        """``(fields, maps, sums, params, backend)`` of kernel ``name``; an adjoint kernel
+        reads the kept forward values (``reuse``, default: what its row plan chose)."""
+        spec = self._spec_plain(name)
+        if not (name == "adj_rhs" or name.startswith("adj_v")):
+            return spec
+        if reuse is None:
+            reuse = self._reuse.get(name, True)
+        if not reuse:
+            return spec
+        fields, maps, sums, params, backend = spec
+        repl, extra = {}, []
+        for key, (ksyms, exprs) in self._kept.items():
+            pairs = [(e, k) for e, k in zip(exprs, ksyms, strict=True) if _worth_keeping(e)]
+            if pairs:
+                repl.update(pairs)
+                extra.append(key)
+        if not repl:
+            return spec
+        maps = [e.xreplace(repl) for e in maps]
+        sums = [e.xreplace(repl) for e in sums]
+        used = set().union(*(e.free_symbols for e in (*maps, *sums)))
+        keys = [key for key in extra if used & set(self._kept[key][0])]
+        fields = tuple(fields) + tuple(k for key in keys for k in self._kept[key][0])
+        return fields, maps, sums, params, backend
+
+    def kept_families(self, name) -> list[str]:
+        """The kept forward values (``"k"``, ``"vv<l>"``) kernel ``name`` reads."""
+        self._row_plan(name)  # decides whether it reads them
+        fields = set(self._spec(name)[0])
+        return [key for key, (ksyms, _) in self._kept.items() if fields & set(ksyms)]
+
+    def _spec_plain(self, name):
         syms = self.state + self.zs
         if name == "rhs":
             return syms, self.rhs, (), None, None
@@ -382,6 +429,7 @@ class DenseProgram:
             rows = self._zrows[l_]
             fams += [(f"z{l_}", la.z), (f"vbar{l_}", self._vbars[l_]),
                      (f"dot_z{l_}", self._dot_syms[n + rows.start:n + rows.stop])]
+        fams += [(key, ksyms) for key, (ksyms, _) in self._kept.items()]
         pos = {k: j for j, k in enumerate(self._scalar_idx)}
         self._vector_pos = {}
         for name, sl in vectors:
@@ -438,10 +486,19 @@ class DenseProgram:
         not one expression repeated over the rows."""
         if name in self._rows:
             return self._rows[name]
+        plan = self._try_rows(name, True)
+        if plan is None and (name == "adj_rhs" or name.startswith("adj_v")):
+            # the kept values broke the row template (rows of another length): without them
+            plan = self._try_rows(name, False)
+            self._reuse[name] = plan is None  # the unrolled kernel still reads them
+        self._rows[name] = plan
+        return plan
+
+    def _try_rows(self, name, reuse):
         plan = None
         groups = self._map_groups(name)
         if groups is not None:
-            _, maps, sums, _, _ = self._spec(name)
+            _, maps, sums, _, _ = self._spec(name, reuse)
             outs, k = [], 0
             for size in groups:
                 outs.append(("map", k, maps[k:k + size]))
@@ -457,7 +514,6 @@ class DenseProgram:
                 zero = [(start, size) for kind, start, exprs in outs
                         if kind == "map" and (start, size := len(exprs)) not in written]
                 plan = (plan, zero)
-        self._rows[name] = plan
         return plan
 
     def _build_rows(self, name, outs):
@@ -530,6 +586,8 @@ class DenseProgram:
         while k < len(fields):
             key = self._fam_of[fields[k]][0]
             r = len(self._fam[key])
+            if key not in blocks and key in self._kept:
+                raise RuntimeError(f"dense program: kept forward values {key!r} missing")
             # a layer's vector never reads its own or later z's: zeros, not garbage
             ws[k:k + r] = blocks[key] if key in blocks else 0.0
             k += r
@@ -568,16 +626,21 @@ class DenseProgram:
                 V = self._gather(blocks, la.gather)
             else:
                 V, _ = self._run(f"v{l_}", blocks, theta_s, t, la.cols)
+                blocks[f"vv{l_}"] = V
             Vs.append(V)
             blocks[f"z{l_}"] = self._mat(theta, la) @ V
         return blocks, Vs
 
     def rhs_eval(self, X, theta, t, keep: bool = False):
-        """:math:`F(X)`; with ``keep``, also what :meth:`vjp` reuses (the ``Z_l, V_l``)."""
+        """:math:`F(X)`; with ``keep``, also what :meth:`vjp` reuses (the ``Z_l``, ``V_l``
+        and ``F`` itself, whose activations the adjoint reads instead of recomputing)."""
         theta_s = theta[self._scalar_idx]
         blocks, Vs = self._forward(X, theta, theta_s, t)
         K, _ = self._run("rhs", blocks, theta_s, t, self.n)
-        return (K, (blocks, Vs)) if keep else K
+        if keep:
+            blocks["k"] = K
+            return K, (blocks, Vs)
+        return K
 
     def vjp(self, X, P, theta, t, aux=None):
         """``(∂H/∂x, Σ_batch ∂H/∂θ)`` at ``(X, P)``; ``aux`` from ``rhs_eval(keep=True)``."""
@@ -586,6 +649,8 @@ class DenseProgram:
         B = X.shape[1]
         fwd, Vs = aux if aux is not None else self._forward(X, theta, theta_s, t)
         blocks = dict(fwd, x=X, p=P)
+        if "k" not in blocks and "k" in self.kept_families("adj_rhs"):
+            blocks["k"] = self._run("rhs", blocks, theta_s, t, n)[0]
         # adjoint rows: x̄ (n) then z̄ of every layer, in one array
         bar, acc = self._run("adj_rhs", blocks, theta_s, t, n + self.nz)
         g = np.zeros(self.nparams)

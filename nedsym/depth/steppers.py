@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg.blas import daxpy as _daxpy
 
 from nedsym.codegen.tableau import EULER, RK4, SSPRK2, ButcherTableau
 from nedsym.errors import BlowUpError, ConfigError
@@ -88,13 +89,24 @@ def get_tableau(name: str) -> Tableau:
                           f"{sorted(TABLEAUX)}") from None
 
 
-def _combine(x: np.ndarray, coefs, K) -> np.ndarray:
-    """``x + Σ_j coefs[j] K[j]`` as a new array, zero coefficients skipped (the RK tableaux
-    are sparse; a tensordot costs more than the few axpys at the batch sizes of depth
-    models)."""
-    out = x.copy()
+def _combine(x: np.ndarray, coefs, K, out: np.ndarray | None = None) -> np.ndarray:
+    """``x + Σ_j coefs[j] K[j]`` (into ``out`` when given, else a new array), zero
+    coefficients skipped (the RK tableaux are sparse; a tensordot costs more than the few
+    axpys at the batch sizes of depth models). The axpys run in place (BLAS ``daxpy``) when
+    the arrays are contiguous: no temporary per term."""
+    if out is None:
+        out = x.copy()
+    else:
+        np.copyto(out, x)
+    flat = out.reshape(-1) if out.flags.c_contiguous else None
     for c, Kj in zip(coefs, K, strict=False):
-        if c:
+        if not c:
+            continue
+        if flat is not None and Kj.flags.c_contiguous and Kj.dtype == np.float64:
+            r = _daxpy(Kj.reshape(-1), flat, a=float(c))
+            if not np.shares_memory(r, flat):  # f2py copied instead of updating in place
+                flat[...] = r
+        else:
             out += c * Kj
     return out
 
@@ -121,17 +133,16 @@ def rk_forward(F: Callable, x0: np.ndarray, theta: np.ndarray, h: float, tab: Ta
     stages = np.empty((steps, s, n, B))
     xs[0] = x0
     cost = np.zeros(B)
-    K = np.empty((s, n, B))
+    K = [None] * s  # F's results (new arrays), kept by reference, not copied
     for k in range(steps):
         x = xs[k]
         tk = t0 + k * h
         for i in range(s):
-            X = _combine(x, h * tab.a[i, :i], K[:i])
-            stages[k, i] = X
+            X = _combine(x, h * tab.a[i, :i], K[:i], out=stages[k, i])
             K[i] = F(X, theta[k], tk + tab.c[i] * h)
             if L is not None:
                 cost += h * tab.b[i] * L(X, theta[k], tk + tab.c[i] * h)
-        xs[k + 1] = _combine(x, h * tab.b, K)
+        _combine(x, h * tab.b, K, out=xs[k + 1])
         _check_finite(xs[k + 1], k + 1, "the hidden state")
     return xs, stages, cost
 
@@ -154,18 +165,19 @@ def rk_discrete_adjoint(vjp: Callable, stages: np.ndarray, theta: np.ndarray, pT
     g = np.zeros_like(theta, dtype=float)
     ps[steps] = pT
     P = np.empty((s,) + pT.shape)
+    m = np.empty(pT.shape)
     for k in range(steps - 1, -1, -1):
         pn = ps[k + 1]
         tk = t0 + k * h
         for i in range(s - 1, -1, -1):
-            m = _combine(pn, tab.a[i + 1:, i] / tab.b[i], P[i + 1:])
+            _combine(pn, tab.a[i + 1:, i] / tab.b[i], P[i + 1:], out=m)
             if aux is None:
                 gx, gth = vjp(stages[k, i], m, theta[k], tk + tab.c[i] * h)
             else:
                 gx, gth = vjp(stages[k, i], m, theta[k], tk + tab.c[i] * h, aux[k * s + i])
-            P[i] = h * tab.b[i] * gx
+            np.multiply(gx, h * tab.b[i], out=P[i])
             g[k] += h * tab.b[i] * gth
-        ps[k] = _combine(pn, np.ones(s), P)
+        _combine(pn, np.ones(s), P, out=ps[k])
         _check_finite(ps[k], k, "the costate")
     return ps, g
 

@@ -207,3 +207,44 @@ def test_row_kernel_broadcast_and_errors():
         build_row_kernel([z], [], [], t, [z])
     with pytest.raises(CodegenError, match="neither"):
         build_row_kernel([z], [False], [], t, [z * w])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_row_kernel_writes_into_its_outputs(backend):
+    """Outputs that are shared subexpressions, ufunc calls, products, sums, broadcast-only
+    and special-function expressions: the in-place NumPy source (``out=``) and the Numba
+    loop give the values of a plain evaluation."""
+    z, w, p = sp.symbols("z w p")
+    exprs = [sp.tanh(z + w), (1 - sp.tanh(z + w) ** 2) * p, z + w, -p / 2, z * w * p,
+             sp.sin(z) ** 2, 3 * w, sp.erf(z), sp.Integer(0) + 1]
+    k = build_row_kernel([z, w, p], [False, True, False], [], t, exprs, backend=backend)
+    if backend == "numpy":
+        assert "np.tanh(tmp0, out=o0)" in k.source() and "out=o3" in k.source()
+    rng = np.random.default_rng(0)
+    Z, Wb, P = rng.normal(size=(3, 4)), rng.normal(size=(3, 1)), rng.normal(size=(3, 4))
+    outs = [np.full((3, 4), np.nan) for _ in exprs]
+    k([Z, Wb, P], np.empty(0), 0.0, outs)
+    f = sp.lambdify((z, w, p), exprs, "scipy")
+    for got, want in zip(outs, f(Z, Wb, P), strict=True):
+        np.testing.assert_allclose(got, np.broadcast_to(want, (3, 4)), rtol=1e-14, atol=1e-15)
+
+
+def test_adjoint_reads_the_kept_activations():
+    """The adjoint kernels read F and the layer vectors the forward pass kept instead of
+    re-evaluating their activations; without kept values (a bare vjp) they are computed."""
+    ode, Wm, bm = tanh_ode(4)
+    prog = ode._dense
+    assert prog.kept_families("adj_rhs") == ["k"]
+    assert "tanh" not in prog.row_kernels()["adj_rhs"].source()
+    rhs, params, L = CASES["nested"]
+    nested = DepthODE(x, rhs(), params, L(), time=t)._dense
+    assert nested.kept_families("adj_v1") == ["vv1"]
+    assert "tanh" not in nested.row_kernels()["adj_v1"].source()
+    # a bare vjp (no forward pass kept) equals the one with the kept values
+    theta, x0, y = random_problem(ode, Wm, bm, 4, steps=2, seed=5)
+    res = ode.gradient(x0, theta, data=y)
+    X, P = res.trajectory.stages[0, 1], res.ps[1]
+    kept = ode.vjp(X, P, theta[0], 0.125, res.trajectory.aux[1])
+    bare = ode.vjp(X, P, theta[0], 0.125)
+    np.testing.assert_array_equal(kept[0], bare[0])
+    np.testing.assert_array_equal(kept[1], bare[1])

@@ -138,3 +138,22 @@ def test_blow_up_is_detected():
     theta = ode.pack({W: 5 * np.eye(n)}, steps=20)
     with pytest.raises(BlowUpError, match="step"):
         ode.forward(10 * np.ones((1, n)), theta, T=5.0, stepper="euler")
+
+
+def test_combine_in_place_equals_the_sum():
+    """The RK stage sums (BLAS axpys into a given array, or a temporary per term for strided
+    arrays) equal x + Σ c_j K_j."""
+    from nedsym.depth.steppers import _combine
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5))
+    K = [rng.normal(size=(3, 5)), rng.normal(size=(5, 3)).T, rng.normal(size=(3, 5))]
+    coefs = [0.5, -2.0, 0.0]
+    want = x + 0.5 * K[0] - 2.0 * K[1]
+    out = np.full((3, 5), np.nan)
+    assert _combine(x, coefs, K, out=out) is out
+    np.testing.assert_allclose(out, want, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(_combine(x, coefs, K), want, rtol=1e-15, atol=1e-15)
+    strided = np.full((3, 10), np.nan)[:, ::2]
+    np.testing.assert_allclose(_combine(x, coefs, K, out=strided), want, rtol=1e-15,
+                               atol=1e-15)
