@@ -174,6 +174,11 @@ def torch_rows_lap(X, theta, sizes, c):  # pragma: no cover - torch is optional
     return lambda: rows(t, Xt, ct).numpy()
 
 
+def _fresh_fill(shape):
+    """Allocate and write an output of ``shape`` once: the memory bound of a Jacobian."""
+    np.empty(shape).fill(1.0)
+
+
 def best(fn, repeats):
     return race({"": fn}, repeats)[""]
 
@@ -222,9 +227,10 @@ def main() -> None:
         print("torch not importable: torch.func baseline skipped")
     print("jac0/jac1 columns: nedsym numpy backend, numba backend (compiled row assembly), "
           "numba with out= (a reused buffer), the hand-written numpy backprop (fresh, and into "
-          "a reused buffer), their ratios (>1: nedsym faster), torch.func")
+          "a reused buffer), their ratios (>1: nedsym faster), torch.func, and fill: "
+          "allocating and writing the output once (what any fresh Jacobian costs at least)")
     print(f"{'M':>6} {'what':>9} {'numpy':>9} {'numba':>9} {'nb,out':>9} {'hand':>9} "
-          f"{'hand,out':>9} {'hand/nb':>8} {'out/out':>8} {'torch':>9}   (ms)")
+          f"{'hand,out':>9} {'hand/nb':>8} {'out/out':>8} {'torch':>9} {'fill':>7}   (ms)")
     for M in args.points:
         X = np.random.default_rng(1).uniform(-1, 1, (M, 2))
         for order in (0, 1):
@@ -238,7 +244,8 @@ def main() -> None:
                       "numba": partial(fast.jacobian, X, theta, order),
                       "numba_out": partial(fast.jacobian, X, theta, order, out=buf),
                       "hand": partial(hand_jacobian, X, parts, order),
-                      "hand_out": partial(hand_jacobian, X, parts, order, out=hbuf)},
+                      "hand_out": partial(hand_jacobian, X, parts, order, out=hbuf),
+                      "fill": partial(_fresh_fill, buf.shape)},
                      args.repeats)
             t_torch = (f"{best(torch_jacobian(X, theta, sizes, order), args.repeats) * 1e3:9.2f}"
                        if have_torch else f"{'-':>9}")
@@ -246,7 +253,7 @@ def main() -> None:
                 f"{t[k] * 1e3:9.2f}" for k in ("numpy", "numba", "numba_out", "hand",
                                                "hand_out"))
                   + f" {t['hand'] / t['numba']:8.2f} {t['hand_out'] / t['numba_out']:8.2f}"
-                  f" {t_torch}")
+                  f" {t_torch} {t['fill'] * 1e3:7.2f}")
         for what, kw in (("jac2", {}), ("jac2-lap", {"lap_only": True})):
             t_ned = best(partial(net.jacobian, X, theta, 2, **kw), args.repeats)
             t_nb = best(partial(fast.jacobian, X, theta, 2, **kw), args.repeats)
