@@ -570,24 +570,19 @@ class SampledSystem:
         if self.residual_kind == "weak":
             return self.weak_system(theta, sample)
         W = self._weight_total(sample[0])
+        if self.implicit and hasattr(self.net, "linearize"):
+            return self._seeded_system(theta, sample, dt, W)
         rows, rhs, res2 = [], [], 0.0
         for p, bnd, part, d in self._parts(sample):
             lap = self._lap_only(part)
-            if self.implicit and hasattr(self.net, "linearize"):
-                # one reverse sweep seeded with the linearization (a channel per residual)
-                vals, lin = self.net.linearize(p.x, theta, order=part.residual_order, **lap)
-                jv = self.jet(vals)
-                F = self.pe.residual(p.x, jv, d, boundary=bnd)              # (M, c)
-                K = lin.rows(self.row_cotangent(p.x, jv, d, bnd, dt))
+            if self.implicit:
+                vals, jac = self.net.jacobian(p.x, theta, order=part.residual_order, **lap)
             else:
-                if self.implicit:
-                    vals, jac = self.net.jacobian(p.x, theta, order=part.residual_order, **lap)
-                else:
-                    vals = self.net.forward(p.x, theta, order=part.residual_order, **lap)
-                    jac = self.net.jacobian(p.x, theta, order=0)[1]
-                jv, jj = self.jet(vals), self.jet(jac)
-                F = self.pe.residual(p.x, jv, d, boundary=bnd)              # (M, c)
-                K = self.rows(p.x, jv, jj, d, bnd, dt) if self.implicit else jj.u
+                vals = self.net.forward(p.x, theta, order=part.residual_order, **lap)
+                jac = self.net.jacobian(p.x, theta, order=0)[1]
+            jv, jj = self.jet(vals), self.jet(jac)
+            F = self.pe.residual(p.x, jv, d, boundary=bnd)              # (M, c)
+            K = self.rows(p.x, jv, jj, d, bnd, dt) if self.implicit else jj.u
             w = self._weights(p, part, W)
             sw = np.sqrt(w)
             rows.append((sw[:, None, None] * K).reshape(-1, K.shape[-1]))
@@ -596,7 +591,34 @@ class SampledSystem:
         if not rows:
             P = self.net.n_params
             return ("rows", np.zeros((0, P)), np.zeros(0), 0.0)
-        A, b = np.concatenate(rows), np.concatenate(rhs)
+        return self._rows_system(np.concatenate(rows), np.concatenate(rhs), res2)
+
+    def _seeded_system(self, theta, sample, dt, W):
+        """:meth:`system`'s rows by one reverse sweep per part seeded with the linearization
+        (a channel per residual), written straight into the stacked matrix and weighted in
+        place: no per-part copy, no concatenation of the rows."""
+        parts, res2 = [], 0.0
+        for p, bnd, part, d in self._parts(sample):
+            vals, lin = self.net.linearize(p.x, theta, order=part.residual_order,
+                                           **self._lap_only(part))
+            jv = self.jet(vals)
+            F = self.pe.residual(p.x, jv, d, boundary=bnd)              # (M, c)
+            w = self._weights(p, part, W)
+            parts.append((lin, self.row_cotangent(p.x, jv, d, bnd, dt), F, np.sqrt(w)))
+            res2 += float(np.sum(w[:, None] * F * F))
+        P = self.net.n_params
+        A = np.empty((sum(F.size for _, _, F, _ in parts), P))
+        b, k = np.empty(A.shape[0]), 0
+        for lin, cot, F, sw in parts:
+            M, c = F.shape
+            K = lin.rows(cot, out=A[k:k + M * c].reshape(M, c, P))
+            K *= sw[:, None, None]
+            b[k:k + M * c] = (-sw[:, None] * F).reshape(-1)
+            k += M * c
+        return self._rows_system(A, b, res2)
+
+    @staticmethod
+    def _rows_system(A, b, res2):
         if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
             from nedsym.solve.iteration import NonFiniteStep
 
