@@ -26,9 +26,11 @@ compiling cost seconds at width 64. The forward pass can keep each stage's
 :math:`Z_l, V_l` (``keep=True``) for the adjoint, which then needs no recomputation.
 
 A matrix is treated densely when each of its entries occurs only as a
-coefficient in such a full row sum, with the same vector :math:`v` in every row.
-A matrix used otherwise (``W[0, 0]**2`` inside the dynamics, a transposed
-product) is expanded into scalars as before. Terms of the running cost that
+coefficient in such a full row sum, with the same vector :math:`v` in every row, or
+in a full column sum :math:`\sum_i W_{ij} v_i` (a transposed product ``W.T*v``, as in
+the Hamiltonian networks :math:`\dot x = W^{\mathsf T}\sigma(Wx + b)`). A matrix
+used otherwise (``W[0, 0]**2`` inside the dynamics) is expanded into scalars as
+before. Terms of the running cost that
 depend on the parameters alone (weight decay) are split off and differentiated
 once per call, not per sample.
 """
@@ -53,7 +55,10 @@ class DenseLayer:
     ``theta[sl]`` row-major), the new per-sample symbols ``z`` and the vector ``v``.
 
     ``gather``: when every :math:`v_j` is a state or an earlier :math:`z` symbol, their
-    positions in the program's symbol list (no kernel is needed for :math:`V`)."""
+    positions in the program's symbol list (no kernel is needed for :math:`V`).
+    ``transposed``: the product is :math:`Z = W^{\mathsf T} V` (column sums
+    :math:`\sum_i W_{ij} v_i`, as in ``W.T*x``); ``rows × cols`` are then the product's,
+    ``W``'s transposed."""
 
     param: str
     rows: int
@@ -62,6 +67,7 @@ class DenseLayer:
     z: tuple[sp.Symbol, ...]
     v: tuple[sp.Expr, ...]
     gather: tuple[int, ...] | None = None
+    transposed: bool = False
 
 
 class _Rewriter:
@@ -108,36 +114,42 @@ class _Rewriter:
         return (*self.mats[entries[0]], rest)
 
     def _matvec(self, add: sp.Add) -> sp.Expr:
-        groups: dict = defaultdict(dict)
-        bad = set()
-        for term in add.args:
-            hit = self._split(term)
-            if hit is None:
-                continue
-            name, i, j, coef = hit
-            if j in groups[(name, i)]:
-                bad.add((name, i))
-            groups[(name, i)][j] = (term, coef)
+        hits = [(term, self._split(term)) for term in add.args]
         used, new = set(), []
-        for (name, i), cols in groups.items():
-            ncols = self.info[name][1]
-            if (name, i) in bad or len(cols) != ncols:
-                continue
-            v = tuple(cols[j][1] for j in range(ncols))
-            layer = self._layer(name, v)
-            used.update(id(t) for t, _ in cols.values())
-            new.append(layer.z[i])
+        # full row sums Σ_j W_ij v_j first, then full column sums Σ_i W_ij v_i (W.T*x) among
+        # the terms left
+        for transposed in (False, True):
+            groups: dict = defaultdict(dict)
+            bad = set()
+            for term, hit in hits:
+                if hit is None or id(term) in used:
+                    continue
+                name, i, j, coef = hit
+                row, col = (j, i) if transposed else (i, j)
+                if col in groups[(name, row)]:
+                    bad.add((name, row))
+                groups[(name, row)][col] = (term, coef)
+            for (name, row), cols in groups.items():
+                size = self.info[name][0 if transposed else 1]
+                if (name, row) in bad or len(cols) != size or size < 2:
+                    continue
+                v = tuple(cols[c][1] for c in range(size))
+                layer = self._layer(name, v, transposed)
+                used.update(id(t) for t, _ in cols.values())
+                new.append(layer.z[row])
         if not new:
             return add
         return sp.Add(*[t for t in add.args if id(t) not in used], *new)
 
-    def _layer(self, name: str, v: tuple) -> DenseLayer:
-        key = (name, v)
+    def _layer(self, name: str, v: tuple, transposed: bool = False) -> DenseLayer:
+        key = (name, v, transposed)
         if key not in self._by_key:
             rows, cols, sl = self.info[name]
+            if transposed:
+                rows, cols = cols, rows
             idx = len(self.layers)
             z = tuple(self._symbol(f"z{idx}_{i}") for i in range(rows))
-            layer = DenseLayer(name, rows, cols, sl, z, v)
+            layer = DenseLayer(name, rows, cols, sl, z, v, transposed=transposed)
             self.layers.append(layer)
             self._by_key[key] = layer
         return self._by_key[key]
@@ -221,7 +233,7 @@ def _with_gather(layers, state):
         g = tuple(pos.get(v, -1) for v in layer.v)
         gather = g if min(g) >= 0 and len(set(g)) == len(g) else None
         out.append(DenseLayer(layer.param, layer.rows, layer.cols, layer.sl, layer.z, layer.v,
-                              gather))
+                              gather, layer.transposed))
         for zi in layer.z:
             pos[zi] = len(pos)
     return out
@@ -404,9 +416,11 @@ class DenseProgram:
         lines = ["# dense program: generated pointwise kernels between matrix products"]
         for l_, la in enumerate(self.layers):
             what = "gathered from earlier rows" if la.gather is not None else f"kernel v{l_}"
-            lines.append(f"#   Z{l_} = {la.param} @ V{l_}   ({la.rows}x{la.cols}; V{l_}: {what})")
-            lines.append(f"#   adjoint: dJ/d{la.param} from Zbar{l_} @ V{l_}.T, "
-                         f"Vbar{l_} = {la.param}.T @ Zbar{l_}")
+            M = f"{la.param}.T" if la.transposed else la.param
+            MT = la.param if la.transposed else f"{la.param}.T"
+            grad = f"(Zbar{l_} @ V{l_}.T).T" if la.transposed else f"Zbar{l_} @ V{l_}.T"
+            lines.append(f"#   Z{l_} = {M} @ V{l_}   ({la.rows}x{la.cols}; V{l_}: {what})")
+            lines.append(f"#   adjoint: dJ/d{la.param} from {grad}, Vbar{l_} = {MT} @ Zbar{l_}")
         parts = ["\n".join(lines)]
         rows = self.row_kernels()
         for name in self._names():
@@ -595,6 +609,9 @@ class DenseProgram:
 
     # -- evaluation -------------------------------------------------------------------
     def _mat(self, theta, la):
+        """The product's matrix: ``W`` (a view of θ), or ``W.T`` for a transposed layer."""
+        if la.transposed:
+            return theta[la.sl].reshape(la.cols, la.rows).T
         return theta[la.sl].reshape(la.rows, la.cols)
 
     def _call(self, k, ws, theta_s, t, nmap):
@@ -660,7 +677,8 @@ class DenseProgram:
             rows = self._zrows[l_]
             zbar = bar[n + rows.start:n + rows.stop]
             W = self._mat(theta, la)
-            g[la.sl] += (zbar @ Vs[l_].T).ravel()
+            gW = zbar @ Vs[l_].T            # ∂/∂(the product's matrix), summed over the batch
+            g[la.sl] += (gW.T if la.transposed else gW).ravel()
             vbar = W.T @ zbar
             if la.gather is not None:
                 gt = la.gather

@@ -176,7 +176,8 @@ class DepthODE:
                 raise DeclarationError(
                     "dense=True, but no parameter matrix (at least two columns) enters the "
                     "dynamics only through full row sums sum_j W[i, j]*v[j] with the same v "
-                    "in every row; use dense='auto' to expand into scalars")
+                    "in every row (or full column sums sum_i W[i, j]*v[i], W.T*v); use "
+                    "dense='auto' to expand into scalars")
             return None
         layers, rhs, L_sample, L_params, taken = found
         vectors = [(name, sl) for name, _, sl, shape in items if len(shape) == 1]

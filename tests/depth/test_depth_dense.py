@@ -126,18 +126,46 @@ def test_matrix_used_otherwise_is_expanded_into_scalars():
     for got, want in zip(_results(ode, values, 2), _results(ref, values, 2), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
     # a misused matrix inside another's vector does not block that one (V is still dense)
-    for rhs2 in (V * (W.T * x).applyfunc(sp.tanh),
+    for rhs2 in (V * (W * x + sp.ImmutableMatrix([W[0, 0] * x[0]] * 3)).applyfunc(sp.tanh),
                  (V * (x * W[0, 0])).applyfunc(sp.tanh) + sp.ImmutableMatrix([W[0, 0] ** 2] * 3)):
         ode2 = DepthODE(x, rhs2, [W, V])
         assert [la.param for la in ode2.dense_layers] == ["V"]
         ref2 = DepthODE(x, rhs2, [W, V], dense=False)
         for got, want in zip(_results(ode2, values, 2), _results(ref2, values, 2), strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
-    # a transposed product is not a row sum: no layer, and dense=True says why
-    rhs_t = (W.T * x).applyfunc(sp.tanh)
-    assert DepthODE(x, rhs_t, [W]).dense_layers == ()
-    with pytest.raises(DeclarationError, match="full row sums"):
-        DepthODE(x, rhs_t, [W], dense=True)
+    # no full row or column sum: no layer, and dense=True says why
+    rhs_s = (x * W[0, 0] + W[:, 0]).applyfunc(sp.tanh)
+    assert DepthODE(x, rhs_s, [W]).dense_layers == ()
+    with pytest.raises(DeclarationError, match="full row sums .* full column sums"):
+        DepthODE(x, rhs_s, [W], dense=True)
+
+
+def test_transposed_products_are_dense():
+    """Column sums (W.T*v) are products with the transposed matrix: the Hamiltonian network
+    x' = W^T tanh(W x + b) uses W both ways (one gradient, both contributions), and a
+    rectangular W too; every result equals the scalar reference."""
+    ham = DepthODE(x, W.T * (W * x + b).applyfunc(sp.tanh), [W, b])
+    assert [(la.param, la.transposed, la.gather is not None) for la in ham.dense_layers] == [
+        ("W", False, True), ("W", True, False)]
+    assert "Z1 = W.T @ V1" in ham.source("vjp")
+    W2, x2 = matrix("W", 3, 2), vector("x", 2)
+    rect = DepthODE(x2, W2.T * (W2 * x2).applyfunc(sp.tanh) + x2 / 3, [W2])
+    assert [(la.rows, la.cols, la.transposed) for la in rect.dense_layers] == [
+        (3, 2, False), (2, 3, True)]
+    for rhs, params, xx, dim in ((W.T * (W * x + b).applyfunc(sp.tanh), [W, b], x, N),
+                                 (W2.T * (W2 * x2).applyfunc(sp.tanh) + x2 / 3, [W2], x2, 2)):
+        dense, ref = DepthODE(xx, rhs, params), DepthODE(xx, rhs, params, dense=False)
+        rng = np.random.default_rng(6)
+        values = {p: rng.normal(size=(3, *((p.shape[0],) if p.shape[1] == 1 else p.shape)))
+                  for p in params}
+        th = dense.pack(values, steps=3)
+        X, Y, dX = (rng.normal(size=(4, dim)) for _ in range(3))
+        g1, g0 = dense.gradient(X, th, data=Y), ref.gradient(X, th, data=Y)
+        np.testing.assert_allclose(g1.grad, g0.grad, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(g1.loss, g0.loss, rtol=1e-13)
+        tr = dense.forward(X, th)
+        np.testing.assert_allclose(dense.tangent(tr, th, dX), ref.tangent(tr, th, dX),
+                                   rtol=1e-12, atol=1e-13)
 
 
 def test_dense_option_is_strict():
