@@ -304,6 +304,7 @@ class DenseProgram:
         self._families(params, vectors)
         self._rows: dict = {}
         self._reuse: dict[str, bool] = {}
+        self._kept_by: dict[str, list[str]] = {}
 
     # -- kernels --------------------------------------------------------------------
     def kernel(self, name: str) -> BatchKernel:
@@ -345,10 +346,21 @@ class DenseProgram:
         return fields, maps, sums, params, backend
 
     def kept_families(self, name) -> list[str]:
-        """The kept forward values (``"k"``, ``"vv<l>"``) kernel ``name`` reads."""
-        self._row_plan(name)  # decides whether it reads them
-        fields = set(self._spec(name)[0])
-        return [key for key, (ksyms, _) in self._kept.items() if fields & set(ksyms)]
+        """The kept forward values (``"k"``, ``"vv<l>"``) kernel ``name`` reads (decided with
+        its row plan, once)."""
+        hit = self._kept_by.get(name)
+        if hit is None:
+            self._row_plan(name)  # decides whether it reads them
+            fields = set(self._spec(name)[0])
+            hit = [key for key, (ksyms, _) in self._kept.items() if fields & set(ksyms)]
+            self._kept_by[name] = hit
+        return hit
+
+    def _needs_k(self) -> bool:
+        """Whether any adjoint kernel reads F's kept rows (a vjp without them computes F)."""
+        names = ["adj_rhs"] + [f"adj_v{l_}" for l_, la in enumerate(self.layers)
+                               if la.gather is None]
+        return any("k" in self.kept_families(name) for name in names)
 
     def _spec_plain(self, name):
         syms = self.state + self.zs
@@ -666,7 +678,7 @@ class DenseProgram:
         B = X.shape[1]
         fwd, Vs = aux if aux is not None else self._forward(X, theta, theta_s, t)
         blocks = dict(fwd, x=X, p=P)
-        if "k" not in blocks and "k" in self.kept_families("adj_rhs"):
+        if "k" not in blocks and self._needs_k():
             blocks["k"] = self._run("rhs", blocks, theta_s, t, n)[0]
         # adjoint rows: x̄ (n) then z̄ of every layer, in one array
         bar, acc = self._run("adj_rhs", blocks, theta_s, t, n + self.nz)

@@ -375,7 +375,7 @@ class DepthODE:
                     return self._dense.running_cost(X, th, t, blocks)
             aux = aux if keep else None
         with np.errstate(over="ignore", invalid="ignore"):  # blow-up raises BlowUpError
-            xs, stages, cost = rk_forward(F, self._x0(x0), theta, h, tab, L)
+            xs, stages, cost = rk_forward(F, self._x0(x0), theta, h, tab, L, fresh=True)
         return Trajectory(xs, stages, cost, h, tab.name, aux)
 
     def _data(self, data, B):

@@ -98,11 +98,12 @@ def _combine(x: np.ndarray, coefs, K, out: np.ndarray | None = None) -> np.ndarr
         out = x.copy()
     else:
         np.copyto(out, x)
-    flat = out.reshape(-1) if out.flags.c_contiguous else None
+    flat = out.reshape(-1) if out.flags.c_contiguous and out.size else None
     for c, Kj in zip(coefs, K, strict=False):
         if not c:
             continue
-        if flat is not None and Kj.flags.c_contiguous and Kj.dtype == np.float64:
+        if flat is not None and Kj.shape == out.shape and Kj.flags.c_contiguous and \
+                Kj.dtype == np.float64:
             r = _daxpy(Kj.reshape(-1), flat, a=float(c))
             if not np.shares_memory(r, flat):  # f2py copied instead of updating in place
                 flat[...] = r
@@ -119,12 +120,15 @@ def _check_finite(x: np.ndarray, step: int, what: str) -> None:
 
 
 def rk_forward(F: Callable, x0: np.ndarray, theta: np.ndarray, h: float, tab: Tableau,
-               L: Callable | None = None, t0: float = 0.0):
+               L: Callable | None = None, t0: float = 0.0, fresh: bool = False):
     """Integrate ``x' = F(X, theta_k, t)`` over ``len(theta)`` steps.
 
     ``x0``: ``(n, B)``; ``theta``: ``(steps, nθ)``. Returns ``(xs, stages, cost)``:
     ``xs`` of shape ``(steps + 1, n, B)``, the stage states ``(steps, s, n, B)``
     and the per-sample running cost ``(B,)`` (zeros when ``L`` is None).
+    ``fresh``: ``F`` returns a new array at every call, which is then used as it is
+    instead of copied (the package's own right-hand sides do; an ``F`` that reuses an
+    output buffer must leave it False).
     """
     steps = theta.shape[0]
     n, B = x0.shape
@@ -133,13 +137,14 @@ def rk_forward(F: Callable, x0: np.ndarray, theta: np.ndarray, h: float, tab: Ta
     stages = np.empty((steps, s, n, B))
     xs[0] = x0
     cost = np.zeros(B)
-    K = [None] * s  # F's results (new arrays), kept by reference, not copied
+    K = [None] * s  # F's results (copies, or F's own arrays when they are fresh)
     for k in range(steps):
         x = xs[k]
         tk = t0 + k * h
         for i in range(s):
             X = _combine(x, h * tab.a[i, :i], K[:i], out=stages[k, i])
-            K[i] = F(X, theta[k], tk + tab.c[i] * h)
+            Ki = F(X, theta[k], tk + tab.c[i] * h)
+            K[i] = Ki if fresh else np.array(Ki, dtype=float)
             if L is not None:
                 cost += h * tab.b[i] * L(X, theta[k], tk + tab.c[i] * h)
         _combine(x, h * tab.b, K, out=xs[k + 1])

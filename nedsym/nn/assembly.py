@@ -8,7 +8,9 @@ The reverse sweep of :meth:`~nedsym.nn.network.Network.jacobian` and of
 Jacobian writes, so NumPy's way (a temporary per product, then a copy into the strided
 block) is bounded by memory traffic. :func:`dense_rows` writes each row once, in place,
 in the packed order of :attr:`~nedsym.nn.network.Network.layout`, in a ``prange`` over
-points. It only multiplies and adds, so it agrees with the NumPy path to round-off.
+points. It only multiplies and adds, so it agrees with the NumPy path to round-off for
+finite values. (Where an activation overflows, the skipped zero features can turn a NumPy
+``nan`` from ``0 * inf`` into an ``inf`` here: both say the Jacobian is not finite.)
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ class Network:
         spec = JetSpec(self.d_in, order, lap_only, diag_only)
         M, F, n_out, P = X.shape[0], spec.F, self.n_out, self.n_params
         C = n_out * F
-        jac = _out_buffer(out, (M, n_out, F, P), "jacobian")
+        jac = _out_buffer(out, (M, n_out, F, P), "jacobian", X, theta)
         vals = np.empty((M, n_out, F))
         seed_bar = np.eye(C).reshape(C, n_out, F).transpose(0, 2, 1)  # (C, F, n_out)
         active = np.zeros((n_out, F, F), dtype=bool)   # channel (output, feature) reads
@@ -347,6 +347,8 @@ class Linearization:
         C = np.shape(given[0])[1]
         _pack_cotangent(spec, cot, M, net.n_out, channels=C, check_only=True)
         out = _out_buffer(out, (M, C, net.n_params), "rows")
+        if C == 0 or M == 0:
+            return out
         width = max(L.n_out for L in net.layers) + net.d_in
         sub = max(1, _CHUNK_ENTRIES // (max(C, 1) * spec.F * width))
         for lo0, hi0, tapes0 in self._chunks:
@@ -360,10 +362,14 @@ class Linearization:
         return out
 
 
-def _out_buffer(out, shape: tuple, what: str) -> np.ndarray:
-    """``out`` checked as the destination of ``what`` (or a new array of ``shape``)."""
+def _out_buffer(out, shape: tuple, what: str, *inputs) -> np.ndarray:
+    """``out`` checked as the destination of ``what`` (or a new array of ``shape``); it must
+    not overlap the ``inputs`` it is computed from."""
     if out is None:
         return np.empty(shape)
+    if any(isinstance(a, np.ndarray) and np.may_share_memory(out, a) for a in inputs):
+        raise FieldError(f"{what}: out= overlaps the points or the parameters it is "
+                         "computed from; pass a separate array")
     if not isinstance(out, np.ndarray) or out.dtype != np.float64 or \
             tuple(out.shape) != tuple(shape) or not out.flags.c_contiguous or \
             not out.flags.writeable:

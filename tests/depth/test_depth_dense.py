@@ -276,3 +276,24 @@ def test_adjoint_reads_the_kept_activations():
     bare = ode.vjp(X, P, theta[0], 0.125)
     np.testing.assert_array_equal(kept[0], bare[0])
     np.testing.assert_array_equal(kept[1], bare[1])
+
+
+def test_bare_vjp_when_a_layer_adjoint_reads_the_kept_rhs():
+    """An adj_v kernel may read F's kept rows where adj_rhs does not; a vjp without a forward
+    pass (and the continuous adjoint, which has none) computes them, equal to the scalar
+    reference."""
+    x2, W12 = vector("x", 2), matrix("W", 1, 2)
+    rhs = sp.ImmutableMatrix([sp.sin(x2[0]), (W12 * sp.ImmutableMatrix(
+        [sp.sin(x2[0]) ** 2, sp.cos(x2[1]) ** 3]))[0]])
+    ode, ref = DepthODE(x2, rhs, [W12]), DepthODE(x2, rhs, [W12], dense=False)
+    assert "k" in ode._dense.kept_families("adj_v0")
+    rng = np.random.default_rng(8)
+    th = ode.pack({W12: rng.normal(size=(2, 1, 2))}, steps=2)
+    X, Y = rng.normal(size=(4, 2)), rng.normal(size=(4, 2))
+    for got, want in zip(ode.vjp(X.T.copy(), Y.T.copy(), th[0], 0.0),
+                         ref.vjp(X.T.copy(), Y.T.copy(), th[0], 0.0), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    for adjoint in ("discrete", "continuous"):
+        np.testing.assert_allclose(ode.gradient(X, th, data=Y, adjoint=adjoint).grad,
+                                   ref.gradient(X, th, data=Y, adjoint=adjoint).grad,
+                                   rtol=1e-12, atol=1e-14)

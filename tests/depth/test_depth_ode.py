@@ -157,3 +157,26 @@ def test_combine_in_place_equals_the_sum():
     strided = np.full((3, 10), np.nan)[:, ::2]
     np.testing.assert_allclose(_combine(x, coefs, K, out=strided), want, rtol=1e-15,
                                atol=1e-15)
+
+
+def test_combine_broadcasts_and_rk_forward_copies_a_reused_buffer():
+    """A term that broadcasts is added as NumPy would (never axpy'd over the wrong entries);
+    an F that reuses one output buffer is copied (fresh=False, the default); an empty batch
+    integrates."""
+    from nedsym.depth.steppers import _combine, get_tableau, rk_forward
+
+    out = _combine(np.zeros((2, 3)), [1.0], [np.ones((2, 1))], out=np.empty((2, 3)))
+    np.testing.assert_array_equal(out, np.ones((2, 3)))
+    with pytest.raises(ValueError):
+        _combine(np.zeros((2, 3)), [1.0], [np.ones((3, 2))], out=np.empty((2, 3)))
+    buf = np.empty((2, 3))
+
+    def F(X, th, t):
+        np.multiply(X, -1.0, out=buf)
+        return buf
+
+    xs = rk_forward(F, np.ones((2, 3)), np.zeros((1, 1)), 1.0, get_tableau("rk4"))[0]
+    np.testing.assert_allclose(xs[-1], 0.375)           # one RK4 step of x' = -x, h = 1
+    ode, Wm, bm = tanh_ode(3)
+    theta, _, _ = random_problem(ode, Wm, bm, 3, steps=2)
+    assert ode.forward(np.zeros((0, 3)), theta).xs.shape == (3, 3, 0)

@@ -216,6 +216,14 @@ def test_jacobian_and_rows_into_out():
                 net.jacobian(X2, order=1, out=bad)
         with pytest.raises(FieldError, match=r"rows: out= must be"):
             lin.rows(cot, out=np.empty((9, 2, net.n_params)))
+        # out= may not overlap what it is computed from
+        shared = np.zeros(ref.data.size)
+        shared[:net.n_params] = net.theta0
+        with pytest.raises(FieldError, match="overlaps"):
+            net.jacobian(X2, shared[:net.n_params], order=1,
+                         out=shared.reshape(ref.data.shape))
+        # no channels: an empty result
+        assert lin.rows(nn.Jet(u=np.ones((len(X2), 0, 1)))).shape == (len(X2), 0, net.n_params)
 
 
 def test_input_errors():
