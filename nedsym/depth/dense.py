@@ -490,20 +490,54 @@ class DenseProgram:
         """The one expression in the row symbols that every row of ``exprs`` is, or None."""
         r, T = len(exprs), None
         for i, e in enumerate(exprs):
-            repl = {}
-            for sym in e.free_symbols:
+            Ti = self._template_row(e, i, r)
+            if Ti is None or (T is not None and Ti != T):
+                return None
+            T = Ti
+        return T
+
+    def _rowsum_template(self, e):
+        r"""``(T, R)`` when ``e`` is :math:`\sum_{i<R} T(\text{row } i)`, one expression in the
+        row symbols summed over ``R`` rows (each term reads the symbols of one row only),
+        else ``(None, 0)``."""
+        by_row: dict = defaultdict(list)
+        R = None
+        for term in sp.Add.make_args(e):
+            rows = set()
+            for sym in term.free_symbols:
                 key, idx = self._fam_of.get(sym, (None, None))
                 if key is None:
-                    continue  # time or a lone scalar parameter: shared by all rows
-                if idx != i or len(self._fam[key]) != r:
-                    return None
-                repl[sym] = self._rep[key]
-            Ti = e.xreplace(repl)
-            if T is None:
-                T = Ti
-            elif Ti != T:
+                    continue
+                size = len(self._fam[key])
+                if R is None:
+                    R = size
+                if size != R:
+                    return None, 0
+                rows.add(idx)
+            if len(rows) != 1:
+                return None, 0  # a constant term, or one that mixes rows
+            by_row[rows.pop()].append(term)
+        if R is None or len(by_row) != R:
+            return None, 0
+        T = None
+        for i in range(R):
+            Ti = self._template_row(sp.Add(*by_row[i]), i, R)
+            if Ti is None or (T is not None and Ti != T):
+                return None, 0
+            T = Ti
+        return T, R
+
+    def _template_row(self, e, i, R):
+        """``e`` (an expression of row ``i`` of ``R``) in the row symbols, or None."""
+        repl = {}
+        for sym in e.free_symbols:
+            key, idx = self._fam_of.get(sym, (None, None))
+            if key is None:
+                continue  # time or a lone scalar parameter: shared by all rows
+            if idx != i or len(self._fam[key]) != R:
                 return None
-        return T
+            repl[sym] = self._rep[key]
+        return e.xreplace(repl)
 
     def _row_plan(self, name):
         """The kernel ``name`` as ``(entry, zero rows)``: ``entry`` is one row kernel
@@ -547,12 +581,17 @@ class DenseProgram:
         for kind, start, exprs in outs:
             if all(e == 0 for e in exprs):
                 continue
-            T = self._template(exprs)
+            T, r = self._template(exprs), len(exprs)
+            if T is None and kind == "sum" and r == 1:
+                # a lone scalar parameter (a gain a*tanh(...)): its derivative is a sum over
+                # the rows of one expression, evaluated as rows and summed
+                T, r = self._rowsum_template(exprs[0])
+                kind = "rowsum"
             if T is None:
                 return None
             if T not in templates:  # ∂H/∂z and ∂H/∂b of z + b are the same: once
                 templates.append(T)
-            targets.append((kind, start, len(exprs), templates.index(T)))
+            targets.append((kind, start, r, templates.index(T)))
         if not templates:
             return ()
         if len({r for _, _, r, _ in targets}) != 1:
@@ -601,6 +640,8 @@ class DenseProgram:
         for kind, start, _, j in targets:
             if kind == "sum":
                 acc[start:start + r] = dest[j].sum(axis=1)
+            elif kind == "rowsum":
+                acc[start] = dest[j].sum()
             elif owner[j] != start:
                 out[start:start + r] = dest[j]
         return out, acc

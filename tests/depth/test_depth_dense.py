@@ -297,3 +297,21 @@ def test_bare_vjp_when_a_layer_adjoint_reads_the_kept_rhs():
         np.testing.assert_allclose(ode.gradient(X, th, data=Y, adjoint=adjoint).grad,
                                    ref.gradient(X, th, data=Y, adjoint=adjoint).grad,
                                    rtol=1e-12, atol=1e-14)
+
+
+def test_scalar_gains_keep_row_kernels():
+    """A lone scalar parameter (a gain a*tanh(W x + b), a rate a inside tanh, a damping c):
+    its derivative is a sum over the rows of one expression, so the adjoint is still a row
+    kernel, not unrolled; every result equals the scalar reference."""
+    a, c_ = sp.symbols("a c_", real=True)
+    for rhs, params in (((W * x + b).applyfunc(sp.tanh) * a, [W, b, a]),
+                        ((W * x + b).applyfunc(lambda e: sp.tanh(a * e)) - c_ * x,
+                         [W, b, a, c_])):
+        ode, ref = DepthODE(x, rhs, params), DepthODE(x, rhs, params, dense=False)
+        assert "adj_rhs" in ode._dense.row_kernels()
+        rng = np.random.default_rng(9)
+        values = {W: rng.normal(size=(3, N, N)), b: rng.normal(size=(3, N)),
+                  a: rng.normal(size=3), c_: rng.normal(size=3)}
+        values = {p: v for p, v in values.items() if p in params}
+        for got, want in zip(_results(ode, values, 3), _results(ref, values, 3), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
