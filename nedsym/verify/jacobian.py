@@ -11,6 +11,11 @@ central differences in :math:`x`, whose error also shrinks at rate 2:
 
 .. math::  \max |(f(x + h e_k) - f(x - h e_k))/2h - \partial_k f|.
 
+When the network also has ``linearize`` (a :class:`nedsym.nn.Network`), the rows
+``lin.rows(c)`` of random cotangents ``c`` (two channels) are Taylor-tested the same way,
+as the Jacobian of :math:`\langle c, \text{jet}\rangle` (``taylor["rows"]``): they are
+what the NED strong route builds its least-squares systems from.
+
 Works with any object that has ``forward(X, theta, order)`` and
 ``jacobian(X, theta, order)`` (taking ``lap_only=``/``diag_only=`` when those are
 checked) and ``n_params`` (a :class:`nedsym.nn.Network`).
@@ -144,7 +149,7 @@ def _quantities(jet, order: int, second: str) -> dict[str, np.ndarray]:
 def check_jacobian(net, X, theta=None, order: int = 2, *, seed: int = 0, h0: float = 0.05,
                    steps: int = 7, fd_h0: float = 0.02, fd_steps: int = 5,
                    lap_only: bool = False, diag_only: bool = False,
-                   spatial: bool = True) -> JacobianCheck:
+                   spatial: bool = True, rows: bool = True) -> JacobianCheck:
     r"""Check ``net.jacobian`` (Taylor rates along a random direction) and ``net.forward``'s
     spatial derivatives (central differences in ``x``) at the points ``X``.
 
@@ -152,7 +157,8 @@ def check_jacobian(net, X, theta=None, order: int = 2, *, seed: int = 0, h0: flo
     direction :math:`v \sim N(0, I)`; ``h0``/``steps``: Taylor step sizes
     ``h0 / 2**k``; ``fd_h0``/``fd_steps``: the same for the differences in ``x``;
     ``lap_only``/``diag_only``: check the Laplacian-only or diagonal-only jets instead of
-    the full Hessian.
+    the full Hessian; ``rows``: also check ``net.linearize(...).rows`` (when the network
+    has it).
 
     Example
     -------
@@ -177,11 +183,13 @@ def check_jacobian(net, X, theta=None, order: int = 2, *, seed: int = 0, h0: flo
     result = JacobianCheck()
     perturbed = [_quantities(net.forward(X, theta + h * v, order, **flags), order, second)
                  for h in hs]
-    for name, f0 in base.items():
-        Jv = derivs[name] @ v
-        r0 = np.array([np.max(np.abs(p[name] - f0)) for p in perturbed])
-        r1 = np.array([np.max(np.abs(p[name] - f0 - h * Jv)) for p, h in zip(perturbed, hs,
-                                                                              strict=True)])
+    checks = [(name, f0, derivs[name] @ v, [p[name] for p in perturbed])
+              for name, f0 in base.items()]
+    if rows and hasattr(net, "linearize"):
+        checks.append(_rows_check(net, X, theta, order, flags, second, v, perturbed, rng))
+    for name, f0, Jv, moved in checks:
+        r0 = np.array([np.max(np.abs(p - f0)) for p in moved])
+        r1 = np.array([np.max(np.abs(p - f0 - h * Jv)) for p, h in zip(moved, hs, strict=True)])
         scale = max(float(np.max(np.abs(f0))), float(np.max(np.abs(Jv))) * h0, 1e-300)
         result.taylor[name] = ParameterTaylorResult(
             hs=hs, remainder0=r0, remainder1=r1, energy=float(np.max(np.abs(f0))),
@@ -189,6 +197,24 @@ def check_jacobian(net, X, theta=None, order: int = 2, *, seed: int = 0, h0: flo
     if spatial and order >= 1:
         result.spatial.update(_spatial(net, X, theta, order, second, fd_h0, fd_steps, base))
     return result
+
+
+def _rows_check(net, X, theta, order, flags, second, v, perturbed, rng):
+    """``("rows", f0, R v, [f(θ + h v)])`` for ``f = ⟨c, jet⟩`` with random cotangents ``c``
+    of two channels and ``R = net.linearize(...).rows(c)``."""
+    from nedsym.nn.jet import Jet
+
+    vals, lin = net.linearize(X, theta, order, **flags)
+    q0 = _quantities(vals, order, second)
+    C = 2
+    cot = {k: rng.standard_normal((a.shape[0], C) + a.shape[1:]) for k, a in q0.items()}
+
+    def comb(q):
+        M = X.shape[0]
+        return sum((cot[k] * q[k][:, None]).reshape(M, C, -1).sum(axis=2) for k in cot)
+
+    R = lin.rows(Jet(**cot))
+    return ("rows", comb(q0), R @ v, [comb(p) for p in perturbed])
 
 
 def _spatial(net, X, theta, order, second, h0, steps, base) -> dict:

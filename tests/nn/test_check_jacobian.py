@@ -39,7 +39,8 @@ def test_user_layers_pass():
     for order in (0, 1, 2):
         report = check_jacobian(net, X, order=order)
         report.assert_ok()
-    assert set(report.taylor) == {"u", "grad", "hess"} and set(report.spatial) == {"grad", "hess"}
+    assert set(report.taylor) == {"u", "grad", "hess", "rows"}
+    assert set(report.spatial) == {"grad", "hess"}
     assert abs(report.taylor["hess"].rate - 2) < 0.2
 
 
@@ -62,7 +63,8 @@ def test_wrong_second_derivative_fails_only_at_order_two():
     net = nn.MLP([2, 4, 1], activation=wrong, seed=0)
     assert check_jacobian(net, X, order=0).passed()
     report = check_jacobian(net, X, order=1)
-    assert report.failures() == ["jacobian grad"]  # d(grad)/dtheta uses sigma''
+    # d(grad)/dtheta uses sigma'', and so do the rows of a cotangent on grad
+    assert report.failures() == ["jacobian grad", "jacobian rows"]
     report = check_jacobian(net, X, order=2)
     assert "spatial hess" in report.failures()
     # the diagonal-only jets read sigma'' too: their check fails the same way
@@ -74,7 +76,7 @@ def test_diagonal_only_jets_pass():
     X3 = np.random.default_rng(3).uniform(-1, 1, (6, 3))
     report = check_jacobian(net, X3, order=2, diag_only=True)
     assert report.passed(), str(report)
-    assert set(report.taylor) == {"u", "grad", "diag"}
+    assert set(report.taylor) == {"u", "grad", "diag", "rows"}
     assert abs(report.spatial["diag"].rate - 2) < 0.2
     with pytest.raises(ConfigError, match="exclude each other"):
         check_jacobian(net, X3, order=2, diag_only=True, lap_only=True)
@@ -105,3 +107,23 @@ def test_a_tiny_correct_hessian_passes():
     pts = np.random.default_rng(700).uniform(-1, 1, (5, 1))
     report = check_jacobian(net, pts, order=2, seed=700)
     assert report.passed(), str(report)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_linearized_rows_are_checked_and_a_wrong_row_fails(backend, monkeypatch):
+    """The rows of Network.linearize (what NED's strong route solves with) are Taylor-tested
+    as the Jacobian of <c, jet>; rows that are off by 1 % give rate 1 and FAIL, while the
+    Jacobians themselves still pass."""
+    net = nn.MLP([2, 6, 1], seed=4, backend=backend)
+    for order, kw in ((0, {}), (1, {}), (2, {}), (2, {"lap_only": True}),
+                      (2, {"diag_only": True})):
+        report = check_jacobian(net, X, order=order, spatial=False, **kw)
+        assert report.passed(), str(report)
+        assert abs(report.taylor["rows"].rate - 2) < 0.2
+    assert "rows" not in check_jacobian(net, X, order=1, rows=False).taylor
+    real = nn.Linearization.rows
+    monkeypatch.setattr(nn.Linearization, "rows", lambda self, cot, out=None:
+                        1.01 * real(self, cot, out))
+    report = check_jacobian(net, X, order=2, spatial=False)
+    assert report.failures() == ["jacobian rows"]
+    assert report.taylor["rows"].rate < 1.2
