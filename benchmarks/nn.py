@@ -18,9 +18,9 @@ Measured:
 Baselines measured in the same run: ``hand`` is a plain numpy backprop written for exactly
 this architecture (one reverse sweep per output quantity, per-point outer products for the
 weights); ``torch`` is ``torch.func.vmap(jacrev(...))`` when torch is importable (skipped
-otherwise). Times are the best of ``--repeats`` interleaved runs. BLAS and numba run on one
-thread unless ``--threads`` says otherwise (set before numpy is imported): one core each, so
-the ratios compare code, not cores.
+otherwise). Times are the best of ``--repeats`` interleaved runs. BLAS runs on one thread
+unless ``--threads`` says otherwise (set before numpy is imported), and the numba kernels run
+on one thread: one core each, so the ratios compare code, not cores.
 
 Run on demand:  python benchmarks/nn.py [--quick] [--points 1000 4000] [--widths 64 64]
                 [--threads 1]
@@ -203,12 +203,9 @@ def main() -> None:
     ap.add_argument("--widths", type=int, nargs=2, default=[64, 64])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", default="1",
-                    help="BLAS and numba threads (default 1)")
+                    help="BLAS threads (default 1; the numba kernels run on one thread)")
     ap.add_argument("--quick", action="store_true", help="M = 200 only, 2 repeats")
     args = ap.parse_args()
-    import numba
-
-    numba.set_num_threads(int(args.threads))   # the compiled assembly: as many as BLAS
     if args.quick:
         args.points, args.repeats = [200], 2
     sizes = [2, *args.widths, 1]

@@ -7,27 +7,29 @@ The reverse sweep of :meth:`~nedsym.nn.network.Network.jacobian` and of
 (a short sum of them for a jet with ``F`` features). These rows are most of what a
 Jacobian writes, so NumPy's way (a temporary per product, then a copy into the strided
 block) is bounded by memory traffic. :func:`dense_rows` writes each row once, in place,
-in the packed order of :attr:`~nedsym.nn.network.Network.layout`, in a ``prange`` over
-points. It only multiplies and adds, so it agrees with the NumPy path to round-off for
-finite values. (Where an activation overflows, the skipped zero features can turn a NumPy
-``nan`` from ``0 * inf`` into an ``inf`` here: both say the Jacobian is not finite.)
+in the packed order of :attr:`~nedsym.nn.network.Network.layout`, on one thread: the
+kernel is bound by memory writes, and a ``prange`` over points on the two threads of the
+2-core development VM made Jacobians 1.1–2× slower (``benchmarks/nn.py --threads 2``) and
+the NED rows of a deep net 2.5× slower while one other job ran. It only multiplies and
+adds, so it agrees with the NumPy path to round-off for finite values. (Where an
+activation overflows, the skipped zero features can turn a NumPy ``nan`` from ``0 * inf``
+into an ``inf`` here: both say the Jacobian is not finite.)
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
 
 __all__ = ["dense_rows"]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True)
 def _dense_rows(zbar, S, out, off_w, off_b, feats, nfeat):  # pragma: no cover - compiled
     M, C, F, n_out = zbar.shape
     n_in = S.shape[2]
     flat = out.reshape(M * C, out.shape[2])
-    for m in prange(M):
+    for m in range(M):
         for c in range(C):
             row = flat[m * C + c]
             for i in range(n_out):
