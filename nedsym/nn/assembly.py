@@ -9,7 +9,7 @@ Jacobian writes, so NumPy's way (a temporary per product, then a copy into the s
 block) is bounded by memory traffic. :func:`dense_rows` writes each row once, in place,
 in the packed order of :attr:`~nedsym.nn.network.Network.layout`, on one thread: the
 kernel is bound by memory writes, and a ``prange`` over points on the two threads of the
-2-core development VM made Jacobians 1.1–2× slower (``benchmarks/nn.py --threads 2``) and
+2-core development VM (tried first) made Jacobians 1.1–2× slower (``benchmarks/nn.py``) and
 the NED rows of a deep net 2.5× slower while one other job ran. It only multiplies and
 adds, so it agrees with the NumPy path to round-off for finite values. (Where an
 activation overflows, the skipped zero features can turn a NumPy ``nan`` from ``0 * inf``
