@@ -27,6 +27,19 @@ def _bc(kind: str, ndim: int):
             "dirichlet": ns.Dirichlet(0.25)}[kind]
 
 
+BCS = ["periodic", "neumann", "dirichlet", "varying"]
+
+
+def _cases(steppers, full_3d):
+    """``(stepper, bc, ndim)`` for every combination; the 3-D ones of the steppers not in
+    ``full_3d`` are marked slow (their numba compilation is most of the default suite's
+    time; one stepper per kind keeps 3-D in the default run)."""
+    return [pytest.param(stepper, bc, ndim,
+                         marks=[pytest.mark.slow] if ndim == 3 and stepper not in full_3d
+                         else [])
+            for stepper in steppers for bc in BCS for ndim in (1, 2, 3)]
+
+
 def _sim(ndim: int, bc, backend: str):
     E = ns.Energy.parse("eps^2/2*|grad(u)|^2 + (u^2-1)^2/4 + 0.1*x*u", coords=COORDS[ndim],
                         fields="u", params={"eps": 0.2})
@@ -34,9 +47,7 @@ def _sim(ndim: int, bc, backend: str):
     return ns.GradientFlow(E).discretize(grid, backend=backend)
 
 
-@pytest.mark.parametrize("ndim", [1, 2, 3])
-@pytest.mark.parametrize("bc", ["periodic", "neumann", "dirichlet", "varying"])
-@pytest.mark.parametrize("stepper", ["euler", "ssprk3", "rk4"])
+@pytest.mark.parametrize("stepper,bc,ndim", _cases(["euler", "ssprk3", "rk4"], {"euler"}))
 def test_compiled_segments_match_the_numpy_reference(stepper, bc, ndim):
     ref = _sim(ndim, _bc(bc, ndim), "numpy")
     fast = _sim(ndim, _bc(bc, ndim), "numba")
@@ -54,9 +65,7 @@ def test_compiled_segments_match_the_numpy_reference(stepper, bc, ndim):
     assert np.isclose(b.times[-1], 0.05) and b.t_final == 0.061
 
 
-@pytest.mark.parametrize("ndim", [1, 2, 3])
-@pytest.mark.parametrize("bc", ["periodic", "neumann", "dirichlet", "varying"])
-@pytest.mark.parametrize("stepper", ["rk45", "rk23"])
+@pytest.mark.parametrize("stepper,bc,ndim", _cases(["rk45", "rk23"], {"rk23"}))
 def test_compiled_adaptive_steps_match_the_numpy_reference(stepper, bc, ndim):
     """rk45/rk23 on the numba backend: one compiled call per attempt, the error norm fused;
     the same accepted and rejected steps, states and energies as the NumPy reference."""
