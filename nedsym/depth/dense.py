@@ -500,9 +500,18 @@ class DenseProgram:
         r"""``(T, R)`` when ``e`` is :math:`\sum_{i<R} T(\text{row } i)`, one expression in the
         row symbols summed over ``R`` rows (each term reads the symbols of one row only),
         else ``(None, 0)``."""
+        terms = sp.Add.make_args(e)
+        hit = self._rowsum_of(terms)
+        if hit[0] is None and any(isinstance(t, sp.Mul) for t in terms):
+            # a factor over a sum, as in a**2 * (x0**2 + x1**2 + ...): distributed once
+            flat = [u for t in terms for u in sp.Add.make_args(sp.expand_mul(t, deep=False))]
+            hit = self._rowsum_of(flat)
+        return hit
+
+    def _rowsum_of(self, terms):
         by_row: dict = defaultdict(list)
         R = None
-        for term in sp.Add.make_args(e):
+        for term in terms:
             rows = set()
             for sym in term.free_symbols:
                 key, idx = self._fam_of.get(sym, (None, None))

@@ -12,7 +12,7 @@ central differences in :math:`x`, whose error also shrinks at rate 2:
 .. math::  \max |(f(x + h e_k) - f(x - h e_k))/2h - \partial_k f|.
 
 When the network also has ``linearize`` (a :class:`nedsym.nn.Network`), the rows
-``lin.rows(c)`` of random cotangents ``c`` (two channels) are Taylor-tested the same way,
+``lin.rows(c)`` of random cotangents ``c`` (three channels) are Taylor-tested the same way,
 as the Jacobian of :math:`\langle c, \text{jet}\rangle` (``taylor["rows"]``): they are
 what the NED strong route builds its least-squares systems from.
 
@@ -106,8 +106,8 @@ class ParameterTaylorResult(TaylorResult):
 class JacobianCheck:
     """Taylor tests of the parameter Jacobians and finite-difference tests in ``x``.
 
-    ``taylor``: ``{"u" | "grad" | "hess" | "lap": TaylorResult}``;
-    ``spatial``: ``{"grad" | "hess" | "lap": FiniteDifferenceResult}``.
+    ``taylor``: ``{"u" | "grad" | "hess" | "lap" | "diag" | "rows": TaylorResult}``;
+    ``spatial``: ``{"grad" | "hess" | "lap" | "diag": FiniteDifferenceResult}``.
     """
 
     taylor: dict[str, TaylorResult] = field(default_factory=dict)
@@ -201,19 +201,20 @@ def check_jacobian(net, X, theta=None, order: int = 2, *, seed: int = 0, h0: flo
 
 def _rows_check(net, X, theta, order, flags, second, v, perturbed, rng):
     """``("rows", f0, R v, [f(θ + h v)])`` for ``f = ⟨c, jet⟩`` with random cotangents ``c``
-    of two channels and ``R = net.linearize(...).rows(c)``."""
+    of three channels and ``R = net.linearize(...).rows(c, out=...)`` (into a buffer, as
+    NED builds its systems)."""
     from nedsym.nn.jet import Jet
 
     vals, lin = net.linearize(X, theta, order, **flags)
     q0 = _quantities(vals, order, second)
-    C = 2
+    C = 3
     cot = {k: rng.standard_normal((a.shape[0], C) + a.shape[1:]) for k, a in q0.items()}
 
     def comb(q):
         M = X.shape[0]
         return sum((cot[k] * q[k][:, None]).reshape(M, C, -1).sum(axis=2) for k in cot)
 
-    R = lin.rows(Jet(**cot))
+    R = lin.rows(Jet(**cot), out=np.full((X.shape[0], C, theta.size), np.nan))
     return ("rows", comb(q0), R @ v, [comb(p) for p in perturbed])
 
 

@@ -304,10 +304,12 @@ def test_scalar_gains_keep_row_kernels():
     its derivative is a sum over the rows of one expression, so the adjoint is still a row
     kernel, not unrolled; every result equals the scalar reference."""
     a, c_ = sp.symbols("a c_", real=True)
-    for rhs, params in (((W * x + b).applyfunc(sp.tanh) * a, [W, b, a]),
-                        ((W * x + b).applyfunc(lambda e: sp.tanh(a * e)) - c_ * x,
-                         [W, b, a, c_])):
-        ode, ref = DepthODE(x, rhs, params), DepthODE(x, rhs, params, dense=False)
+    decay = a ** 2 * sum(x[i] ** 2 for i in range(N)) / 2   # a factor over a row sum
+    for rhs, params, L in (((W * x + b).applyfunc(sp.tanh) * a, [W, b, a], 0),
+                           ((W * x + b).applyfunc(lambda e: sp.tanh(a * e)) - c_ * x,
+                            [W, b, a, c_], 0),
+                           ((W * x + b).applyfunc(sp.tanh) * a, [W, b, a], decay)):
+        ode, ref = DepthODE(x, rhs, params, L), DepthODE(x, rhs, params, L, dense=False)
         assert "adj_rhs" in ode._dense.row_kernels()
         rng = np.random.default_rng(9)
         values = {W: rng.normal(size=(3, N, N)), b: rng.normal(size=(3, N)),
