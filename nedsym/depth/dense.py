@@ -305,6 +305,7 @@ class DenseProgram:
         self._rows: dict = {}
         self._reuse: dict[str, bool] = {}
         self._kept_by: dict[str, list[str]] = {}
+        self._specs: dict = {}
 
     # -- kernels --------------------------------------------------------------------
     def kernel(self, name: str) -> BatchKernel:
@@ -320,13 +321,19 @@ class DenseProgram:
         return self._k[name]
 
     def _spec(self, name, reuse: bool | None = None):
-        """``(fields, maps, sums, params, backend)`` of kernel ``name``; an adjoint kernel
-        reads the kept forward values (``reuse``, default: what its row plan chose)."""
-        spec = self._spec_plain(name)
-        if not (name == "adj_rhs" or name.startswith("adj_v")):
-            return spec
+        """``(fields, maps, sums, params, backend)`` of kernel ``name`` (derived once); an
+        adjoint kernel reads the kept forward values (``reuse``, default: what its row plan
+        chose)."""
+        adjoint = name == "adj_rhs" or name.startswith("adj_v")
         if reuse is None:
             reuse = self._reuse.get(name, True)
+        key = (name, bool(reuse and adjoint))
+        if key not in self._specs:
+            self._specs[key] = self._derive_spec(name, key[1])
+        return self._specs[key]
+
+    def _derive_spec(self, name, reuse: bool):
+        spec = self._spec_plain(name)
         if not reuse:
             return spec
         fields, maps, sums, params, backend = spec

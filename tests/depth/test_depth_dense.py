@@ -317,3 +317,26 @@ def test_scalar_gains_keep_row_kernels():
         values = {p: v for p, v in values.items() if p in params}
         for got, want in zip(_results(ode, values, 3), _results(ref, values, 3), strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_unrolled_kernels_are_derived_once(monkeypatch):
+    """Rows that differ (tanh and sin rows) fall back to the unrolled kernels; their
+    derivatives are taken once, not at every call (that cost 30x the gradient), and the
+    results equal the scalar reference."""
+    import nedsym.depth.dense as dense_module
+
+    z = W * x + b
+    rhs = sp.ImmutableMatrix([sp.tanh(z[i]) if i % 2 else sp.sin(z[i]) for i in range(N)])
+    ode, ref = DepthODE(x, rhs, [W, b]), DepthODE(x, rhs, [W, b], dense=False)
+    assert ode.dense_layers and "adj_rhs" not in ode._dense.row_kernels()
+    calls = []
+    real = dense_module._d
+    monkeypatch.setattr(dense_module, "_d", lambda *a: calls.append(1) or real(*a))
+    values = _values([W, b], 3, np.random.default_rng(10))
+    first = _results(ode, values, 3)
+    n_calls = len(calls)
+    again = _results(ode, values, 3)
+    assert len(calls) == n_calls           # nothing derived again
+    for got, want, same in zip(first, _results(ref, values, 3), again, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+        np.testing.assert_array_equal(got, same)
