@@ -71,7 +71,8 @@ class DenseLayer:
 
 
 class _Rewriter:
-    """Bottom-up replacement of full row sums ``Σ_j W_ij v_j`` by new symbols."""
+    """Bottom-up replacement of full row sums ``Σ_j W_ij v_j`` (and column sums
+    ``Σ_i W_ij v_i``, ``W.T*v``) by new symbols."""
 
     def __init__(self, mats: dict, info: dict, taken: set[str]):
         self.mats = mats  # entry symbol -> (matrix name, i, j)
