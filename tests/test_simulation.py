@@ -210,8 +210,13 @@ def test_cli_demo_reduced(name, tmp_path, capsys):
                  "--no-progress"]) == 0
     summary = json.loads((tmp_path / f"{name}_summary.json").read_text())
     assert summary["steps"] > 0 and summary["energy_final"] <= summary["energy_initial"]
+    assert 0.0 <= summary["compile_time_s"] <= summary["wall_time_s"]
     assert (tmp_path / f"{name}_fields.png").stat().st_size > 1000
-    assert "done:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "done:" in out
+    # a compile of a second or more is named as such, not passed off as stepping time
+    assert ("compiling and checking the step loop" in out) == \
+        (summary["compile_time_s"] >= 1.0)
 
 
 def test_cli_problem_file(tmp_path):

@@ -17,6 +17,7 @@ control stays in :class:`nedsym.solve.steppers.EmbeddedRK`, one scalar decision 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -46,6 +47,9 @@ class CompiledSegment:
         self.ir, self.tableau, self._fn, self._source = ir, tableau, function, source
         self.path, self.fill = path, fill
         self._check_pending = check
+        #: seconds of the first call's reference check: compiling the kernel (or loading it
+        #: from the disk cache) and two checked steps; None until it ran
+        self.first_call_s: float | None = None
         self._work: tuple = ()
 
     @property
@@ -69,7 +73,9 @@ class CompiledSegment:
             self._work = self.workspace(y0.shape)
         if self._check_pending and nsteps > 0:
             self._check_pending = False
+            t0 = time.perf_counter()
             self.check_against_reference(y0.shape, dt, kinds, values, scalars)
+            self.first_call_s = time.perf_counter() - t0
         which, health = self._fn(y0, ya, yb, *self._work, int(nsteps), float(dt), kinds, values,
                                  vmap, faces, *scalars)
         return int(which), float(health)
@@ -144,6 +150,7 @@ class CompiledEmbeddedStep:
         self.ir, self.tableau, self._fn, self._source = ir, tableau, function, source
         self.path, self.fill = path, fill
         self._check_pending = check
+        self.first_call_s: float | None = None   # as CompiledSegment.first_call_s
         self._work: list = []
         self.fsal = tableau.fsal
 
@@ -174,7 +181,9 @@ class CompiledEmbeddedStep:
             fsal = False
         if self._check_pending:
             self._check_pending = False
+            t0 = time.perf_counter()
             self.check_against_reference(y0.shape, dt, rtol, atol, kinds, values, scalars)
+            self.first_call_s = time.perf_counter() - t0
         sumsq = self._fn(y0, out, *self._work, int(bool(fsal and self.fsal)), float(dt),
                          float(rtol), float(atol), kinds, values, vmap, faces, *scalars)
         return float(np.sqrt(sumsq / self._work[3].size))

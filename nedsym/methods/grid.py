@@ -367,8 +367,13 @@ class Simulation:
             if options["energy"] == self.energy:     # the default: read off padded buffers
                 options["energy"] = st.energy
             stepper = st
+        kernel = getattr(stepper, "segment", None) or getattr(stepper, "kernel", None)
+        first = kernel is not None and getattr(kernel, "_check_pending", False)
         try:
             res = integrate(rhs, y0, t_end, stepper=stepper, dt=dt, **options)
+            if first and getattr(kernel, "first_call_s", None) is not None:
+                # this solve compiled (or loaded) and checked the kernel: part of wall_time
+                res.diagnostics["compile_s"] = kernel.first_call_s
             res.metadata = self.describe()
             res.metadata["attrs"]["stepper"] = name
             if convex:

@@ -23,7 +23,9 @@ class Result:
     residual, residual_times: residual-norm history (empty unless tracked).
     dt_history: the step size of every accepted step.
     diagnostics: ``steps``, ``rejected_steps``, ``wall_time``, ``stepper``, ``interrupted``,
-        ``stop_reason`` (``"t_end" | "steady" | "max_steps" | "interrupted"``), ``t``.
+        ``stop_reason`` (``"t_end" | "steady" | "max_steps" | "interrupted"``), ``t``;
+        a grid solve that made the compiled step loop's first call adds ``compile_s``, the
+        part of ``wall_time`` it took (compiling or loading the kernel, and its check).
     final: the state at the last accepted step.
     metadata: field and coordinate names, coordinates and a description (grid runs).
 
