@@ -307,6 +307,9 @@ class DenseProgram:
         self._reuse: dict[str, bool] = {}
         self._kept_by: dict[str, list[str]] = {}
         self._specs: dict = {}
+        self._runners: dict = {}    # kernel name -> its evaluation, prepared once
+        self._vbar = None
+        self._gathers: dict = {}    # (gather, prefix) -> where a gathered V comes from
 
     # -- kernels --------------------------------------------------------------------
     def kernel(self, name: str) -> BatchKernel:
@@ -633,35 +636,61 @@ class DenseProgram:
     def _run(self, name, blocks, theta_s, t, nmap):
         """Kernel ``name`` on the per-family arrays ``blocks`` (``{"x": X, "p": P, "z0": Z0,
         ...}``, each ``(rows, B)``): ``(maps (nmap, B), sums over the batch)``."""
+        run = self._runners.get(name)
+        if run is None:
+            run = self._runners[name] = self._runner(name)
+        return run(blocks, theta_s, t, nmap)
+
+    def _runner(self, name):
+        """The evaluation of kernel ``name`` with everything that does not depend on the call
+        decided once (it runs several times per RK stage: at small widths its bookkeeping
+        was a large part of a gradient)."""
         plan = self._row_plan(name)
-        B = next(iter(blocks.values())).shape[1]
         if plan is None:
             fields = self._spec(name)[0]
-            return self._call(self.kernel(name), self._stack(fields, blocks, B), theta_s, t,
-                              nmap)
+            kernel = self.kernel(name)
+
+            def batch(blocks, theta_s, t, nmap):
+                B = next(iter(blocks.values())).shape[1]
+                return self._call(kernel, self._stack(fields, blocks, B), theta_s, t, nmap)
+            return batch
         entry, zero = plan
-        out = np.empty((nmap, B))
-        for start, size in zero:
-            out[start:start + size] = 0.0
-        acc = np.zeros(len(self.scalars))
+        nsc = len(self.scalars)
         if not entry:
-            return out, acc
+            def zeros(blocks, theta_s, t, nmap):
+                out = np.empty((nmap, next(iter(blocks.values())).shape[1]))
+                for start, size in zero:
+                    out[start:start + size] = 0.0
+                return out, np.zeros(nsc)
+            return zeros
         r, k, inputs, spos, targets = entry
-        arrays = [blocks[w] if kind == "rows" else theta_s[w][:, None] for kind, w in inputs]
-        dest, owner = [None] * k.nmap, [None] * k.nmap
-        for kind, start, _, j in targets:  # write maps in place, into their rows
-            if kind == "map" and dest[j] is None:
-                dest[j], owner[j] = out[start:start + r], start
-        dest = [d if d is not None else np.empty((r, B)) for d in dest]
-        k(arrays, theta_s[spos], t, dest)
-        for kind, start, _, j in targets:
-            if kind == "sum":
-                acc[start:start + r] = dest[j].sum(axis=1)
-            elif kind == "rowsum":
-                acc[start] = dest[j].sum()
-            elif owner[j] != start:
-                out[start:start + r] = dest[j]
-        return out, acc
+        fn, nk = k._fn, k.nmap
+        owner = [None] * nk
+        for kind, start, _, j in targets:  # maps are written in place, into their rows
+            if kind == "map" and owner[j] is None:
+                owner[j] = start
+        post = [(kind, start, j) for kind, start, _, j in targets
+                if kind != "map" or owner[j] != start]
+        rows_in = [(kind == "rows", w) for kind, w in inputs]
+
+        def rows(blocks, theta_s, t, nmap):
+            B = next(iter(blocks.values())).shape[1]
+            out = np.empty((nmap, B))
+            for start, size in zero:
+                out[start:start + size] = 0.0
+            acc = np.zeros(nsc)
+            arrays = [blocks[w] if is_rows else theta_s[w][:, None] for is_rows, w in rows_in]
+            dest = [out[o:o + r] if o is not None else np.empty((r, B)) for o in owner]
+            fn(*arrays, theta_s[spos], float(t), *dest)
+            for kind, start, j in post:
+                if kind == "sum":
+                    acc[start:start + r] = dest[j].sum(axis=1)
+                elif kind == "rowsum":
+                    acc[start] = dest[j].sum()
+                else:
+                    out[start:start + r] = dest[j]
+            return out, acc
+        return rows
 
     def _stack(self, fields, blocks, B):
         """The rows of ``fields`` (whole families, in order) stacked from ``blocks``."""
@@ -693,13 +722,19 @@ class DenseProgram:
     def _gather(self, blocks, gather, prefix=""):
         """``V`` of a gathered layer: a family's array itself when ``gather`` is exactly
         one family (the state, an earlier z), else the rows picked from all of them."""
+        src = self._gathers.get((gather, prefix))
+        if src is None:
+            keys = ["x"] + [f"z{m}" for m in range(len(self.layers))]
+            src, k = list(gather), 0
+            for key in keys:
+                r = len(self._fam[key])
+                if gather == tuple(range(k, k + r)):
+                    src = prefix + key
+                k += r
+            self._gathers[(gather, prefix)] = src
+        if isinstance(src, str) and src in blocks:
+            return blocks[src]
         keys = ["x"] + [f"z{m}" for m in range(len(self.layers))]
-        k = 0
-        for key in keys:
-            r = len(self._fam[key])
-            if gather == tuple(range(k, k + r)) and prefix + key in blocks:
-                return blocks[prefix + key]
-            k += r
         rows = np.concatenate([blocks[prefix + key] for key in keys
                                if prefix + key in blocks], axis=0)
         return rows[list(gather)]
@@ -741,7 +776,8 @@ class DenseProgram:
         # adjoint rows: x̄ (n) then z̄ of every layer, in one array
         bar, acc = self._run("adj_rhs", blocks, theta_s, t, n + self.nz)
         g = np.zeros(self.nparams)
-        gs = acc.copy()
+        gs = acc
+        targets, direct = self._vbar_targets()
         for l_ in range(len(self.layers) - 1, -1, -1):
             la = self.layers[l_]
             rows = self._zrows[l_]
@@ -749,14 +785,14 @@ class DenseProgram:
             W = self._mat(theta, la)
             gW = zbar @ Vs[l_].T            # ∂/∂(the product's matrix), summed over the batch
             g[la.sl] += (gW.T if la.transposed else gW).ravel()
-            vbar = W.T @ zbar
             if la.gather is not None:
-                gt = la.gather
-                if gt == tuple(range(gt[0], gt[0] + len(gt))):
-                    bar[gt[0]:gt[0] + len(gt)] += vbar
+                tg = targets[l_]
+                if direct[l_]:              # rows the adjoint kernel left zero: write there
+                    np.matmul(W.T, zbar, out=bar[tg])
                 else:
-                    bar[list(gt)] += vbar  # distinct rows: no repeated index
+                    bar[tg] += W.T @ zbar   # distinct rows: no repeated index
                 continue
+            vbar = W.T @ zbar
             d, acc = self._run(f"adj_v{l_}", dict(blocks, **{f"vbar{l_}": vbar}), theta_s, t,
                                n + self.nz)
             bar += d
@@ -767,6 +803,30 @@ class DenseProgram:
                                theta[self._rparams_idx], t, 1)
             g[self._rparams_idx] -= B * dR
         return bar[:n], g
+
+    def _vbar_targets(self):
+        """Per gathered layer, where its ``Wᵀ z̄`` adds into the adjoint rows (a slice when
+        the rows are contiguous), and whether it may be written there directly: the rows are
+        ones the adjoint kernel zeroes and nothing else adds into (every layer gathered, no
+        two gathers overlap)."""
+        if self._vbar is None:
+            targets, direct = [], []
+            plan = self._row_plan("adj_rhs")
+            zero = set() if plan is None else {q for start, size in plan[1]
+                                               for q in range(start, start + size)}
+            gathers = [la.gather for la in self.layers]
+            alone = all(gt is not None for gt in gathers) and \
+                len({q for gt in gathers for q in gt}) == sum(len(gt) for gt in gathers)
+            for gt in gathers:
+                if gt is None:
+                    targets.append(None)
+                    direct.append(False)
+                    continue
+                contiguous = gt == tuple(range(gt[0], gt[0] + len(gt)))
+                targets.append(slice(gt[0], gt[0] + len(gt)) if contiguous else list(gt))
+                direct.append(contiguous and alone and set(gt) <= zero)
+            self._vbar = (targets, direct)
+        return self._vbar
 
     def jvp(self, X, V, theta, t):
         """:math:`(\\partial F/\\partial x)\\,V`."""

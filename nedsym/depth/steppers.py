@@ -93,19 +93,22 @@ def _combine(x: np.ndarray, coefs, K, out: np.ndarray | None = None) -> np.ndarr
     """``x + Σ_j coefs[j] K[j]`` (into ``out`` when given, else a new array), zero
     coefficients skipped (the RK tableaux are sparse; a tensordot costs more than the few
     axpys at the batch sizes of depth models). The axpys run in place (BLAS ``daxpy``) when
-    the arrays are contiguous: no temporary per term."""
+    the arrays are contiguous: no temporary per term. This runs several times per stage, so
+    it is kept lean: at n = 4 its own overhead was most of its time."""
     if out is None:
         out = x.copy()
     else:
         np.copyto(out, x)
-    flat = out.reshape(-1) if out.flags.c_contiguous and out.size else None
+    flat = None
     for c, Kj in zip(coefs, K, strict=False):
         if not c:
             continue
-        if flat is not None and Kj.shape == out.shape and Kj.flags.c_contiguous and \
-                Kj.dtype == np.float64:
-            r = _daxpy(Kj.reshape(-1), flat, a=float(c))
-            if not np.shares_memory(r, flat):  # f2py copied instead of updating in place
+        if flat is None:
+            flat = out.ravel() if out.flags.c_contiguous and out.size else False
+        if flat is not False and Kj.shape == out.shape and Kj.dtype == np.float64 and \
+                Kj.flags.c_contiguous:
+            r = _daxpy(Kj.ravel(), flat, a=float(c))
+            if r is not flat and not np.shares_memory(r, flat):  # f2py copied instead
                 flat[...] = r
         else:
             out += c * Kj
@@ -138,16 +141,18 @@ def rk_forward(F: Callable, x0: np.ndarray, theta: np.ndarray, h: float, tab: Ta
     xs[0] = x0
     cost = np.zeros(B)
     K = [None] * s  # F's results (copies, or F's own arrays when they are fresh)
+    A = [[float(v) for v in h * tab.a[i, :i]] for i in range(s)]
+    hb, hc = [float(v) for v in h * tab.b], [float(v) for v in h * tab.c]
     for k in range(steps):
         x = xs[k]
         tk = t0 + k * h
         for i in range(s):
-            X = _combine(x, h * tab.a[i, :i], K[:i], out=stages[k, i])
-            Ki = F(X, theta[k], tk + tab.c[i] * h)
+            X = _combine(x, A[i], K[:i], out=stages[k, i])
+            Ki = F(X, theta[k], tk + hc[i])
             K[i] = Ki if fresh else np.array(Ki, dtype=float)
             if L is not None:
-                cost += h * tab.b[i] * L(X, theta[k], tk + tab.c[i] * h)
-        _combine(x, h * tab.b, K, out=xs[k + 1])
+                cost += hb[i] * L(X, theta[k], tk + hc[i])
+        _combine(x, hb, K, out=xs[k + 1])
         _check_finite(xs[k + 1], k + 1, "the hidden state")
     return xs, stages, cost
 
@@ -170,19 +175,23 @@ def rk_discrete_adjoint(vjp: Callable, stages: np.ndarray, theta: np.ndarray, pT
     g = np.zeros_like(theta, dtype=float)
     ps[steps] = pT
     P = np.empty((s,) + pT.shape)
+    Pi = list(P)
     m = np.empty(pT.shape)
+    A = [[float(v) for v in tab.a[i + 1:, i] / tab.b[i]] for i in range(s)]
+    hb, hc, ones = [float(v) for v in h * tab.b], [float(v) for v in h * tab.c], [1.0] * s
     for k in range(steps - 1, -1, -1):
         pn = ps[k + 1]
         tk = t0 + k * h
+        gk = g[k]
         for i in range(s - 1, -1, -1):
-            _combine(pn, tab.a[i + 1:, i] / tab.b[i], P[i + 1:], out=m)
+            _combine(pn, A[i], Pi[i + 1:], out=m)
             if aux is None:
-                gx, gth = vjp(stages[k, i], m, theta[k], tk + tab.c[i] * h)
+                gx, gth = vjp(stages[k, i], m, theta[k], tk + hc[i])
             else:
-                gx, gth = vjp(stages[k, i], m, theta[k], tk + tab.c[i] * h, aux[k * s + i])
-            np.multiply(gx, h * tab.b[i], out=P[i])
-            g[k] += h * tab.b[i] * gth
-        _combine(pn, np.ones(s), P, out=ps[k])
+                gx, gth = vjp(stages[k, i], m, theta[k], tk + hc[i], aux[k * s + i])
+            np.multiply(gx, hb[i], out=Pi[i])
+            gk += hb[i] * gth
+        _combine(pn, ones, Pi, out=ps[k])
         _check_finite(ps[k], k, "the costate")
     return ps, g
 
