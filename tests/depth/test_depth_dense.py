@@ -32,7 +32,16 @@ CASES = {
     # one matrix applied to two vectors (sin x and x), a state factor outside the rows
     "two_vectors": (lambda: (W * x.applyfunc(sp.sin) + b).applyfunc(sp.tanh) * x[0],
                     [W, b], lambda: sum((W * x)[i] ** 2 for i in range(N)) / 10),
+    # gathered layers whose Wᵀ z̄ goes straight into rows the adjoint kernel leaves zero:
+    # the state alone, and a product of a product (V gathers W x)
+    "gathered": (lambda: (W * x + b).applyfunc(sp.tanh), [W, b], None),
+    "product_of_product": (lambda: (V * (W * x) + b).applyfunc(sp.tanh), [W, V, b], None),
+    # two products of the state: both add into the same rows
+    "gathered_twice": (lambda: (W * x + b).applyfunc(sp.tanh) + V * x, [W, b, V], None),
 }
+
+DIRECT = {"gathered": [True], "product_of_product": [True, True],
+          "gathered_twice": [False, False], "tanh": [False]}
 
 
 def _values(params, steps, rng):
@@ -63,6 +72,16 @@ def test_dense_program_equals_the_scalar_reference(case):
     values = _values(params, 4, np.random.default_rng(0))
     for got, want in zip(_results(dense, values), _results(ref, values), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("case", sorted(DIRECT))
+def test_gathered_adjoint_writes_directly_only_into_rows_nothing_else_adds_to(case):
+    """The cases above exercise both paths of a gathered layer's Wᵀ z̄ (they equal the scalar
+    reference there); this pins which path each one takes."""
+    rhs, params, _ = CASES[case]
+    prog = DepthODE(x, rhs(), params, time=t)._dense
+    assert all(la.gather is not None for la in prog.layers)
+    assert prog._vbar_targets()[1] == DIRECT[case]
 
 
 def test_layers_found():
