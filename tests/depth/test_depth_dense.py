@@ -135,6 +135,23 @@ def test_numba_dense_matches_numpy():
     assert "W @ V0" in src and "njit" in src and "row kernel" in src
 
 
+def test_numba_prints_transcendental_rows_for_numpy():
+    """Under backend="numba" a row with tanh is a NumPy kernel (vectorized ufuncs beat a
+    scalar libm loop), a polynomial row stays a compiled loop (the adjoint of tanh reads the
+    kept activation k: (1 - k²) p), and both agree with the NumPy backend."""
+    cubic = W * x + b - x.applyfunc(lambda v: v**3)
+    tanh_rows = {"rhs": "numpy", "tan_rhs": "numpy", "adj_rhs": "numba"}
+    cubic_rows = {"rhs": "numba", "tan_rhs": "numba", "adj_rhs": "numba"}
+    for rhs, want in (((W * x + b).applyfunc(sp.tanh), tanh_rows), (cubic, cubic_rows)):
+        nb = DepthODE(x, rhs, [W, b], backend="numba")
+        ref = DepthODE(x, rhs, [W, b])
+        rows = nb._dense.row_kernels()
+        assert {name: k.backend for name, k in rows.items()} == want
+        values = _values([W, b], 3, np.random.default_rng(5))
+        for got, exp in zip(_results(nb, values, 3), _results(ref, values, 3), strict=True):
+            np.testing.assert_allclose(got, exp, rtol=1e-12, atol=1e-13)
+
+
 def test_matrix_used_otherwise_is_expanded_into_scalars():
     # W[0, 0] squared inside the dynamics: W is not a pure product, V still is
     rhs = (V * (W * x).applyfunc(sp.tanh)) + sp.ImmutableMatrix([W[0, 0] ** 2, 0, 0])
