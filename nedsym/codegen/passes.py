@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["optimize"]
+__all__ = ["optimize", "is_transcendental"]
 
 Assignment = tuple[sp.Symbol, sp.Expr]
 
@@ -127,3 +127,12 @@ def _hoist_power_bases(assignments, results, temps):
     for s, e in assignments:
         out.append((s, visit(e)))
     return out, [visit(e) for e in results]
+
+
+def is_transcendental(e) -> bool:
+    """Whether ``e`` applies a function (tanh, exp, sin, log, erf, ...) or a non-integer
+    power: what a compiled numba loop evaluates with one scalar libm call per element
+    (numba without Intel's SVML does not vectorize them), where NumPy's ufuncs are
+    vectorized. Sums, products and integer powers are not."""
+    return any(isinstance(a, sp.Function) or (a.is_Pow and not a.exp.is_Integer)
+               for a in sp.preorder_traversal(sp.sympify(e)) if isinstance(a, sp.Basic))

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from nedsym.codegen.passes import is_transcendental
 from nedsym.depth.kernels import BatchKernel, build_batch_kernel, build_row_kernel
 from nedsym.errors import ConfigError
 
@@ -238,13 +239,6 @@ def _with_gather(layers, state):
         for zi in layer.z:
             pos[zi] = len(pos)
     return out
-
-
-def _transcendental(e) -> bool:
-    """Whether ``e`` applies a function other than integer powers, products and sums."""
-    return any(isinstance(a, sp.Function) or
-               (a.is_Pow and not a.exp.is_Integer)
-               for a in sp.preorder_traversal(e) if isinstance(a, sp.Basic))
 
 
 def _worth_keeping(e) -> bool:
@@ -648,7 +642,7 @@ class DenseProgram:
         while NumPy's ufuncs are vectorized; a ``tanh`` over 64 x 256 entries took 451 µs
         compiled against 40 µs in NumPy on the development VM. Polynomial rows stay compiled
         (one fused loop, no temporaries)."""
-        if self.backend == "numba" and any(_transcendental(e) for e in exprs):
+        if self.backend == "numba" and any(is_transcendental(e) for e in exprs):
             return "numpy"
         return self.backend
 

@@ -5,7 +5,9 @@ every (point, neuron). They are derived by sympy once, cse'd together and
 printed as one function that fills ``out[q, m, j]`` for all of them:
 
 * ``numpy``: whole-array expressions (the reference);
-* ``numba``: an ``@njit`` loop over points and neurons, nothing allocated.
+* ``numba``: an ``@njit`` loop over points and neurons, nothing allocated (chosen by
+  :meth:`~nedsym.nn.layers.Layer.kernel` for rules without transcendental functions only:
+  numba calls the scalar libm per element, where NumPy's ufuncs are vectorized).
 
 Expressions are printed with the package's kernel printers (same rules for
 powers, literals and piecewise functions as every other generated kernel) and

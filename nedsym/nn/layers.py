@@ -28,6 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 import sympy as sp
 
+from nedsym.codegen.passes import is_transcendental
 from nedsym.errors import ConfigError, DeclarationError, NonDifferentiableError
 from nedsym.nn.activations import Activation, activation, expand_activations
 from nedsym.nn.kernels import NN_BACKENDS, PartialsKernel
@@ -194,6 +195,10 @@ class Layer:
         key = (self.rule, len(self.param_names), level, backend)
         if key not in _KERNELS:
             exprs = self.partial_exprs(level)
+            if backend == "numba" and any(is_transcendental(e) for e in exprs.values()):
+                # numba calls the scalar libm per element; NumPy's ufuncs are vectorized
+                # (tanh's partials at 1000 x 64 points: 2.1 ms compiled, 1.3 ms in NumPy)
+                backend = "numpy"
             syms = self.spatial_vars + [_param_symbol(i) for i in range(len(self.param_names))]
             labels = ["R" + "".join(f"_{syms[i]}" for i in idx) for idx in exprs]
             point = self.spatial_vars
