@@ -30,14 +30,14 @@ def _bc(kind: str, ndim: int):
 BCS = ["periodic", "neumann", "dirichlet", "varying"]
 
 
-def _cases(steppers, full_3d):
+def _cases(steppers, full_3d, slow=()):
     """``(stepper, bc, ndim)`` for every combination; the 3-D ones of the steppers not in
-    ``full_3d`` are marked slow (their numba compilation is most of the default suite's
-    time; euler keeps the 3-D segment kernels in the default run, the adaptive ones run
-    in 3-D under ``-m slow``)."""
+    ``full_3d``, and the ``(stepper, ndim)`` pairs in ``slow``, are marked slow (their numba
+    compilation is most of the default suite's time; euler keeps the 3-D segment kernels in
+    the default run, the adaptive ones run in 3-D under ``-m slow``)."""
     return [pytest.param(stepper, bc, ndim,
-                         marks=[pytest.mark.slow] if ndim == 3 and stepper not in full_3d
-                         else [])
+                         marks=[pytest.mark.slow] if (ndim == 3 and stepper not in full_3d)
+                         or (stepper, ndim) in slow else [])
             for stepper in steppers for bc in BCS for ndim in (1, 2, 3)]
 
 
@@ -66,7 +66,7 @@ def test_compiled_segments_match_the_numpy_reference(stepper, bc, ndim):
     assert np.isclose(b.times[-1], 0.05) and b.t_final == 0.061
 
 
-@pytest.mark.parametrize("stepper,bc,ndim", _cases(["rk45", "rk23"], set()))
+@pytest.mark.parametrize("stepper,bc,ndim", _cases(["rk45", "rk23"], set(), {("rk45", 2)}))
 def test_compiled_adaptive_steps_match_the_numpy_reference(stepper, bc, ndim):
     """rk45/rk23 on the numba backend: one compiled call per attempt, the error norm fused;
     the same accepted and rejected steps, states and energies as the NumPy reference."""

@@ -1,6 +1,7 @@
 """Property-based tests: random polynomial densities against sympy's
 euler_equations and against the Taylor test."""
 
+import pytest
 import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,16 +26,20 @@ densities = st.lists(monomial, min_size=1, max_size=5).map(_density).filter(
     lambda d: d.has(u) and not d.is_number)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(densities)
-def test_random_polynomials_match_sympy(density):
+def _match_sympy(density):
     assert against_sympy(ns.Energy(density, [u])).ok
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(densities, st.integers(1, 3))
-def test_random_polynomials_pass_taylor(density, k):
+# the default run draws 15 and 8 examples; `-m slow` draws 60 and 30 more
+test_random_polynomials_match_sympy = settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])(
+    given(densities)(_match_sympy))
+test_random_polynomials_match_sympy_more = pytest.mark.slow(settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])(
+    given(densities)(_match_sympy)))
+
+
+def _pass_taylor(density, k):
     E = ns.Energy(density, [u])
     # not trigonometric polynomials: every Fourier mode present, so no product of a few modes
     # integrates to zero by accident (u_xx*u_xy**2 did for sums of sines), irrational phases
@@ -52,3 +57,12 @@ def test_random_polynomials_pass_taylor(density, k):
         assert r.verdict()[0] == "INCONCLUSIVE", str(r)
         return
     assert r.passed(), str(r)
+
+
+test_random_polynomials_pass_taylor = settings(
+    max_examples=8, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow])(
+    given(densities, st.integers(1, 3))(_pass_taylor))
+test_random_polynomials_pass_taylor_more = pytest.mark.slow(settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])(
+    given(densities, st.integers(1, 3))(_pass_taylor)))
