@@ -312,6 +312,13 @@ class DenseProgram:
         self._vbar = None
         self._gathers: dict = {}    # (gather, prefix) -> where a gathered V comes from
 
+    def __getstate__(self):
+        # the prepared evaluations are closures (not picklable) and the decisions cached with
+        # them are derived again on first use
+        state = dict(self.__dict__)
+        state.update(_runners={}, _vbar=None, _gathers={})
+        return state
+
     # -- kernels --------------------------------------------------------------------
     def kernel(self, name: str) -> BatchKernel:
         """The pointwise kernel ``name`` (built on first use, cached on disk): ``"rhs"``
