@@ -129,10 +129,47 @@ def _hoist_power_bases(assignments, results, temps):
     return out, [visit(e) for e in results]
 
 
+#: functions a compiled numba loop evaluates with one scalar libm call per element (numba
+#: without Intel's SVML does not vectorize them) where NumPy's ufuncs are vectorized; cheap
+#: functions (Abs, sign, Heaviside, Piecewise, Min, Max, floor, ...) compile to a few
+#: instructions and are not in this list
+LIBM_FUNCTIONS = (
+    sp.exp, sp.log, sp.sin, sp.cos, sp.tan, sp.cot, sp.sec, sp.csc, sp.asin, sp.acos,
+    sp.atan, sp.atan2, sp.sinh, sp.cosh, sp.tanh, sp.coth, sp.asinh, sp.acosh, sp.atanh,
+    sp.erf, sp.erfc, sp.gamma, sp.loggamma, sp.LambertW, sp.besselj, sp.bessely,
+)
+
+
+def _integer_valued(e) -> bool:
+    return bool(e.is_Integer or (e.is_Float and float(e).is_integer()))
+
+
+def _half(e) -> bool:
+    return bool(e.is_Number and abs(float(e)) == 0.5)
+
+
 def is_transcendental(e) -> bool:
-    """Whether ``e`` applies a function (tanh, exp, sin, log, erf, ...) or a non-integer
-    power: what a compiled numba loop evaluates with one scalar libm call per element
-    (numba without Intel's SVML does not vectorize them), where NumPy's ufuncs are
-    vectorized. Sums, products and integer powers are not."""
-    return any(isinstance(a, sp.Function) or (a.is_Pow and not a.exp.is_Integer)
-               for a in sp.preorder_traversal(sp.sympify(e)) if isinstance(a, sp.Basic))
+    """Whether ``e`` evaluates, per element, a libm function (``LIBM_FUNCTIONS``: exp, log,
+    trigonometric, hyperbolic, erf, gamma, ...) or a power with a non-integer exponent other
+    than a square root: what a compiled numba loop evaluates with one scalar call per element,
+    where NumPy's ufuncs are vectorized.
+
+    Not counted: subexpressions without free symbols (``sqrt(2)*x``, ``x*exp(2)``: constants,
+    evaluated once), sums, products, integer powers (``x**2.0`` included), square roots
+    (one instruction), and cheap functions such as ``Abs``, ``sign``, ``Heaviside``,
+    ``Piecewise``, ``Min``, ``Max``, ``floor``.
+
+    >>> x = sp.Symbol("x")
+    >>> is_transcendental(sp.tanh(x)), is_transcendental(sp.Max(x, 0) * sp.exp(2))
+    (True, False)
+    """
+    def walk(a) -> bool:
+        if not isinstance(a, sp.Basic) or not a.free_symbols:
+            return False
+        if isinstance(a, LIBM_FUNCTIONS):
+            return True
+        if a.is_Pow and not (_integer_valued(a.exp) or _half(a.exp)):
+            return True
+        return any(walk(arg) for arg in a.args)
+
+    return walk(sp.sympify(e))

@@ -90,3 +90,19 @@ def test_huge_expression_builds_fast():
     ir = build_map_kernel(["u"], 3, {"u": expr}, [], 2)
     assert time.perf_counter() - start < 10
     assert len(ir.accesses) == 49
+
+
+def test_is_transcendental_counts_libm_calls_only():
+    """Only what a compiled loop evaluates with one libm call per element counts: exp,
+    tanh, erf, general powers. Constants, integer-valued powers, square roots and cheap
+    functions (Abs, sign, Heaviside, Piecewise, Max, floor) do not."""
+    from nedsym.codegen.passes import is_transcendental
+
+    x, y = sp.symbols("x y", real=True)
+    libm = [sp.tanh(x), sp.exp(-x**2), sp.erf(x) * x, x**1.5, x**y, 2**x,
+            sp.Piecewise((sp.log(x), x > 1), (0, True)), sp.Max(sp.sin(x), 0)]
+    cheap = [sp.Abs(x), sp.sign(x), sp.Heaviside(x, 0), sp.Max(x, 0), sp.floor(x),
+             sp.Piecewise((x, x > 0), (0, True)), sp.sqrt(2) * x, x * sp.exp(2),
+             x**2.0, x**-3, sp.sqrt(x * x + 1), 1 / sp.sqrt(x), x * y + 1, sp.Integer(3)]
+    assert [e for e in libm if not is_transcendental(e)] == []
+    assert [e for e in cheap if is_transcendental(e)] == []

@@ -165,16 +165,18 @@ def test_numba_backend_equals_numpy():
 
 
 def test_numba_compiles_polynomial_partials_only():
-    """Under backend="numba" a polynomial activation's partials are one compiled loop and
-    tanh's are NumPy (numba calls scalar libm per element); both equal the NumPy backend."""
+    """Under backend="numba" a polynomial activation's partials are one compiled loop, and so
+    are relu's (Max and Heaviside are a compare, not a libm call); tanh's are NumPy (numba
+    calls scalar libm per element); all equal the NumPy backend."""
     z = sp.Symbol("z")
     cubic = sp.Lambda(z, z + z**3 / 3)
     layers = lambda: [nn.Dense(2, 4, cubic), nn.Dense(4, 3, "tanh"),  # noqa: E731
-                      nn.Linear(3, 1)]
+                      nn.Dense(3, 3, "relu"), nn.Linear(3, 1)]
     fast = nn.Network(layers(), seed=2, backend="numba")
     ref = nn.Network(layers(), seed=2)
     assert "@njit" in fast.layers[0].partials_source(1, "numba")
     assert "@njit" not in fast.layers[1].partials_source(1, "numba")
+    assert "@njit" in fast.layers[2].partials_source(1, "numba")
     for order in (0, 1, 2):
         np.testing.assert_allclose(fast.jacobian(X2, order=order)[1].data,
                                    ref.jacobian(X2, order=order)[1].data,
