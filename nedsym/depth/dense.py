@@ -675,6 +675,8 @@ class DenseProgram:
                 return self._call(kernel, self._stack(fields, blocks, B), theta_s, t, nmap)
             return batch
         entry, zero = plan
+        if name == "adj_rhs":
+            zero = self._zero_left(zero)
         nsc = len(self.scalars)
         if not entry:
             def zeros(blocks, theta_s, t, nmap):
@@ -711,6 +713,22 @@ class DenseProgram:
                     out[start:start + r] = dest[j]
             return out, acc
         return rows
+
+    def _zero_left(self, zero):
+        """The zero rows of the adjoint kernel that :meth:`vjp` does not overwrite: a
+        gathered layer's ``Wᵀ z̄`` written straight into its rows makes zeroing them first a
+        wasted pass."""
+        targets, direct = self._vbar_targets()
+        covered = {q for tg, ok in zip(targets, direct, strict=True) if ok
+                   for q in range(tg.start, tg.stop)}
+        left = sorted({q for start, size in zero for q in range(start, start + size)} - covered)
+        blocks = []
+        for q in left:
+            if blocks and blocks[-1][0] + blocks[-1][1] == q:
+                blocks[-1][1] += 1
+            else:
+                blocks.append([q, 1])
+        return [tuple(b) for b in blocks]
 
     def _stack(self, fields, blocks, B):
         """The rows of ``fields`` (whole families, in order) stacked from ``blocks``."""

@@ -171,12 +171,17 @@ def _numba_source(ir, printer, nin: int, nmap: int, qs) -> str:
 
 def _into(printer, e: sp.Expr, out: str) -> str:
     """NumPy source evaluating ``e`` into the array ``out``: the outermost operation (a
-    ufunc call, a product, a sum) is given ``out=``, so no temporary is copied over."""
+    ufunc call, a product, a sum) is given ``out=``, so no temporary is copied over. A
+    ufunc of a sum or product evaluates its argument into ``out`` first
+    (``np.tanh(np.add(z, b, out=o0), out=o0)``): no temporary for the argument either."""
     if isinstance(e, sp.Function) and len(e.args) == 1:
         text = printer.doprint_expr(e)
         head = text.split("(", 1)[0]
+        arg = e.args[0]
         if head.startswith("np.") and isinstance(getattr(np, head[3:], None), np.ufunc) \
-                and text == f"{head}({printer.doprint_expr(e.args[0])})":
+                and text == f"{head}({printer.doprint_expr(arg)})":
+            if (arg.is_Mul or arg.is_Add) and len(arg.args) >= 2:
+                return f"{head}({_into(printer, arg, out)}, out={out})"
             return f"{text[:-1]}, out={out})"
     if (e.is_Mul or e.is_Add) and len(e.args) >= 2:
         op = "np.multiply" if e.is_Mul else "np.add"

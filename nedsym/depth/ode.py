@@ -26,6 +26,8 @@ import sympy as sp
 from nedsym.depth.dense import DenseProgram, find_dense_layers
 from nedsym.depth.kernels import BatchKernel, build_batch_kernel
 from nedsym.depth.steppers import (
+    _combine,
+    fused_combine,
     get_tableau,
     rk_continuous_adjoint,
     rk_discrete_adjoint,
@@ -375,8 +377,14 @@ class DepthODE:
                     return self._dense.running_cost(X, th, t, blocks)
             aux = aux if keep else None
         with np.errstate(over="ignore", invalid="ignore"):  # blow-up raises BlowUpError
-            xs, stages, cost = rk_forward(F, self._x0(x0), theta, h, tab, L, fresh=True)
+            xs, stages, cost = rk_forward(F, self._x0(x0), theta, h, tab, L, fresh=True,
+                                          combine=self._combine())
         return Trajectory(xs, stages, cost, h, tab.name, aux)
+
+    def _combine(self):
+        """The steppers' stage sums: one compiled pass under ``backend="numba"``, BLAS axpys
+        under ``"numpy"`` (no compilation)."""
+        return fused_combine() if self.backend == "numba" else _combine
 
     def _data(self, data, B):
         nd = len(self.system.data)
@@ -416,8 +424,11 @@ class DepthODE:
         B = traj.xs.shape[2]
         phi, pT = self.terminal(traj.xs[-1], data, theta[0])
         if adjoint == "discrete":
+            # H = p·F without a running cost: the vjp is linear in p (the stage costates are
+            # passed pre-scaled)
             ps, g = rk_discrete_adjoint(self.vjp, traj.stages, theta, pT, traj.h, tab,
-                                        aux=traj.aux)
+                                        aux=traj.aux, combine=self._combine(),
+                                        linear=self.system.running_cost == 0)
         elif adjoint == "continuous":
             ps, g = rk_continuous_adjoint(self.F, self.vjp, traj.xs, theta, pT, traj.h, tab)
         else:

@@ -180,3 +180,47 @@ def test_combine_broadcasts_and_rk_forward_copies_a_reused_buffer():
     ode, Wm, bm = tanh_ode(3)
     theta, _, _ = random_problem(ode, Wm, bm, 3, steps=2)
     assert ode.forward(np.zeros((0, 3)), theta).xs.shape == (3, 3, 0)
+
+
+def test_fused_combine_equals_the_blas_sums():
+    """The compiled one-pass stage sums equal the BLAS path: scale, zero coefficients
+    skipped, more terms than one kernel takes (chained), a strided or broadcast term (the
+    BLAS path takes it), a new output array."""
+    from nedsym.depth.steppers import _FUSED_TERMS, _combine, fused_combine
+
+    comb = fused_combine()
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 6))
+    K = [rng.normal(size=(4, 6)) for _ in range(_FUSED_TERMS + 2)]
+    for coefs, scale in (([0.5], 1.0), ([0.0, -1.5, 2.0], 0.25), ([1.0] * len(K), -2.0),
+                         ([], 3.0)):
+        want = scale * x + sum(c * Kj for c, Kj in zip(coefs, K, strict=False))
+        out = np.full_like(x, np.nan)
+        assert comb(x, coefs, K, out=out, scale=scale) is out
+        np.testing.assert_allclose(out, want, rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(comb(x, coefs, K, scale=scale), want, rtol=1e-14,
+                                   atol=1e-14)
+        np.testing.assert_allclose(_combine(x, coefs, K, scale=scale), want, rtol=1e-14,
+                                   atol=1e-14)
+    odd = [rng.normal(size=(6, 4)).T, np.ones((4, 1))]
+    np.testing.assert_allclose(comb(x, [2.0, -1.0], odd), x + 2 * odd[0] - 1.0, rtol=1e-14)
+
+
+@pytest.mark.parametrize("stepper", ["euler", "heun", "rk4"])
+def test_linear_adjoint_equals_the_scaled_one(stepper):
+    """Without a running cost the vjp is linear in the costate: passing the stage costates
+    pre-scaled by h b_i (``linear=True``) gives the same costates and gradient as scaling
+    each result, with the BLAS and the fused stage sums alike."""
+    from nedsym.depth.steppers import _combine, fused_combine, get_tableau, rk_discrete_adjoint
+
+    ode, Wm, bm = tanh_ode(3)
+    theta, x0, y = random_problem(ode, Wm, bm, 3, steps=4)
+    tab = get_tableau(stepper)
+    traj = ode._forward(x0, theta, 1.0, None, stepper, keep=True)
+    pT = ode.terminal(traj.xs[-1], y, theta[0])[1]
+    ref = rk_discrete_adjoint(ode.vjp, traj.stages, theta, pT, traj.h, tab, aux=traj.aux)
+    for combine in (_combine, fused_combine()):
+        got = rk_discrete_adjoint(ode.vjp, traj.stages, theta, pT, traj.h, tab,
+                                  aux=traj.aux, linear=True, combine=combine)
+        for a, b_ in zip(got, ref, strict=True):
+            np.testing.assert_allclose(a, b_, rtol=1e-13, atol=1e-14)
