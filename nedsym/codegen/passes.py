@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["optimize", "is_transcendental"]
+__all__ = ["optimize", "is_transcendental", "libm_calls"]
 
 Assignment = tuple[sp.Symbol, sp.Expr]
 
@@ -148,6 +148,32 @@ def _half(e) -> bool:
     return bool(e.is_Number and abs(float(e)) == 0.5)
 
 
+def libm_calls(exprs) -> set:
+    """The libm functions (``LIBM_FUNCTIONS`` classes, and ``sp.Pow`` for a power with a
+    fractional exponent other than ½) that ``exprs`` (one expression or several) evaluate
+    per element; constants (subexpressions without free symbols) do not count.
+
+    >>> x = sp.Symbol("x")
+    >>> sorted(f.__name__ for f in libm_calls([sp.tanh(x) * sp.exp(2), x**1.5]))
+    ['Pow', 'tanh']
+    """
+    found: set = set()
+
+    def walk(a) -> None:
+        if not isinstance(a, sp.Basic) or not a.free_symbols:
+            return
+        if isinstance(a, LIBM_FUNCTIONS):
+            found.add(a.func)
+        elif a.is_Pow and not (_integer_valued(a.exp) or _half(a.exp)):
+            found.add(sp.Pow)
+        for arg in a.args:
+            walk(arg)
+
+    for e in (exprs if isinstance(exprs, list | tuple) else [exprs]):
+        walk(sp.sympify(e))
+    return found
+
+
 def is_transcendental(e) -> bool:
     """Whether ``e`` evaluates, per element, a libm function (``LIBM_FUNCTIONS``: exp, log,
     trigonometric, hyperbolic, erf, gamma, ...) or a power with a non-integer exponent other
@@ -163,13 +189,4 @@ def is_transcendental(e) -> bool:
     >>> is_transcendental(sp.tanh(x)), is_transcendental(sp.Max(x, 0) * sp.exp(2))
     (True, False)
     """
-    def walk(a) -> bool:
-        if not isinstance(a, sp.Basic) or not a.free_symbols:
-            return False
-        if isinstance(a, LIBM_FUNCTIONS):
-            return True
-        if a.is_Pow and not (_integer_valued(a.exp) or _half(a.exp)):
-            return True
-        return any(walk(arg) for arg in a.args)
-
-    return walk(sp.sympify(e))
+    return bool(libm_calls(e))

@@ -43,8 +43,13 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from nedsym.codegen.passes import is_transcendental
-from nedsym.depth.kernels import BatchKernel, build_batch_kernel, build_row_kernel
+from nedsym.codegen.passes import libm_calls
+from nedsym.depth.kernels import (
+    BatchKernel,
+    build_batch_kernel,
+    build_row_kernel,
+    compiled_tanh_pays,
+)
 from nedsym.errors import ConfigError
 
 __all__ = ["DenseLayer", "DenseProgram", "find_dense_layers"]
@@ -644,14 +649,19 @@ class DenseProgram:
 
     def row_backend(self, exprs) -> str:
         """The backend a row kernel of ``exprs`` is printed for. Under ``numba`` a row with
-        a transcendental function (tanh, exp, sin, log, a fractional power, ...) is printed
-        for NumPy: numba (without Intel's SVML) calls the scalar libm once per element,
-        while NumPy's ufuncs are vectorized; a ``tanh`` over 64 x 256 entries took 451 µs
-        compiled against 40 µs in NumPy on the development VM. Polynomial rows stay compiled
-        (one fused loop, no temporaries)."""
-        if self.backend == "numba" and any(is_transcendental(e) for e in exprs):
-            return "numpy"
-        return self.backend
+        a libm function (exp, sin, log, a fractional power, ...) is printed for NumPy:
+        numba (without Intel's SVML) calls the scalar libm once per element, while NumPy's
+        ufuncs can be vectorized; a ``tanh`` over 64 x 256 entries took 451 µs compiled
+        against 40 µs in NumPy on an AVX-512 VM. Polynomial rows stay compiled (one fused
+        loop, no temporaries), and so do rows whose only libm function is tanh when the
+        compiled tanh is the faster one on this machine
+        (:func:`~nedsym.depth.kernels.compiled_tanh_pays`)."""
+        if self.backend != "numba":
+            return self.backend
+        calls = libm_calls(list(exprs))
+        if not calls or (calls == {sp.tanh} and compiled_tanh_pays()):
+            return "numba"
+        return "numpy"
 
     def _run(self, name, blocks, theta_s, t, nmap):
         """Kernel ``name`` on the per-family arrays ``blocks`` (``{"x": X, "p": P, "z0": Z0,

@@ -139,14 +139,23 @@ def test_numba_dense_matches_numpy():
     assert "W @ V0" in src and "njit" in src and "row kernel" in src
 
 
-def test_numba_prints_transcendental_rows_for_numpy():
-    """Under backend="numba" a row with tanh is a NumPy kernel (vectorized ufuncs beat a
-    scalar libm loop), a polynomial row stays a compiled loop (the adjoint of tanh reads the
-    kept activation k: (1 - k²) p), and both agree with the NumPy backend."""
+@pytest.mark.parametrize("tanh", ["numpy", "numba"])
+def test_numba_prints_libm_rows_for_numpy(tanh, monkeypatch):
+    """Under backend="numba" a row with a libm function is a NumPy kernel (vectorized ufuncs
+    beat a scalar libm loop), except tanh alone where the compiled tanh is the faster one
+    (here fixed by NEDSYM_ROW_TANH, else measured once); a polynomial row stays a compiled
+    loop (the adjoint of tanh reads the kept activation k: (1 - k²) p); all agree with the
+    NumPy backend."""
+    import nedsym.depth.kernels as kernels
+
+    monkeypatch.setenv("NEDSYM_ROW_TANH", tanh)
+    monkeypatch.setattr(kernels, "_TANH_PAYS", None)
     cubic = W * x + b - x.applyfunc(lambda v: v**3)
-    tanh_rows = {"rhs": "numpy", "tan_rhs": "numpy", "adj_rhs": "numba"}
+    tanh_rows = {"rhs": tanh, "tan_rhs": tanh, "adj_rhs": "numba"}
     cubic_rows = {"rhs": "numba", "tan_rhs": "numba", "adj_rhs": "numba"}
-    for rhs, want in (((W * x + b).applyfunc(sp.tanh), tanh_rows), (cubic, cubic_rows)):
+    sin_rows = {"rhs": "numpy", "tan_rhs": "numpy", "adj_rhs": "numpy"}
+    for rhs, want in (((W * x + b).applyfunc(sp.tanh), tanh_rows), (cubic, cubic_rows),
+                      ((W * x + b).applyfunc(lambda v: sp.tanh(sp.sin(v))), sin_rows)):
         nb = DepthODE(x, rhs, [W, b], backend="numba")
         ref = DepthODE(x, rhs, [W, b])
         rows = nb._dense.row_kernels()
@@ -154,6 +163,36 @@ def test_numba_prints_transcendental_rows_for_numpy():
         values = _values([W, b], 3, np.random.default_rng(5))
         for got, exp in zip(_results(nb, values, 3), _results(ref, values, 3), strict=True):
             np.testing.assert_allclose(got, exp, rtol=1e-12, atol=1e-13)
+
+
+def test_compiled_tanh_is_accurate_and_the_choice_strict(monkeypatch):
+    """The compiled rows' tanh: within 3 ulp of the exact value (mpmath) from 1e-300 to
+    1e3 and around the switch between its two formulas, odd, signed zeros, ±inf and nan as
+    NumPy's; a bad NEDSYM_ROW_TANH is refused."""
+    import mpmath
+
+    import nedsym.depth.kernels as kernels
+
+    z = sp.Symbol("z", real=True)
+    k = build_row_kernel([z], [False], [], t, [sp.tanh(z)], backend="numba")
+    assert "_tanh(" in k.source()
+    v = np.concatenate([np.logspace(-300, 3, 3000), np.linspace(0.15, 0.25, 2001),
+                        np.linspace(0, 20, 2001)[1:]])
+    v = np.concatenate([v, -v])
+    exact = np.array([float(mpmath.tanh(mpmath.mpf(a))) for a in v])
+    out = np.empty((1, v.size))
+    k([v[None]], np.empty(0), 0.0, [out])
+    ulps = np.abs(out[0] - exact) / np.spacing(np.abs(exact))
+    assert ulps.max() <= 3.0, ulps.max()
+    special = np.array([[0.0, -0.0, np.inf, -np.inf, np.nan, 1e308, -1e308]])
+    got = np.empty_like(special)
+    k([special], np.empty(0), 0.0, [got])
+    np.testing.assert_array_equal(got, np.tanh(special))
+    assert list(np.signbit(got[0, :2])) == [False, True]
+    monkeypatch.setenv("NEDSYM_ROW_TANH", "fast")
+    monkeypatch.setattr(kernels, "_TANH_PAYS", None)
+    with pytest.raises(CodegenError, match="NEDSYM_ROW_TANH"):
+        kernels.compiled_tanh_pays()
 
 
 def test_matrix_used_otherwise_is_expanded_into_scalars():
