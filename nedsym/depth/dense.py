@@ -316,6 +316,7 @@ class DenseProgram:
         self._runners: dict = {}    # kernel name -> its evaluation, prepared once
         self._vbar = None
         self._gathers: dict = {}    # (gather, prefix) -> where a gathered V comes from
+        self._transient_cache = None
 
     def __getstate__(self):
         # the prepared evaluations are closures (not picklable) and the decisions cached with
@@ -787,10 +788,13 @@ class DenseProgram:
                                if prefix + key in blocks], axis=0)
         return rows[list(gather)]
 
-    def _forward(self, X, theta, theta_s, t):
-        """``{"x": X, "z<l>": Z_l}`` and the vectors ``V_l``."""
+    def _forward(self, X, theta, theta_s, t, scratch=None):
+        """``{"x": X, "z<l>": Z_l}`` and the vectors ``V_l``; with ``scratch`` (a dict kept
+        by the caller over one forward pass), the products that the adjoint never reads
+        again go into one reused array per layer (it stays in cache)."""
         blocks = {"x": X}
         Vs = []
+        transient = self._transient() if scratch is not None else ()
         for l_, la in enumerate(self.layers):
             if la.gather is not None:
                 V = self._gather(blocks, la.gather)
@@ -798,14 +802,46 @@ class DenseProgram:
                 V, _ = self._run(f"v{l_}", blocks, theta_s, t, la.cols)
                 blocks[f"vv{l_}"] = V
             Vs.append(V)
-            blocks[f"z{l_}"] = self._mat(theta, la) @ V
+            out = None
+            if l_ in transient:
+                out = scratch.get(l_)
+                if out is None or out.shape != (la.rows, V.shape[1]):
+                    out = scratch[l_] = np.empty((la.rows, V.shape[1]))
+            blocks[f"z{l_}"] = np.matmul(self._mat(theta, la), V, out=out)
         return blocks, Vs
 
-    def rhs_eval(self, X, theta, t, keep: bool = False):
+    def _transient(self) -> frozenset:
+        """The layers whose product ``Z_l`` nothing reads after its stage's forward pass:
+        no adjoint kernel reads it from the kept values (every adjoint kernel is a row
+        kernel without ``z<l>`` among its inputs), and no layer gathers it as its vector
+        (the adjoint's ``Z̄ Vᵀ`` would read it)."""
+        hit = self._transient_cache
+        if hit is None:
+            names = ["adj_rhs"] + [f"adj_v{l_}" for l_, la in enumerate(self.layers)
+                                   if la.gather is None]
+            read = set()
+            for name in names:
+                plan = self._row_plan(name)
+                if plan is None:  # an unrolled kernel stacks every row
+                    self._transient_cache = frozenset()
+                    return self._transient_cache
+                if plan[0]:
+                    read |= {w for kind, w in plan[0][2] if kind == "rows"}
+            n = self.n
+            gathered = {q for la in self.layers if la.gather is not None for q in la.gather}
+            hit = frozenset(
+                l_ for l_, rows in enumerate(self._zrows) if f"z{l_}" not in read
+                and not gathered & set(range(n + rows.start, n + rows.stop)))
+            self._transient_cache = hit
+        return hit
+
+    def rhs_eval(self, X, theta, t, keep: bool = False, scratch=None):
         """:math:`F(X)`; with ``keep``, also what :meth:`vjp` reuses (the ``Z_l``, ``V_l``
-        and ``F`` itself, whose activations the adjoint reads instead of recomputing)."""
+        and ``F`` itself, whose activations the adjoint reads instead of recomputing);
+        ``scratch``: see :meth:`_forward` (the kept ``Z_l`` the adjoint does not read are
+        then overwritten by the next stage)."""
         theta_s = theta[self._scalar_idx]
-        blocks, Vs = self._forward(X, theta, theta_s, t)
+        blocks, Vs = self._forward(X, theta, theta_s, t, scratch)
         K, _ = self._run("rhs", blocks, theta_s, t, self.n)
         if keep:
             blocks["k"] = K

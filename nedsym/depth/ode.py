@@ -363,9 +363,10 @@ class DepthODE:
         F, aux = self.F, None
         if self._dense is not None:
             aux, last = [], []
+            scratch = {} if keep else None  # this pass's reused arrays (see rhs_eval)
 
             def F(X, th, t):
-                K, kept = self._dense.rhs_eval(X, th, t, keep=True)
+                K, kept = self._dense.rhs_eval(X, th, t, keep=True, scratch=scratch)
                 last[:] = [X, kept[0]]
                 if keep:
                     aux.append(kept)

@@ -88,6 +88,19 @@ def test_gathered_adjoint_writes_directly_only_into_rows_nothing_else_adds_to(ca
     assert (left == [] and zero) if all(DIRECT[case]) else left == zero
 
 
+@pytest.mark.parametrize("case,want", [("gathered", {0}), ("product_of_product", {1}),
+                                       ("nested", {0, 1}), ("two_vectors", set())])
+def test_products_nothing_reads_again_share_one_array(case, want):
+    """A product the adjoint never reads (its kernels read the kept activations: tanh(W x + b)
+    in the nested case) goes into one array reused by every stage; one gathered as a later
+    layer's vector (W x in V (W x)) or read by an adjoint kernel (W sin x in two_vectors)
+    is kept per stage. The cases above compare these
+    gradients with the scalar reference."""
+    rhs, params, L = CASES[case]
+    prog = DepthODE(x, rhs(), params, L() if L else None, time=t)._dense
+    assert set(prog._transient()) == want
+
+
 def test_layers_found():
     layers = DepthODE(x, CASES["nested"][0](), CASES["nested"][1]).dense_layers
     assert [(la.param, la.rows, la.cols) for la in layers] == [("W", 3, 3), ("V", 3, 3)]
