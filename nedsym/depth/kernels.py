@@ -28,6 +28,7 @@ import sympy as sp
 from nedsym._version import __version__
 from nedsym.codegen.backends import require_backend
 from nedsym.codegen.ir import build_map_kernel, index_symbols
+from nedsym.codegen.libm import TANH_SOURCE, compiled_tanh_pays  # noqa: F401 (re-exported)
 from nedsym.codegen.printers import PRINTERS
 from nedsym.codegen.targets import get_target
 from nedsym.errors import CodegenError
@@ -190,76 +191,6 @@ def _into(printer, e: sp.Expr, out: str) -> str:
         return (f"{op}({printer.doprint_expr(rest)}, {printer.doprint_expr(e.args[-1])}, "
                 f"out={out})")
     return f"{out}[...] = {printer.doprint_expr(e)}"
-
-
-def _tanh_source(terms: int = 9, switch: float = 0.2) -> str:
-    """The compiled row kernels' tanh: for ``|v| < switch`` the odd Taylor polynomial of
-    ``terms`` terms (coefficients 2^2k (2^2k - 1) B_2k / (2k)!, from the Bernoulli numbers),
-    else ``(1 - e) / (1 + e)`` with ``e = exp(-2|v|)``; both are evaluated and one is
-    selected (no branch to mispredict), the sign restored by ``copysign``. One exp per
-    element: within 3 ulp of tanh over 1e-300..1e3 (measured against mpmath), signed zeros,
-    ±inf and nan as NumPy's; 148 µs over 64 x 256 normal entries on the development VM,
-    where math.tanh (the C library's) took 355 µs and NumPy's tanh 246 µs (that NumPy build
-    has no vectorized tanh for this CPU; a build that has one is faster still, see
-    :func:`compiled_tanh_pays`)."""
-    coefs = []
-    for k in range(1, terms + 1):
-        c = 2**(2 * k) * (2**(2 * k) - 1) * sp.bernoulli(2 * k) / sp.factorial(2 * k)
-        coefs.append(repr(float(c)))
-    horner = coefs[-1]
-    for c in reversed(coefs[:-1]):
-        horner = f"({horner}) * s + {c}"
-    return "\n".join([
-        f"@njit({_JIT})",
-        "def _tanh(v):",
-        "    a = abs(v)",
-        "    s = a * a",
-        f"    p = a * ({horner})",
-        "    e = math.exp(-2.0 * a)",
-        "    q = (1.0 - e) / (1.0 + e)",
-        f"    return math.copysign(p if a < {switch!r} else q, v)"])
-
-
-TANH_SOURCE = _tanh_source()
-
-_TANH_PAYS: bool | None = None
-
-
-def compiled_tanh_pays() -> bool:
-    """Whether a compiled row kernel's tanh (``TANH_SOURCE``) is faster than NumPy's on
-    this machine: measured once per process on 64 x 256 entries (best of 5 each), the
-    compiled one chosen when it takes under 0.8 of NumPy's time. NumPy builds with a
-    vectorized tanh for the CPU (AVX-512 machines) keep NumPy; others take the compiled
-    loop. ``NEDSYM_ROW_TANH=numpy`` or ``=numba`` fixes the choice."""
-    global _TANH_PAYS
-    if _TANH_PAYS is None:
-        import os
-        import time
-
-        fixed = os.environ.get("NEDSYM_ROW_TANH", "").strip().lower()
-        if fixed in ("numpy", "numba"):
-            _TANH_PAYS = fixed == "numba"
-            return _TANH_PAYS
-        if fixed:
-            raise CodegenError(f"NEDSYM_ROW_TANH must be 'numpy' or 'numba', got {fixed!r}")
-        z, t = sp.Symbol("z", real=True), sp.Symbol("t", real=True)
-        k = build_row_kernel([z], [False], [], t, [sp.tanh(z)], backend="numba",
-                             tag="probe_tanh")
-        Z = np.linspace(-4.0, 4.0, 64 * 256).reshape(64, 256)
-        O, theta = np.empty_like(Z), np.empty(0)
-
-        def best(fn):
-            fn()
-            times = []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-            return min(times)
-
-        compiled = best(lambda: k._fn(Z, theta, 0.0, O))
-        _TANH_PAYS = compiled < 0.8 * best(lambda: np.tanh(Z, out=O))
-    return _TANH_PAYS
 
 
 class RowKernel:

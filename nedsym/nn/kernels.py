@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 
 from nedsym._version import __version__
+from nedsym.codegen.libm import TANH_SOURCE
 from nedsym.codegen.targets import get_target
 from nedsym.errors import BackendUnavailableError, ConfigError
 
@@ -41,7 +42,12 @@ def _printer(backend: str):
         except ImportError as exc:  # pragma: no cover - numba is a dependency here
             raise BackendUnavailableError(f"backend 'numba' needs numba: {exc}") from None
         from nedsym.codegen.printers.numba import NumbaPrinter
-        return NumbaPrinter(None)
+
+        class _Partials(NumbaPrinter):
+            # tanh from one exp per element (nedsym.codegen.libm), defined in the module
+            function_names = {**NumbaPrinter.function_names, "tanh": "_tanh"}
+
+        return _Partials(None)
     raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(NN_BACKENDS)}")
 
 
@@ -89,6 +95,8 @@ def partials_source(name: str, exprs: Sequence[sp.Expr], point_args: Sequence[sp
             lines.append("    pass")
     else:
         arrays = [f"{a}_a" for a in args]
+        if any("_tanh(" in text for text in (*assigns, *results)):
+            lines += TANH_SOURCE.splitlines() + ["", ""]
         lines += [_JIT, f"def {name}({', '.join(arrays + ['out'])}):"]
         lines += doc
         lines += ["    M = out.shape[1]", "    n = out.shape[2]",

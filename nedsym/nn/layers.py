@@ -28,7 +28,8 @@ from collections.abc import Mapping
 import numpy as np
 import sympy as sp
 
-from nedsym.codegen.passes import is_transcendental
+from nedsym.codegen.libm import compiled_tanh_pays
+from nedsym.codegen.passes import libm_calls
 from nedsym.errors import ConfigError, DeclarationError, NonDifferentiableError
 from nedsym.nn.activations import Activation, activation, expand_activations
 from nedsym.nn.kernels import NN_BACKENDS, PartialsKernel
@@ -192,12 +193,17 @@ class Layer:
         """The compiled partials kernel at ``level`` and ``{alpha: row}`` (cached)."""
         if backend not in NN_BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(NN_BACKENDS)}")
-        key = (self.rule, len(self.param_names), level, backend)
+        # the compiled-tanh choice is fixed per process (unless NEDSYM_ROW_TANH changes)
+        key = (self.rule, len(self.param_names), level, backend,
+               backend == "numba" and compiled_tanh_pays())
         if key not in _KERNELS:
             exprs = self.partial_exprs(level)
-            if backend == "numba" and any(is_transcendental(e) for e in exprs.values()):
-                # numba calls the scalar libm per element; NumPy's ufuncs are vectorized
-                # (tanh's partials at 1000 x 64 points: 2.1 ms compiled, 1.3 ms in NumPy)
+            calls = libm_calls(list(exprs.values())) if backend == "numba" else set()
+            if calls and not (calls == {sp.tanh} and compiled_tanh_pays()):
+                # numba calls the scalar libm per element; NumPy's ufuncs can be vectorized
+                # (tanh's partials at 1000 x 64 points: 2.1 ms compiled with math.tanh, 1.3
+                # ms in NumPy on an AVX-512 VM); tanh alone has a compiled form from one exp
+                # per element, used where it measures faster (nedsym.codegen.libm)
                 backend = "numpy"
             syms = self.spatial_vars + [_param_symbol(i) for i in range(len(self.param_names))]
             labels = ["R" + "".join(f"_{syms[i]}" for i in idx) for idx in exprs]

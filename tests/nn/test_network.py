@@ -134,10 +134,14 @@ def test_vjp_equals_cotangent_times_jacobian(lap_only):
 JET_KINDS = [(0, {}), (1, {}), (2, {}), (2, {"lap_only": True}), (2, {"diag_only": True})]
 
 
-def test_numba_backend_equals_numpy():
+def test_numba_backend_equals_numpy(monkeypatch):
     """The numba backend (compiled partials, rows assembled by nedsym.nn.assembly) gives the
     NumPy reference's Jacobians and rows for every jet kind, two outputs, per-neuron
     parameters and a residual layer."""
+    import nedsym.codegen.libm as libm
+
+    monkeypatch.setenv("NEDSYM_ROW_TANH", "numpy")
+    monkeypatch.setattr(libm, "_TANH_PAYS", None)
     layers = lambda: [nn.Dense(2, 5, "gelu"), swish_layer(5, 5),  # noqa: E731
                       nn.Residual(5, "tanh", h=0.5), nn.Linear(5, 2)]
     ref = nn.Network(layers(), seed=1)
@@ -164,10 +168,16 @@ def test_numba_backend_equals_numpy():
     assert "@njit" not in fast.source() and "def partials" in ref.source()
 
 
-def test_numba_compiles_polynomial_partials_only():
+@pytest.mark.parametrize("tanh", ["numpy", "numba"])
+def test_numba_compiles_polynomial_partials_only(tanh, monkeypatch):
     """Under backend="numba" a polynomial activation's partials are one compiled loop, and so
-    are relu's (Max and Heaviside are a compare, not a libm call); tanh's are NumPy (numba
-    calls scalar libm per element); all equal the NumPy backend."""
+    are relu's (Max and Heaviside are a compare, not a libm call); tanh's are compiled with
+    the one-exp tanh where that is faster than NumPy's (fixed here by NEDSYM_ROW_TANH), else
+    NumPy; all equal the NumPy backend."""
+    import nedsym.codegen.libm as libm
+
+    monkeypatch.setenv("NEDSYM_ROW_TANH", tanh)
+    monkeypatch.setattr(libm, "_TANH_PAYS", None)
     z = sp.Symbol("z")
     cubic = sp.Lambda(z, z + z**3 / 3)
     layers = lambda: [nn.Dense(2, 4, cubic), nn.Dense(4, 3, "tanh"),  # noqa: E731
@@ -175,7 +185,8 @@ def test_numba_compiles_polynomial_partials_only():
     fast = nn.Network(layers(), seed=2, backend="numba")
     ref = nn.Network(layers(), seed=2)
     assert "@njit" in fast.layers[0].partials_source(1, "numba")
-    assert "@njit" not in fast.layers[1].partials_source(1, "numba")
+    tanh_src = fast.layers[1].partials_source(1, "numba")
+    assert ("@njit" in tanh_src and "_tanh(" in tanh_src) == (tanh == "numba")
     assert "@njit" in fast.layers[2].partials_source(1, "numba")
     for order in (0, 1, 2):
         np.testing.assert_allclose(fast.jacobian(X2, order=order)[1].data,
