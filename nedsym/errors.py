@@ -80,15 +80,16 @@ class BlowUpError(SolverError):
     Attributes (``None`` where unknown): ``t``, ``step`` (of the last good state), ``dt`` (the
     step size that failed), ``advised_dt`` (a stable step estimated at the last good state),
     ``state`` (a copy of the last good state), ``reason`` (``"non-finite"`` or
-    ``"energy rose"``).
+    ``"energy rose"``), ``compile_s`` (seconds the failed solve spent on its compiled step
+    loop's first call, when it made it).
     """
 
     def __init__(self, message: str, *, t: float | None = None, step: int | None = None,
                  dt: float | None = None, advised_dt: float | None = None, state=None,
-                 reason: str | None = None):
+                 reason: str | None = None, compile_s: float | None = None):
         super().__init__(message)
         self.t, self.step, self.dt, self.advised_dt = t, step, dt, advised_dt
-        self.state, self.reason = state, reason
+        self.state, self.reason, self.compile_s = state, reason, compile_s
 
 
 class QuadratureError(NedsymError, ValueError):

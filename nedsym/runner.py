@@ -342,6 +342,7 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
             "stepper": spec.get("stepper", "rk4"), "dt": spec.get("dt"),
             "t_last_good": exc.t, "step_last_good": exc.step, "failed_dt": exc.dt,
             "advised_dt": exc.advised_dt, "setup_time_s": t_build,
+            "compile_time_s": None if cluster is not None else float(exc.compile_s or 0.0),
         }
         (out / f"{name}_summary.json").write_text(json.dumps(summary, indent=2))
         raise
@@ -374,8 +375,10 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
         "rejected_steps": int(res.diagnostics.get("rejected_steps", 0)),
         "wall_time_s": float(res.diagnostics.get("wall_time", 0.0)),
         # of it: the compiled step loop's first call (compiling it, or loading it from the
-        # kernel cache, and its check against the NumPy reference)
-        "compile_time_s": float(res.diagnostics.get("compile_s", 0.0)),
+        # kernel cache, and its check against the NumPy reference); None on a cluster, whose
+        # workers compile their own loops (not measured here)
+        "compile_time_s": None if cluster is not None else
+        float(res.diagnostics.get("compile_s", 0.0)),
         "setup_time_s": t_build,
         "t_final": float(res.diagnostics.get("t", t_end)),
         "energy_initial": float(energy[0]) if energy.size else None,
@@ -395,7 +398,7 @@ def run_problem(spec: dict, out_dir: str | Path = "nedsym-out", backend: str | N
     if save is not None:
         summary["saved"] = str(res.save(save))
     (out / f"{name}_summary.json").write_text(json.dumps(summary, indent=2))
-    comp = summary["compile_time_s"]
+    comp = summary["compile_time_s"] or 0.0
     of_it = (f" ({comp:.1f} s of it compiling and checking the step loop; it is cached now, "
              "so the next run starts stepping at once)") if comp >= 1.0 else ""
     log(f"done: {summary['steps']} steps in {summary['wall_time_s']:.2f} s{of_it}; energy "

@@ -239,6 +239,7 @@ def test_cli_blow_up_exits_nonzero_with_one_line(tmp_path):
     assert len(err) == 1 and "nedsym run: error:" in err[0] and "stable dt" in err[0]
     summary = json.loads((out / "allen-cahn_summary.json").read_text())
     assert summary["status"] == "blew up" and summary["advised_dt"] < 1.0
+    assert summary["compile_time_s"] == 0.0  # the numpy backend compiles no step loop
 
 
 @pytest.mark.parametrize("n", [16, 32])
@@ -288,3 +289,16 @@ def test_first_compiled_solve_reports_its_compile_time():
     assert "compile_s" not in again.diagnostics
     ref = sim.solve(y0, 0.01, stepper="ssprk3", dt=1e-3, progress=False, compiled=False)
     assert "compile_s" not in ref.diagnostics
+
+
+def test_a_blown_up_first_compiled_solve_reports_its_compile_time():
+    """A first compiled solve that blows up spent its compile time too: the error says how
+    much (the runner's blow-up summary reports it); a later one reuses the kernel."""
+    sim = _sim(1, "periodic", "numba")
+    y0 = sim.initial("random", seed=2, amplitude=0.3)
+    with pytest.raises(BlowUpError) as info:
+        sim.solve(y0, 1.0, stepper="rk4", dt=1.0, progress=False)
+    assert info.value.compile_s is not None and info.value.compile_s > 0.0
+    with pytest.raises(BlowUpError) as again:
+        sim.solve(y0, 1.0, stepper="rk4", dt=1.0, progress=False)
+    assert again.value.compile_s is None

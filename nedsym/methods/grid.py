@@ -384,6 +384,8 @@ class Simulation:
                 self._report_energy_rises(res, name)
             return res
         except BlowUpError as exc:
+            if first and getattr(kernel, "first_call_s", None) is not None:
+                exc.compile_s = kernel.first_call_s   # the failed solve's compile time too
             bad = None if exc.state is None else self._negative_mobility(exc.state)
             if bad is None:
                 raise
@@ -393,7 +395,8 @@ class Simulation:
                 f"{count} points of the last good state (min {lo:.3g}), so the flow can gain "
                 "energy there: keep the state inside the mobility's range (smaller dt, or a "
                 "mobility that stays non-negative)", t=exc.t, step=exc.step, dt=exc.dt,
-                advised_dt=exc.advised_dt, state=exc.state, reason=exc.reason) from None
+                advised_dt=exc.advised_dt, state=exc.state, reason=exc.reason,
+                compile_s=exc.compile_s) from None
 
     @staticmethod
     def _report_energy_rises(res: Result, name: str) -> None:
