@@ -45,7 +45,7 @@ def _printer(backend: str):
 
         class _Partials(NumbaPrinter):
             # tanh from one exp per element (nedsym.codegen.libm), defined in the module
-            function_names = {**NumbaPrinter.function_names, "tanh": "_tanh"}
+            function_names = {**NumbaPrinter.function_names, "tanh": "_nsd_tanh"}
 
         return _Partials(None)
     raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(NN_BACKENDS)}")
@@ -95,7 +95,7 @@ def partials_source(name: str, exprs: Sequence[sp.Expr], point_args: Sequence[sp
             lines.append("    pass")
     else:
         arrays = [f"{a}_a" for a in args]
-        if any("_tanh(" in text for text in (*assigns, *results)):
+        if any("_nsd_tanh(" in text for text in (*assigns, *results)):
             lines += TANH_SOURCE.splitlines() + ["", ""]
         lines += [_JIT, f"def {name}({', '.join(arrays + ['out'])}):"]
         lines += doc
