@@ -182,7 +182,10 @@ def _into(printer, e: sp.Expr, out: str) -> str:
         arg = e.args[0]
         if head.startswith("np.") and isinstance(getattr(np, head[3:], None), np.ufunc) \
                 and text == f"{head}({printer.doprint_expr(arg)})":
-            if (arg.is_Mul or arg.is_Add) and len(arg.args) >= 2:
+            # not a product with a division in it: np.multiply(1.0/w, z) would allocate
+            # 1.0/w and round twice where z/w rounds once
+            quotient = arg.is_Mul and any(f.is_Pow and f.exp.is_negative for f in arg.args)
+            if (arg.is_Mul or arg.is_Add) and len(arg.args) >= 2 and not quotient:
                 return f"{head}({_into(printer, arg, out)}, out={out})"
             return f"{text[:-1]}, out={out})"
     if (e.is_Mul or e.is_Add) and len(e.args) >= 2:

@@ -80,7 +80,9 @@ class Trajectory:
     cost: np.ndarray
     h: float
     stepper: str
-    #: per stage (in call order), what a dense program's adjoint reuses; None otherwise
+    #: per stage (in call order), what a dense program's adjoint reuses; None otherwise. The
+    #: products no adjoint kernel reads (``DenseProgram._transient()``) share one array, so
+    #: their entries all hold the last stage's values
     aux: list | None = None
 
     @property

@@ -247,8 +247,8 @@ def rk_discrete_adjoint(vjp: Callable, stages: np.ndarray, theta: np.ndarray, pT
     ps = np.empty((steps + 1,) + pT.shape)
     g = np.zeros_like(theta, dtype=float)
     ps[steps] = pT
-    P = np.empty((s,) + pT.shape)
-    Pi = list(P)
+    # the stage results P_i: the vjp's own arrays when linear, else scaled copies into P
+    Pi = [None] * s if linear else list(np.empty((s,) + pT.shape))
     m = np.empty(pT.shape)
     if linear:
         A = [[float(v) for v in h * tab.a[i + 1:, i]] for i in range(s)]

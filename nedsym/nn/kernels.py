@@ -162,6 +162,8 @@ def scalar_kernel(name: str, expr: sp.Expr, var: sp.Symbol, backend: str = "nump
         lines += [f"    {a}" for a in assigns]
         lines += [f"    out = np.empty_like({v})", f"    out[...] = {result}", "    return out"]
     else:
+        if any("_nsd_tanh(" in text for text in (*assigns, result)):
+            lines += TANH_SOURCE.splitlines() + ["", ""]
         lines += [_JIT, f"def _{name}_flat({v}_a, out):", f"    for i in range({v}_a.size):",
                   f"        {v} = {v}_a[i]"]
         lines += [f"        {a}" for a in assigns]

@@ -193,9 +193,11 @@ class Layer:
         """The compiled partials kernel at ``level`` and ``{alpha: row}`` (cached)."""
         if backend not in NN_BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; valid: {', '.join(NN_BACKENDS)}")
-        # the compiled-tanh choice is fixed per process (unless NEDSYM_ROW_TANH changes)
+        # the compiled-tanh choice is made once per process; it is in the key so that a
+        # test resetting it does not meet kernels built under the other choice
+        tanh_rule = backend == "numba" and self.rule.has(sp.tanh)
         key = (self.rule, len(self.param_names), level, backend,
-               backend == "numba" and compiled_tanh_pays())
+               tanh_rule and compiled_tanh_pays())
         if key not in _KERNELS:
             exprs = self.partial_exprs(level)
             calls = libm_calls(list(exprs.values())) if backend == "numba" else set()

@@ -206,8 +206,6 @@ def test_compiled_tanh_is_accurate_and_the_choice_strict(monkeypatch):
     monkeypatch.setattr(libm, "_TANH_PAYS", None)
     with pytest.raises(CodegenError, match="NEDSYM_ROW_TANH"):
         libm.compiled_tanh_pays()
-    monkeypatch.delenv("NEDSYM_ROW_TANH")
-    assert libm.compiled_tanh_pays() in (True, False)  # measured on this machine
 
 
 def test_matrix_used_otherwise_is_expanded_into_scalars():

@@ -84,8 +84,14 @@ def test_non_differentiable_user_expression():
         net.forward(np.zeros((2, 1)), order=2)
 
 
-def test_numba_kernel_equals_numpy():
-    act = nn.activation("gelu")
-    for k in range(3):
-        np.testing.assert_allclose(act.kernel(k, "numba")(ZS), act.kernel(k)(ZS), rtol=1e-13,
-                                   atol=1e-15)
+@pytest.mark.parametrize("name", ["gelu", "tanh", "swish-tanh", "relu"])
+def test_numba_kernel_equals_numpy(name):
+    """The compiled scalar kernels (tanh printed as the generated one-exp tanh) equal the
+    NumPy ones, NaN included (a compiled relu's Max propagates it as np.maximum does)."""
+    z = sp.Symbol("z")
+    act = nn.activation(sp.Lambda(z, z * sp.tanh(z)) if name == "swish-tanh" else name)
+    zs = np.append(ZS, np.nan)
+    for k in range(2 if name == "relu" else 3):
+        got, want = act.kernel(k, "numba")(zs), act.kernel(k)(zs)
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+        assert np.isnan(got[-1]) == np.isnan(want[-1])

@@ -134,13 +134,14 @@ def test_vjp_equals_cotangent_times_jacobian(lap_only):
 JET_KINDS = [(0, {}), (1, {}), (2, {}), (2, {"lap_only": True}), (2, {"diag_only": True})]
 
 
-def test_numba_backend_equals_numpy(monkeypatch):
+@pytest.mark.parametrize("tanh", ["numpy", "numba"])
+def test_numba_backend_equals_numpy(tanh, monkeypatch):
     """The numba backend (compiled partials, rows assembled by nedsym.nn.assembly) gives the
     NumPy reference's Jacobians and rows for every jet kind, two outputs, per-neuron
-    parameters and a residual layer."""
+    parameters and a residual layer, with tanh's partials as NumPy kernels or compiled."""
     import nedsym.codegen.libm as libm
 
-    monkeypatch.setenv("NEDSYM_ROW_TANH", "numpy")
+    monkeypatch.setenv("NEDSYM_ROW_TANH", tanh)
     monkeypatch.setattr(libm, "_TANH_PAYS", None)
     layers = lambda: [nn.Dense(2, 5, "gelu"), swish_layer(5, 5),  # noqa: E731
                       nn.Residual(5, "tanh", h=0.5), nn.Linear(5, 2)]
@@ -164,8 +165,9 @@ def test_numba_backend_equals_numpy(monkeypatch):
         expected = np.einsum("mcof,mofp->mcp", cot, j0.data)
         np.testing.assert_allclose(l1.rows(c), expected, rtol=1e-11, atol=1e-12)
         np.testing.assert_allclose(l0.rows(c), expected, rtol=1e-11, atol=1e-12)
-    # transcendental partials are NumPy kernels under numba too (vectorized ufuncs)
-    assert "@njit" not in fast.source() and "def partials" in ref.source()
+    # libm partials are NumPy kernels under numba too (vectorized ufuncs), tanh's compiled
+    # when chosen
+    assert ("@njit" in fast.source()) == (tanh == "numba") and "def partials" in ref.source()
 
 
 @pytest.mark.parametrize("tanh", ["numpy", "numba"])
@@ -192,6 +194,14 @@ def test_numba_compiles_polynomial_partials_only(tanh, monkeypatch):
         np.testing.assert_allclose(fast.jacobian(X2, order=order)[1].data,
                                    ref.jacobian(X2, order=order)[1].data,
                                    rtol=1e-12, atol=1e-12)
+    # a NaN input stays NaN in the compiled relu partials (Max printed as np.maximum)
+    relu = fast.layers[2]
+    k, _ = relu.kernel(1, "numba")
+    kr, _ = relu.kernel(1, "numpy")
+    zs = np.array([[np.nan, -1.0, 2.0]])
+    got, want = k([zs], []), kr([zs], [])
+    assert np.isnan(got[0, 0, 0])
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("order,kw", JET_KINDS)

@@ -22,7 +22,10 @@ _NB_FUNCS = {
     "cos": "math.cos", "tan": "math.tan", "asin": "math.asin", "acos": "math.acos",
     "atan": "math.atan", "atan2": "math.atan2", "sinh": "math.sinh", "cosh": "math.cosh",
     "tanh": "math.tanh", "asinh": "math.asinh", "acosh": "math.acosh", "atanh": "math.atanh",
-    "erf": "math.erf", "Abs": "abs", "sign": "np.sign", "Max": "max", "Min": "min",
+    # np.maximum/np.minimum propagate NaN as the NumPy reference does (Python's max(0.0, nan)
+    # is 0.0: a NaN would vanish in a compiled relu)
+    "erf": "math.erf", "Abs": "abs", "sign": "np.sign", "Max": "np.maximum",
+    "Min": "np.minimum",
     "floor": "np.floor", "ceiling": "np.ceil",
 }
 _INDEX = ("i", "j", "k")

@@ -34,9 +34,10 @@ _INDEX = ("i", "j", "k")
 REDUCE_BLOCK = 256
 _BLOCKS = {1: (256,), 2: (32, 8), 3: (32, 4, 2)}
 #: the CPU printer's table less the names printed by node rules below (``np.sign``,
-#: ``np.floor`` and ``np.ceil`` do not exist on the device)
+#: ``np.floor`` and ``np.ceil`` do not exist on the device), and Python's ``max``/``min``
+#: for ``Max``/``Min`` (the CPU printer's ``np.maximum`` does not exist there either)
 _FUNCS = {name: fn for name, fn in NumbaPrinter.function_names.items()
-          if name not in ("sign", "floor", "ceiling")}
+          if name not in ("sign", "floor", "ceiling")} | {"Max": "max", "Min": "min"}
 
 
 def launch_block(ndim: int) -> tuple[int, ...]:
