@@ -33,8 +33,9 @@ BCS = ["periodic", "neumann", "dirichlet", "varying"]
 def _cases(steppers, full_3d, slow=()):
     """``(stepper, bc, ndim)`` for every combination; the 3-D ones of the steppers not in
     ``full_3d``, and the ``(stepper, ndim)`` pairs in ``slow``, are marked slow (their numba
-    compilation is most of the default suite's time; euler keeps the 3-D segment kernels in
-    the default run, the adaptive ones run in 3-D under ``-m slow``)."""
+    compilation is most of the default suite's time; euler keeps the 2-D and 3-D segment
+    kernels in the default run, the other steppers their 1-D ones; the rest runs under
+    ``-m slow``)."""
     return [pytest.param(stepper, bc, ndim,
                          marks=[pytest.mark.slow] if (ndim == 3 and stepper not in full_3d)
                          or (stepper, ndim) in slow else [])
@@ -48,7 +49,8 @@ def _sim(ndim: int, bc, backend: str):
     return ns.GradientFlow(E).discretize(grid, backend=backend)
 
 
-@pytest.mark.parametrize("stepper,bc,ndim", _cases(["euler", "ssprk3", "rk4"], {"euler"}))
+@pytest.mark.parametrize("stepper,bc,ndim", _cases(["euler", "ssprk3", "rk4"], {"euler"},
+                                                   {("ssprk3", 2), ("rk4", 2)}))
 def test_compiled_segments_match_the_numpy_reference(stepper, bc, ndim):
     ref = _sim(ndim, _bc(bc, ndim), "numpy")
     fast = _sim(ndim, _bc(bc, ndim), "numba")
@@ -66,7 +68,8 @@ def test_compiled_segments_match_the_numpy_reference(stepper, bc, ndim):
     assert np.isclose(b.times[-1], 0.05) and b.t_final == 0.061
 
 
-@pytest.mark.parametrize("stepper,bc,ndim", _cases(["rk45", "rk23"], set(), {("rk45", 2)}))
+@pytest.mark.parametrize("stepper,bc,ndim", _cases(["rk45", "rk23"], set(),
+                                                   {("rk45", 2), ("rk23", 2)}))
 def test_compiled_adaptive_steps_match_the_numpy_reference(stepper, bc, ndim):
     """rk45/rk23 on the numba backend: one compiled call per attempt, the error norm fused;
     the same accepted and rejected steps, states and energies as the NumPy reference."""
