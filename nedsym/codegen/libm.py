@@ -15,7 +15,7 @@ import sympy as sp
 
 from nedsym.errors import CodegenError
 
-__all__ = ["TANH_SOURCE", "compiled_tanh_pays"]
+__all__ = ["TANH_SOURCE", "compiled_tanh_pays", "helper_lines"]
 
 _JIT = 'cache=True, fastmath=False, error_model="numpy"'
 
@@ -75,6 +75,14 @@ def _tanh_source(terms: int = 13) -> str:
 
 
 TANH_SOURCE = _tanh_source()
+
+
+def helper_lines(texts) -> list[str]:
+    """The module lines defining the generated functions that the printed ``texts`` call
+    (``_nsd_tanh``), followed by two blank lines; none when they call none."""
+    if any("_nsd_tanh(" in text for text in texts):
+        return TANH_SOURCE.splitlines() + ["", ""]
+    return []
 
 _TANH_PAYS: bool | None = None
 

@@ -22,7 +22,7 @@ import numpy as np
 import sympy as sp
 
 from nedsym._version import __version__
-from nedsym.codegen.libm import TANH_SOURCE
+from nedsym.codegen.libm import helper_lines
 from nedsym.codegen.targets import get_target
 from nedsym.errors import BackendUnavailableError, ConfigError
 
@@ -95,8 +95,7 @@ def partials_source(name: str, exprs: Sequence[sp.Expr], point_args: Sequence[sp
             lines.append("    pass")
     else:
         arrays = [f"{a}_a" for a in args]
-        if any("_nsd_tanh(" in text for text in (*assigns, *results)):
-            lines += TANH_SOURCE.splitlines() + ["", ""]
+        lines += helper_lines([*assigns, *results])
         lines += [_JIT, f"def {name}({', '.join(arrays + ['out'])}):"]
         lines += doc
         lines += ["    M = out.shape[1]", "    n = out.shape[2]",
@@ -162,8 +161,7 @@ def scalar_kernel(name: str, expr: sp.Expr, var: sp.Symbol, backend: str = "nump
         lines += [f"    {a}" for a in assigns]
         lines += [f"    out = np.empty_like({v})", f"    out[...] = {result}", "    return out"]
     else:
-        if any("_nsd_tanh(" in text for text in (*assigns, result)):
-            lines += TANH_SOURCE.splitlines() + ["", ""]
+        lines += helper_lines([*assigns, result])
         lines += [_JIT, f"def _{name}_flat({v}_a, out):", f"    for i in range({v}_a.size):",
                   f"        {v} = {v}_a[i]"]
         lines += [f"        {a}" for a in assigns]
