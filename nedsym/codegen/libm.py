@@ -15,7 +15,7 @@ import sympy as sp
 
 from nedsym.errors import CodegenError
 
-__all__ = ["TANH_SOURCE", "compiled_tanh_pays", "helper_lines"]
+__all__ = ["TANH_SOURCE", "compiled_tanh_pays", "compiled_loop_pays", "helper_lines"]
 
 _JIT = 'cache=True, fastmath=False, error_model="numpy"'
 
@@ -75,6 +75,18 @@ def _tanh_source(terms: int = 13) -> str:
 
 
 TANH_SOURCE = _tanh_source()
+
+
+def compiled_loop_pays(exprs) -> bool:
+    """Whether a compiled (numba) loop should evaluate ``exprs`` rather than NumPy's ufuncs:
+    they call no libm function (polynomials, ``Max``, ``Abs``, ... compile to a few
+    instructions), or tanh alone where the generated tanh is the faster one here
+    (:func:`compiled_tanh_pays`). Any other libm call is a scalar C-library call per
+    element in numba, where NumPy's ufuncs can be vectorized."""
+    from nedsym.codegen.passes import libm_calls
+
+    calls = libm_calls(list(exprs))
+    return not calls or (calls == {sp.tanh} and compiled_tanh_pays())
 
 
 def helper_lines(texts) -> list[str]:

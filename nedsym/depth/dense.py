@@ -43,13 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from nedsym.codegen.passes import libm_calls
-from nedsym.depth.kernels import (
-    BatchKernel,
-    build_batch_kernel,
-    build_row_kernel,
-    compiled_tanh_pays,
-)
+from nedsym.codegen.libm import compiled_loop_pays
+from nedsym.depth.kernels import BatchKernel, build_batch_kernel, build_row_kernel
 from nedsym.errors import ConfigError
 
 __all__ = ["DenseLayer", "DenseProgram", "find_dense_layers"]
@@ -656,13 +651,10 @@ class DenseProgram:
         against 40 µs in NumPy on an AVX-512 VM. Polynomial rows stay compiled (one fused
         loop, no temporaries), and so do rows whose only libm function is tanh when the
         compiled tanh is the faster one on this machine
-        (:func:`~nedsym.depth.kernels.compiled_tanh_pays`)."""
+        (:func:`~nedsym.codegen.libm.compiled_loop_pays`)."""
         if self.backend != "numba":
             return self.backend
-        calls = libm_calls(list(exprs))
-        if not calls or (calls == {sp.tanh} and compiled_tanh_pays()):
-            return "numba"
-        return "numpy"
+        return "numba" if compiled_loop_pays(exprs) else "numpy"
 
     def _run(self, name, blocks, theta_s, t, nmap):
         """Kernel ``name`` on the per-family arrays ``blocks`` (``{"x": X, "p": P, "z0": Z0,

@@ -28,13 +28,12 @@ import sympy as sp
 from nedsym._version import __version__
 from nedsym.codegen.backends import require_backend
 from nedsym.codegen.ir import build_map_kernel, index_symbols
-from nedsym.codegen.libm import compiled_tanh_pays, helper_lines  # noqa: F401 (re-exported)
+from nedsym.codegen.libm import helper_lines
 from nedsym.codegen.printers import PRINTERS
 from nedsym.codegen.targets import get_target
 from nedsym.errors import CodegenError
 
-__all__ = ["BatchKernel", "RowKernel", "build_batch_kernel", "build_row_kernel",
-           "compiled_tanh_pays"]
+__all__ = ["BatchKernel", "RowKernel", "build_batch_kernel", "build_row_kernel"]
 
 #: serial loop over the batch: compile time grows with the (unrolled) expression size, and a
 #: ``parallel=True`` parfor pass multiplies it (measured 3x on the n = 16 tanh VJP)

@@ -28,8 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 import sympy as sp
 
-from nedsym.codegen.libm import compiled_tanh_pays
-from nedsym.codegen.passes import libm_calls
+from nedsym.codegen.libm import compiled_loop_pays, compiled_tanh_pays
 from nedsym.errors import ConfigError, DeclarationError, NonDifferentiableError
 from nedsym.nn.activations import Activation, activation, expand_activations
 from nedsym.nn.kernels import NN_BACKENDS, PartialsKernel
@@ -200,8 +199,7 @@ class Layer:
                tanh_rule and compiled_tanh_pays())
         if key not in _KERNELS:
             exprs = self.partial_exprs(level)
-            calls = libm_calls(list(exprs.values())) if backend == "numba" else set()
-            if calls and not (calls == {sp.tanh} and compiled_tanh_pays()):
+            if backend == "numba" and not compiled_loop_pays(exprs.values()):
                 # numba calls the scalar libm per element; NumPy's ufuncs can be vectorized
                 # (tanh's partials at 1000 x 64 points: 2.1 ms compiled with math.tanh, 1.3
                 # ms in NumPy on an AVX-512 VM); tanh alone has a compiled form from one exp
