@@ -16,14 +16,19 @@ per step. Timed, in one run: the full gradient (forward pass + exact discrete ad
   on one hot input per step: an estimate of the floor for any implementation doing these
   products on this BLAS, so hand / bound is about the largest speed-up over the hand
   baseline within reach;
-* PyTorch autograd through the same RK4 (skipped when torch is not installed).
+* PyTorch autograd through the same RK4 (skipped when torch is not installed);
+* ``jax.jit(jax.value_and_grad(...))`` of the same RK4 in float64 (skipped when jax is not
+  installed); its setup column is the jit compile and the first call.
 
 "setup" is the time from the declaration to the end of the first gradient: deriving,
 generating, compiling (or loading from the disk cache) and one run. Every variant's
 gradient is checked against the hand-written one first.
 
     python benchmarks/depth.py [--sizes 4 16 64] [--batch 256] [--steps 20]
-                               [--scalar-max-n 8] [--backends numpy numba]
+                               [--scalar-max-n 8] [--backends numpy numba] [--threads 1]
+
+BLAS (NumPy's and torch's) runs on ``--threads`` threads (default 1, set before NumPy is
+imported), and the Numba kernels on one: one core each, so the ratios compare code, not cores.
 """
 
 from __future__ import annotations
@@ -32,12 +37,23 @@ import argparse
 import importlib.util
 import os
 import platform
+import sys
 import time
 
-import numpy as np
-import sympy as sp
 
-from nedsym.depth import DepthODE, matrix, vector
+def _threads_from_argv() -> str:
+    if "--threads" in sys.argv:
+        return sys.argv[sys.argv.index("--threads") + 1]
+    return "1"
+
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, _threads_from_argv())
+
+import numpy as np  # noqa: E402
+import sympy as sp  # noqa: E402
+
+from nedsym.depth import DepthODE, matrix, vector  # noqa: E402
 
 A_RK4 = [(), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)]
 B_RK4 = (1 / 6, 1 / 3, 1 / 3, 1 / 6)
@@ -151,16 +167,34 @@ def torch_gradient(torch, Ws, bs, X0, Y, h):
     return float(J), W.grad.numpy(), b.grad.numpy()
 
 
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def jax_gradient(jax, Ws, bs, X0, Y, h):
+    """``jax.jit(jax.grad)`` of the same RK4 loss (float64, the loop unrolled under jit);
+    returns a callable giving (J, dW, db) as NumPy arrays. The jit compile happens in the
+    first call, outside the timing."""
+    jnp = jax.numpy
+
+    def loss(W, b, x, y):
+        for k in range(W.shape[0]):
+            def f(z, k=k):
+                return jnp.tanh(z @ W[k].T + b[k])
+            k1 = f(x)
+            k2 = f(x + 0.5 * h * k1)
+            k3 = f(x + 0.5 * h * k2)
+            k4 = f(x + h * k3)
+            x = x + h * (k1 + 2 * k2 + 2 * k3 + k4) / 6
+        return 0.5 * jnp.sum((x - y) ** 2) / x.shape[0]
+
+    vg = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+    args = [jnp.asarray(a) for a in (Ws, bs, X0.T, Y.T)]
+
+    def run():
+        J, (dW, db) = vg(*args)
+        return float(J), np.asarray(dW), np.asarray(db)
+
+    return run
 
 
-def bench_size(n, args, torch):
+def bench_size(n, args, torch, jax=None):
     """Time every variant at state size ``n``; return ``{variant: seconds}``."""
     rng = np.random.default_rng(n)
     x, Wsym, bsym = vector("x", n), matrix("W", n, n), vector("b", n)
@@ -195,18 +229,31 @@ def bench_size(n, args, torch):
         _, dWt, _ = torch_gradient(torch, Ws, bs, X0T, YT, h)
         assert np.abs(dWt - dW0).max() < 1e-10 * max(1.0, np.abs(dW0).max())
         calls["torch"] = lambda: torch_gradient(torch, Ws, bs, X0T, YT, h)
+    if jax is not None:
+        t0 = time.perf_counter()
+        fn = jax_gradient(jax, Ws, bs, X0T, YT, h)
+        Jj, dWj, dbj = fn()
+        row["jax_setup"] = time.perf_counter() - t0
+        assert abs(Jj - J0) < 1e-12 * abs(J0)
+        assert np.abs(dWj - dW0).max() < 1e-10 * max(1.0, np.abs(dW0).max())
+        calls["jax"] = fn
     # interleaved: one call of every contender per round, best round each, so that load from
-    # other processes hits them alike
+    # other processes hits them alike; each contender's last result is kept until its next
+    # call, as a training loop ``g = gradient(...)`` keeps it (what the allocator can reuse
+    # depends on it: nedsym's arena, glibc's heap)
     times = {key: [] for key in calls}
+    last = {}
     for _ in range(args.repeat):
         for key, fn in calls.items():
-            times[key].append(best_of(fn, 1))
+            t0 = time.perf_counter()
+            last[key] = fn()
+            times[key].append(time.perf_counter() - t0)
     row.update({key: min(v) for key, v in times.items()})
     return row
 
 
-COLUMNS = ("numpy", "numba", "scalar", "torch", "kept", "bound")
-SETUP = ("numpy", "numba", "scalar")
+COLUMNS = ("numpy", "numba", "scalar", "torch", "jax", "kept", "bound")
+SETUP = ("numpy", "numba", "scalar", "jax")
 
 
 def format_row(n, row):
@@ -232,6 +279,8 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--backends", nargs="+", default=["numpy", "numba"],
                     choices=["numpy", "numba"], help="backends of the dense-layer variant")
+    ap.add_argument("--threads", default="1",
+                    help="BLAS and torch threads (default 1; the numba kernels run on one)")
     ap.add_argument("--scalar-max-n", type=int, default=8,
                     help="largest n for the scalar-expanded variant (setup grows like n^3: "
                          "minutes at n = 32)")
@@ -243,17 +292,25 @@ def main(argv=None):
     torch = None
     if importlib.util.find_spec("torch") is not None:
         import torch
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(int(args.threads))
+    jax = None
+    if importlib.util.find_spec("jax") is not None:
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen="
+                              + ("false" if args.threads == "1" else "true"))
+        import jax
+        jax.config.update("jax_enable_x64", True)
     print(f"# depth gradient benchmark: B={args.batch}, steps={args.steps}, RK4; "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-          f"torch {'yes' if torch is not None else 'not installed (skipped)'}")
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, BLAS threads "
+          f"{os.environ['OPENBLAS_NUM_THREADS']}; "
+          f"torch {torch.__version__ if torch is not None else 'not installed (skipped)'}, "
+          f"jax {jax.__version__ if jax is not None else 'not installed (skipped)'}")
     head = [f"{'n':>3} {'hand numpy':>10}"]
     for k, label in zip(COLUMNS, ("dense numpy", "dense numba", "scalar numpy", "torch",
-                                  "hand kept", "bound"), strict=True):
+                                  "jax jit", "hand kept", "bound"), strict=True):
         head.append(f"{label:>10} {'ratio':>6}" + (f" {'setup':>8}" if k in SETUP else ""))
     print(" ".join(head))
     for n in args.sizes:
-        print(format_row(n, bench_size(n, args, torch)), flush=True)
+        print(format_row(n, bench_size(n, args, torch, jax)), flush=True)
     print("# ratio = time / hand-written NumPy time (lower is faster); setup = declaration to "
           "the end of the first gradient; gradients agree to 1e-10; hand kept = NumPy by "
           "hand keeping the activations; bound = the products and one tanh per stage alone "

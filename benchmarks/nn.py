@@ -174,6 +174,50 @@ def torch_rows_lap(X, theta, sizes, c):  # pragma: no cover - torch is optional
     return lambda: rows(t, Xt, ct).numpy()
 
 
+def jax_mlp(jnp, sizes):  # pragma: no cover - jax is optional
+    """``u(theta, x)`` of the tanh MLP ``sizes`` in jax, with nedsym's parameter packing."""
+    shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
+
+    def u(th, x):
+        a, k = x, 0
+        for i, (n_out, n_in) in enumerate(shapes):
+            W = th[k:k + n_out * n_in].reshape(n_out, n_in)
+            k += n_out * n_in
+            b = th[k:k + n_out]
+            k += n_out
+            a = W @ a + b
+            if i < len(shapes) - 1:
+                a = jnp.tanh(a)
+        return a[0]
+
+    return u
+
+
+def jax_jacobian(jax, X, theta, sizes, order):  # pragma: no cover - jax is optional
+    """``jax.jit(vmap(jacrev(...)))`` per-point Jacobians (u, and grad u by jacfwd in x)."""
+    jnp = jax.numpy
+    u = jax_mlp(jnp, sizes)
+    f = ((lambda th, x: jnp.concatenate([u(th, x)[None], jax.jacfwd(u, argnums=1)(th, x)]))
+         if order else u)
+    jac = jax.jit(jax.vmap(jax.jacrev(f), in_axes=(None, 0)))
+    t, Xj = jnp.asarray(theta), jnp.asarray(X)
+    return lambda: np.asarray(jac(t, Xj))
+
+
+def jax_rows_lap(jax, X, theta, sizes, c):  # pragma: no cover - jax is optional
+    """jax rows d(c0 u + c1 lap u)/d theta: jit(vmap(jacrev)) of the combination, the
+    Laplacian as the trace of jax.hessian in x."""
+    jnp = jax.numpy
+    u = jax_mlp(jnp, sizes)
+
+    def comb(th, x, ci):
+        return ci[0] * u(th, x) + ci[1] * jnp.trace(jax.hessian(u, argnums=1)(th, x))
+
+    rows = jax.jit(jax.vmap(jax.jacrev(comb), in_axes=(None, 0, 0)))
+    t, Xj, cj = jnp.asarray(theta), jnp.asarray(X), jnp.asarray(c)
+    return lambda: np.asarray(rows(t, Xj, cj))
+
+
 def _fresh_fill(shape):
     """Allocate and write an output of ``shape`` once: the memory bound of a Jacobian."""
     np.empty(shape).fill(1.0)
@@ -217,17 +261,28 @@ def main() -> None:
         have_torch = True
     except ImportError:
         have_torch = False
+    try:
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen="
+                              + ("false" if args.threads == "1" else "true"))
+        import jax
+        jax.config.update("jax_enable_x64", True)
+    except ImportError:
+        jax = None
     print(f"nedsym.nn benchmark: MLP {sizes} tanh, P = {net.n_params}; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}, numpy {np.__version__}")
     if not have_torch:
         print("torch not importable: torch.func baseline skipped")
+    if jax is None:
+        print("jax not importable: jax baseline skipped")
     print("jac0/jac1 columns: nedsym numpy backend, numba backend (compiled row assembly), "
           "numba with out= (a reused buffer), the hand-written numpy backprop (fresh, and into "
-          "a reused buffer), their ratios (>1: nedsym faster), torch.func, and fill: "
+          "a reused buffer), their ratios (>1: nedsym faster), torch.func, jax.jit(vmap(jacrev)) "
+          "(float64, compiled in a first call outside the timing), and fill: "
           "allocating and writing the output once (what any fresh Jacobian costs at least)")
     print(f"{'M':>6} {'what':>9} {'numpy':>9} {'numba':>9} {'nb,out':>9} {'hand':>9} "
-          f"{'hand,out':>9} {'hand/nb':>8} {'out/out':>8} {'torch':>9} {'fill':>7}   (ms)")
+          f"{'hand,out':>9} {'hand/nb':>8} {'out/out':>8} {'torch':>9} {'jax':>9} {'fill':>7}"
+          "   (ms)")
     for M in args.points:
         X = np.random.default_rng(1).uniform(-1, 1, (M, 2))
         for order in (0, 1):
@@ -246,11 +301,18 @@ def main() -> None:
                      args.repeats)
             t_torch = (f"{best(torch_jacobian(X, theta, sizes, order), args.repeats) * 1e3:9.2f}"
                        if have_torch else f"{'-':>9}")
+            t_jax = f"{'-':>9}"
+            if jax is not None:
+                fn = jax_jacobian(jax, X, theta, sizes, order)
+                jref = ref.reshape(M, -1, ref.shape[-1]) if order else ref[:, 0]
+                err = np.max(np.abs(fn().reshape(jref.shape) - jref))
+                assert err < 1e-10 * max(1.0, np.max(np.abs(ref))), f"jax differs: {err}"
+                t_jax = f"{best(fn, args.repeats) * 1e3:9.2f}"
             print(f"{M:>6} {'jac' + str(order):>9} " + " ".join(
                 f"{t[k] * 1e3:9.2f}" for k in ("numpy", "numba", "numba_out", "hand",
                                                "hand_out"))
                   + f" {t['hand'] / t['numba']:8.2f} {t['hand_out'] / t['numba_out']:8.2f}"
-                  f" {t_torch} {t['fill'] * 1e3:7.2f}")
+                  f" {t_torch} {t_jax} {t['fill'] * 1e3:7.2f}")
         for what, kw in (("jac2", {}), ("jac2-lap", {"lap_only": True})):
             t_ned = best(partial(net.jacobian, X, theta, 2, **kw), args.repeats)
             t_nb = best(partial(fast.jacobian, X, theta, 2, **kw), args.repeats)
@@ -272,8 +334,14 @@ def main() -> None:
                 err = np.max(np.abs(fn() - ours))
                 assert err < 1e-10 * max(1.0, np.max(np.abs(ours))), f"torch differs: {err}"
                 t_torch = f"{best(fn, args.repeats) * 1e3:10.2f}"
+            t_jax = f"{'-':>10}"
+            if jax is not None and what == "rows-lap":
+                fn = jax_rows_lap(jax, X, theta, sizes, c)
+                err = np.max(np.abs(fn() - ours))
+                assert err < 1e-10 * max(1.0, np.max(np.abs(ours))), f"jax differs: {err}"
+                t_jax = f"{best(fn, args.repeats) * 1e3:10.2f}"
             print(f"{M:>6} {what:>9} {t_rows * 1e3:10.2f} {'':>10} {'':>10} {'':>9} "
-                  f"{t_torch}   contracted Jacobian {t_con * 1e3:.2f} ms "
+                  f"{t_torch} {t_jax}   contracted Jacobian {t_con * 1e3:.2f} ms "
                   f"(x{t_con / t_rows:.1f})")
 
 

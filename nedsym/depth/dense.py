@@ -44,6 +44,7 @@ import numpy as np
 import sympy as sp
 
 from nedsym.codegen.libm import compiled_loop_pays
+from nedsym.depth.arena import empty as arena_empty
 from nedsym.depth.kernels import BatchKernel, build_batch_kernel, build_row_kernel
 from nedsym.errors import ConfigError
 
@@ -669,6 +670,10 @@ class DenseProgram:
         decided once (it runs several times per RK stage: at small widths its bookkeeping
         was a large part of a gradient)."""
         plan = self._row_plan(name)
+        # the right-hand side and the layers' vectors are kept for the adjoint: from the
+        # gradient's arena (see nedsym.depth.arena); the adjoint's rows are temporaries
+        alloc = arena_empty if name == "rhs" or (name[:1] == "v" and name[1:].isdigit()) \
+            else np.empty
         if plan is None:
             fields = self._spec(name)[0]
             kernel = self.kernel(name)
@@ -683,7 +688,7 @@ class DenseProgram:
         nsc = len(self.scalars)
         if not entry:
             def zeros(blocks, theta_s, t, nmap):
-                out = np.empty((nmap, next(iter(blocks.values())).shape[1]))
+                out = alloc((nmap, next(iter(blocks.values())).shape[1]))
                 for start, size in zero:
                     out[start:start + size] = 0.0
                 return out, np.zeros(nsc)
@@ -700,7 +705,7 @@ class DenseProgram:
 
         def rows(blocks, theta_s, t, nmap):
             B = next(iter(blocks.values())).shape[1]
-            out = np.empty((nmap, B))
+            out = alloc((nmap, B))
             for start, size in zero:
                 out[start:start + size] = 0.0
             acc = np.zeros(nsc)
@@ -794,11 +799,12 @@ class DenseProgram:
                 V, _ = self._run(f"v{l_}", blocks, theta_s, t, la.cols)
                 blocks[f"vv{l_}"] = V
             Vs.append(V)
-            out = None
             if l_ in transient:
                 out = scratch.get(l_)
                 if out is None or out.shape != (la.rows, V.shape[1]):
                     out = scratch[l_] = np.empty((la.rows, V.shape[1]))
+            else:
+                out = arena_empty((la.rows, V.shape[1]))
             blocks[f"z{l_}"] = np.matmul(self._mat(theta, la), V, out=out)
         return blocks, Vs
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from nedsym.depth.arena import Arena
 from nedsym.depth.dense import DenseProgram, find_dense_layers
 from nedsym.depth.kernels import BatchKernel, build_batch_kernel
 from nedsym.depth.steppers import (
@@ -162,6 +163,8 @@ class DepthODE:
         self._param_slices = self._slices(params)
         self.n, self.nparams = len(s.state), len(s.params)
         self._k: dict[str, BatchKernel] = {}
+        # the memory of forward passes and gradients, reused once their results are dropped
+        self._arena = Arena()
         self._dense = self._find_dense(dense)
 
     def _find_dense(self, dense) -> DenseProgram | None:
@@ -355,7 +358,8 @@ class DepthODE:
     def forward(self, x0, theta, T: float = 1.0, steps: int | None = None,
                 stepper: str = "rk4") -> Trajectory:
         """Integrate a batch ``x0 (B, n)`` to depth ``T``; θ ``(steps, nθ)`` or ``(nθ,)``."""
-        return self._forward(x0, theta, T, steps, stepper, keep=False)
+        with self._arena.active():
+            return self._forward(x0, theta, T, steps, stepper, keep=False)
 
     def _forward(self, x0, theta, T, steps, stepper, keep: bool) -> Trajectory:
         theta = self._theta(theta, steps)
@@ -422,20 +426,22 @@ class DepthODE:
         ``"continuous"``: the costate ODE solved backwards by the same stepper.
         """
         theta = self._theta(theta, steps)
-        traj = self._forward(x0, theta, T, None, stepper, keep=adjoint == "discrete")
-        tab = get_tableau(stepper)
-        B = traj.xs.shape[2]
-        phi, pT = self.terminal(traj.xs[-1], data, theta[0])
-        if adjoint == "discrete":
-            # H = p·F without a running cost: the vjp is linear in p (the stage costates are
-            # passed pre-scaled)
-            ps, g = rk_discrete_adjoint(self.vjp, traj.stages, theta, pT, traj.h, tab,
-                                        aux=traj.aux, combine=self._combine(),
-                                        linear=self.system.running_cost == 0)
-        elif adjoint == "continuous":
-            ps, g = rk_continuous_adjoint(self.F, self.vjp, traj.xs, theta, pT, traj.h, tab)
-        else:
+        if adjoint not in ("discrete", "continuous"):
             raise ConfigError(f"adjoint must be 'discrete' or 'continuous', got {adjoint!r}")
+        with self._arena.active():
+            traj = self._forward(x0, theta, T, None, stepper, keep=adjoint == "discrete")
+            tab = get_tableau(stepper)
+            B = traj.xs.shape[2]
+            phi, pT = self.terminal(traj.xs[-1], data, theta[0])
+            if adjoint == "discrete":
+                # H = p·F without a running cost: the vjp is linear in p (the stage costates
+                # are passed pre-scaled)
+                ps, g = rk_discrete_adjoint(self.vjp, traj.stages, theta, pT, traj.h, tab,
+                                            aux=traj.aux, combine=self._combine(),
+                                            linear=self.system.running_cost == 0)
+            else:
+                ps, g = rk_continuous_adjoint(self.F, self.vjp, traj.xs, theta, pT, traj.h,
+                                              tab)
         return DepthGradient(float(np.mean(phi + traj.cost)), -g / B, ps, traj, adjoint)
 
     def tangent(self, traj: Trajectory, theta, v0) -> np.ndarray:

@@ -40,6 +40,7 @@ import numpy as np
 from scipy.linalg.blas import daxpy as _daxpy
 
 from nedsym.codegen.tableau import EULER, RK4, SSPRK2, ButcherTableau
+from nedsym.depth.arena import empty as arena_empty
 from nedsym.errors import BlowUpError, ConfigError
 
 __all__ = ["TABLEAUX", "Tableau", "get_tableau", "rk_forward", "rk_discrete_adjoint",
@@ -201,8 +202,8 @@ def rk_forward(F: Callable, x0: np.ndarray, theta: np.ndarray, h: float, tab: Ta
     steps = theta.shape[0]
     n, B = x0.shape
     s = tab.stages
-    xs = np.empty((steps + 1, n, B))
-    stages = np.empty((steps, s, n, B))
+    xs = arena_empty((steps + 1, n, B))
+    stages = arena_empty((steps, s, n, B))
     xs[0] = x0
     cost = np.zeros(B)
     K = [None] * s  # F's results (copies, or F's own arrays when they are fresh)
@@ -244,7 +245,7 @@ def rk_discrete_adjoint(vjp: Callable, stages: np.ndarray, theta: np.ndarray, pT
         raise ConfigError(f"the discrete adjoint here needs positive weights b; {tab.name} has "
                           f"{tab.b}")
     steps, s = stages.shape[:2]
-    ps = np.empty((steps + 1,) + pT.shape)
+    ps = arena_empty((steps + 1,) + pT.shape)
     g = np.zeros_like(theta, dtype=float)
     ps[steps] = pT
     # the stage results P_i: the vjp's own arrays when linear, else scaled copies into P
