@@ -43,8 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from nedsym.arena import empty as arena_empty
 from nedsym.codegen.libm import compiled_loop_pays
-from nedsym.depth.arena import empty as arena_empty
 from nedsym.depth.kernels import BatchKernel, build_batch_kernel, build_row_kernel
 from nedsym.errors import ConfigError
 
@@ -671,7 +671,7 @@ class DenseProgram:
         was a large part of a gradient)."""
         plan = self._row_plan(name)
         # the right-hand side and the layers' vectors are kept for the adjoint: from the
-        # gradient's arena (see nedsym.depth.arena); the adjoint's rows are temporaries
+        # gradient's arena (see nedsym.arena); the adjoint's rows are temporaries
         alloc = arena_empty if name == "rhs" or (name[:1] == "v" and name[1:].isdigit()) \
             else np.empty
         if plan is None:

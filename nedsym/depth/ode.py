@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from nedsym.depth.arena import Arena
+from nedsym.arena import Arena
 from nedsym.depth.dense import DenseProgram, find_dense_layers
 from nedsym.depth.kernels import BatchKernel, build_batch_kernel
 from nedsym.depth.steppers import (

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg.blas import daxpy as _daxpy
 
+from nedsym.arena import empty as arena_empty
 from nedsym.codegen.tableau import EULER, RK4, SSPRK2, ButcherTableau
-from nedsym.depth.arena import empty as arena_empty
 from nedsym.errors import BlowUpError, ConfigError
 
 __all__ = ["TABLEAUX", "Tableau", "get_tableau", "rk_forward", "rk_discrete_adjoint",

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nedsym.arena import Arena
+from nedsym.arena import empty as arena_empty
 from nedsym.errors import ConfigError, DeclarationError, FieldError
 from nedsym.nn.activations import Activation
 from nedsym.nn.jet import Jet, JetSpec
@@ -72,6 +74,8 @@ class Network:
         self.layers = layers
         self.backend = backend
         self.init_scheme = init
+        # the memory of fresh Jacobians and rows, reused once the earlier one is dropped
+        self._arenas = {"jacobian": Arena(), "rows": Arena()}
         self.layout = []
         start = 0
         for i, L in enumerate(layers):
@@ -180,7 +184,8 @@ class Network:
         spec = JetSpec(self.d_in, order, lap_only, diag_only)
         M, F, n_out, P = X.shape[0], spec.F, self.n_out, self.n_params
         C = n_out * F
-        jac = _out_buffer(out, (M, n_out, F, P), "jacobian", X, theta)
+        jac = _out_buffer(out, (M, n_out, F, P), "jacobian", X, theta,
+                          arena=self._arenas["jacobian"])
         vals = np.empty((M, n_out, F))
         seed_bar = np.eye(C).reshape(C, n_out, F).transpose(0, 2, 1)  # (C, F, n_out)
         active = np.zeros((n_out, F, F), dtype=bool)   # channel (output, feature) reads
@@ -346,7 +351,7 @@ class Linearization:
                              "grad (M, C, n_out, d), ...")
         C = np.shape(given[0])[1]
         _pack_cotangent(spec, cot, M, net.n_out, channels=C, check_only=True)
-        out = _out_buffer(out, (M, C, net.n_params), "rows")
+        out = _out_buffer(out, (M, C, net.n_params), "rows", arena=net._arenas["rows"])
         if C == 0 or M == 0:
             return out
         width = max(L.n_out for L in net.layers) + net.d_in
@@ -362,11 +367,15 @@ class Linearization:
         return out
 
 
-def _out_buffer(out, shape: tuple, what: str, *inputs) -> np.ndarray:
-    """``out`` checked as the destination of ``what`` (or a new array of ``shape``); it must
-    not overlap the ``inputs`` it is computed from."""
+def _out_buffer(out, shape: tuple, what: str, *inputs, arena: Arena | None = None) -> np.ndarray:
+    """``out`` checked as the destination of ``what`` (or a new array of ``shape``, from
+    ``arena`` when given: the memory of an earlier result nothing references any more, see
+    :mod:`nedsym.arena`); it must not overlap the ``inputs`` it is computed from."""
     if out is None:
-        return np.empty(shape)
+        if arena is None:
+            return np.empty(shape)
+        with arena.active():
+            return arena_empty(shape)
     if any(isinstance(a, np.ndarray) and np.may_share_memory(out, a) for a in inputs):
         raise FieldError(f"{what}: out= overlaps the points or the parameters it is "
                          "computed from; pass a separate array")

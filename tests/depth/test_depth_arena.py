@@ -1,5 +1,5 @@
 """The arena of depth forward passes and gradients: memory reused between calls only once
-nothing references the arrays of the call that used it (nedsym.depth.arena)."""
+nothing references the arrays of the call that used it (nedsym.arena)."""
 
 import pickle
 import threading
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from nedsym.arena import Arena, empty
 from nedsym.depth import DepthODE, matrix, vector
-from nedsym.depth.arena import Arena, empty
 
 SHAPES = [(6, 10), (3,), (2, 3, 4)]
 

@@ -368,3 +368,34 @@ def test_linearized_rows_refuse_bad_cotangents():
         lin.rows(nn.Jet(u=np.zeros((9, 2, 1)), grad=np.zeros((9, 1, 1, 2))))
     with pytest.raises(FieldError, match="not part of this jet: order 1"):
         lin.rows(nn.Jet(u=np.zeros((9, 2, 1)), lap=np.zeros((9, 2, 1))))
+
+
+def test_fresh_jacobians_and_rows_reuse_memory_only_once_dropped():
+    """A fresh Jacobian (or rows) comes from the network's arena: a later call never writes
+    into one that is still referenced (a view of it included), and takes its memory once it
+    is dropped; the values equal the out= path's."""
+    net = nn.MLP([2, 5, 1], activation="tanh", seed=0)
+    rng = np.random.default_rng(0)
+    Xs = [rng.uniform(-1, 1, (7, 2)) for _ in range(4)]
+    want = [net.jacobian(X, net.theta0, 1, out=np.empty((7, 1, 3, net.n_params)))[1].data
+            for X in Xs]
+    first = net.jacobian(Xs[0], net.theta0, 1)[1]      # measures the size
+    second = net.jacobian(Xs[1], net.theta0, 1)[1]     # from the arena's block
+    assert second.data.base is not None
+    grad_view = second.grad                            # keeps the block busy
+    ptr = second.data.ctypes.data
+    del second
+    third = net.jacobian(Xs[2], net.theta0, 1)[1]
+    assert not np.shares_memory(third.data, grad_view)
+    np.testing.assert_array_equal(grad_view, want[1][:, :, 1:])
+    np.testing.assert_array_equal(first.data, want[0])
+    np.testing.assert_array_equal(third.data, want[2])
+    del grad_view
+    fourth = net.jacobian(Xs[3], net.theta0, 1)[1]     # the second's block is free again
+    assert fourth.data.ctypes.data == ptr
+    np.testing.assert_array_equal(fourth.data, want[3])
+    np.testing.assert_array_equal(third.data, want[2])
+    _, lin = net.linearize(Xs[0], net.theta0, 1)
+    cot = nn.Jet(u=rng.normal(size=(7, 2, 1)), grad=rng.normal(size=(7, 2, 1, 2)))
+    r1, r2 = lin.rows(cot), lin.rows(cot)
+    assert not np.shares_memory(r1, r2) and np.array_equal(r1, r2)

@@ -9,7 +9,7 @@ each result and 47 ms (4,700 page faults per call) while one earlier result was 
 
 :class:`Arena` hands out the call's arrays from one block it keeps between calls. A block is
 reused only once nothing references any array of the call that used it: each call's arrays
-are views of one per-call array over the block (a ``bytearray``, so that NumPy does not
+are views of one per-call array over the block (a ``memoryview``, so that NumPy does not
 collapse the views' bases past it), and a weak reference to that array tells when the last
 view, the user's included, has died. A result the user keeps therefore keeps its block;
 the next call takes another one. Arrays are taken only while :meth:`Arena.active` is
@@ -51,7 +51,7 @@ class Arena:
 
     def __init__(self, max_blocks: int = 3):
         self.max_blocks = int(max_blocks)
-        self._blocks: list[list] = []  # [bytearray, weakref to its call's array or None]
+        self._blocks: list[list] = []  # [memoryview, weakref to its call's array or None]
         self._need = 0                 # float64 entries the calls took (the largest)
         self._lock = threading.Lock()
         self._flat = None
@@ -100,7 +100,9 @@ class Arena:
                 chosen = entry
             kept.append(entry)
         if chosen is None:
-            chosen = [bytearray(need), None]
+            # a memoryview over an uninitialized array: not zero-filled (a bytearray would
+            # write every page once more), and no ndarray base for the views to collapse to
+            chosen = [memoryview(np.empty(need, dtype=np.uint8)), None]
             kept.append(chosen)
         busy = [e for e in kept if e is not chosen]
         self._blocks = busy[len(busy) - (self.max_blocks - 1):] + [chosen] \
