@@ -5,11 +5,20 @@ workers (drawn there, or scattered once), each worker evaluates
 :meth:`nedsym.discretize.neural.SampledSystem.partial_sums` on its shards with raw weights,
 the partial sums (P×P matrices and scalars) are added on the workers, and only the total
 travels back; the least-squares solve stays on the client.
+
+The shard system (the energy's kernels and the network, a few KB pickled) travels with every
+task as bytes pickled once on the client and is rebuilt once per worker process (a small
+cache keyed by a token). It is not a scattered, broadcast key: Dask's active memory manager
+removes the replicas of such a key while tasks on other workers are about to fetch them, and
+a run then failed with "lost dependencies" (seen on a 2-worker local cluster).
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import uuid
+from collections import OrderedDict
 
 import numpy as np
 
@@ -41,7 +50,7 @@ class ClusterSums:
         self.n_shards = worker_count(cluster) if shards is None else int(shards)
         shard_system = SampledSystem(system.pe, system.net, residual=system.residual_kind,
                                      implicit=system.implicit, raw_weights=True)
-        [self.state] = cluster.scatter([shard_system], broadcast=True)
+        self.state = _Shipped(shard_system)
 
     def draw(self, sampler, bsampler, domain, resample: bool = True):
         """A sample on the workers: drawn there from ``domain`` (seeded from ``sampler``'s
@@ -93,6 +102,39 @@ class ClusterSums:
         return self._sum("energy", theta, sample)["value"]
 
 
-def _shard_sums(system: SampledSystem, theta, dt, sample, what: str) -> dict:
+class _Shipped:
+    """An object pickled once here and rebuilt at most once per worker process
+    (:meth:`get`): what every task of a run needs, sent with the tasks instead of as a
+    scattered key."""
+
+    def __init__(self, obj):
+        import cloudpickle
+
+        self.token = uuid.uuid4().hex
+        self.blob = cloudpickle.dumps(obj)
+
+    def get(self):
+        with _REBUILT_LOCK:
+            obj = _REBUILT.get(self.token)
+            if obj is not None:
+                _REBUILT.move_to_end(self.token)
+                return obj
+        import cloudpickle
+
+        obj = cloudpickle.loads(self.blob)
+        with _REBUILT_LOCK:
+            _REBUILT[self.token] = obj
+            while len(_REBUILT) > _REBUILT_MAX:
+                _REBUILT.popitem(last=False)
+        return obj
+
+
+#: the objects rebuilt in this (worker) process, by token, most recently used last
+_REBUILT: OrderedDict = OrderedDict()
+_REBUILT_LOCK = threading.Lock()
+_REBUILT_MAX = 8
+
+
+def _shard_sums(shipped: _Shipped, theta, dt, sample, what: str) -> dict:
     """Partial sums of one shard, on a worker (raw quadrature weights)."""
-    return system.partial_sums(theta, sample, dt, what)
+    return shipped.get().partial_sums(theta, sample, dt, what)
