@@ -14,7 +14,16 @@ collapse the views' bases past it), and a weak reference to that array tells whe
 view, the user's included, has died. A result the user keeps therefore keeps its block;
 the next call takes another one. Arrays are taken only while :meth:`Arena.active` is
 entered in the current context (:func:`empty` is ``np.empty`` otherwise), so the helpers
-that use it work unchanged outside a gradient.
+that use it work unchanged outside a gradient; :func:`suspended` turns it off for a stretch
+of a call whose arrays are temporaries (they would only make the block larger).
+
+Limits: a kept array, or any view of it, pins its whole block (a block holds everything the
+call took, not only that array); a call that returns little should take little (the depth
+module's forward pass takes its states alone, its gradient everything the adjoint reads).
+What is tracked is the arrays: the buffer objects below them (``a.base.base``, a
+``memoryview`` NumPy made, and its ``.obj``) kept alone after their arrays have died are
+not, and the block is then reused under them. The offsets of one call are not locked: the
+threads of one call (a context copied into a worker thread) must not take arrays at once.
 """
 
 from __future__ import annotations
@@ -41,6 +50,17 @@ def empty(shape) -> np.ndarray:
     return arena.take(shape)
 
 
+@contextmanager
+def suspended():
+    """Within it, :func:`empty` is ``np.empty`` even inside an active arena (for the
+    temporaries of a call that returns only some of what it computes)."""
+    token = _ACTIVE.set(None)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
 class Arena:
     """Blocks of memory reused by successive calls (see the module docstring).
 
@@ -50,6 +70,11 @@ class Arena:
     array of them dies)."""
 
     def __init__(self, max_blocks: int = 3):
+        if int(max_blocks) != max_blocks or max_blocks < 1:
+            from nedsym.errors import ConfigError
+
+            raise ConfigError(f"Arena(max_blocks=...) must be a whole number >= 1, "
+                              f"got {max_blocks!r}")
         self.max_blocks = int(max_blocks)
         self._blocks: list[list] = []  # [memoryview, weakref to its call's array or None]
         self._need = 0                 # float64 entries the calls took (the largest)
@@ -105,7 +130,8 @@ class Arena:
             chosen = [memoryview(np.empty(need, dtype=np.uint8)), None]
             kept.append(chosen)
         busy = [e for e in kept if e is not chosen]
-        self._blocks = busy[len(busy) - (self.max_blocks - 1):] + [chosen] \
+        # the most recent busy blocks, max_blocks - 1 of them, and the chosen one
+        self._blocks = busy[max(0, len(busy) - (self.max_blocks - 1)):] + [chosen] \
             if self.max_blocks > 1 else [chosen]
         buf = chosen[0]
         skip = (-np.frombuffer(buf, dtype=np.uint8).ctypes.data) % (8 * _ALIGN)

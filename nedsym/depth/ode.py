@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from nedsym.arena import Arena
+from nedsym.arena import Arena, suspended
 from nedsym.depth.dense import DenseProgram, find_dense_layers
 from nedsym.depth.kernels import BatchKernel, build_batch_kernel
 from nedsym.depth.steppers import (
@@ -164,7 +164,9 @@ class DepthODE:
         self.n, self.nparams = len(s.state), len(s.params)
         self._k: dict[str, BatchKernel] = {}
         # the memory of forward passes and gradients, reused once their results are dropped
-        self._arena = Arena()
+        # a forward pass returns its states alone; a gradient, everything the adjoint reads:
+        # blocks of two sizes (see nedsym.arena)
+        self._arenas = {"forward": Arena(), "gradient": Arena()}
         self._dense = self._find_dense(dense)
 
     def _find_dense(self, dense) -> DenseProgram | None:
@@ -358,7 +360,7 @@ class DepthODE:
     def forward(self, x0, theta, T: float = 1.0, steps: int | None = None,
                 stepper: str = "rk4") -> Trajectory:
         """Integrate a batch ``x0 (B, n)`` to depth ``T``; θ ``(steps, nθ)`` or ``(nθ,)``."""
-        with self._arena.active():
+        with self._arenas["forward"].active():
             return self._forward(x0, theta, T, steps, stepper, keep=False)
 
     def _forward(self, x0, theta, T, steps, stepper, keep: bool) -> Trajectory:
@@ -372,10 +374,13 @@ class DepthODE:
             scratch = {} if keep else None  # this pass's reused arrays (see rhs_eval)
 
             def F(X, th, t):
-                K, kept = self._dense.rhs_eval(X, th, t, keep=True, scratch=scratch)
-                last[:] = [X, kept[0]]
                 if keep:
+                    K, kept = self._dense.rhs_eval(X, th, t, keep=True, scratch=scratch)
                     aux.append(kept)
+                else:  # the stage's rows and products are temporaries: not from the arena
+                    with suspended():
+                        K, kept = self._dense.rhs_eval(X, th, t, keep=True, scratch=scratch)
+                last[:] = [X, kept[0]]
                 return K
 
             if L is not None:  # the running cost at a stage reuses that stage's products
@@ -428,7 +433,7 @@ class DepthODE:
         theta = self._theta(theta, steps)
         if adjoint not in ("discrete", "continuous"):
             raise ConfigError(f"adjoint must be 'discrete' or 'continuous', got {adjoint!r}")
-        with self._arena.active():
+        with self._arenas["gradient"].active():
             traj = self._forward(x0, theta, T, None, stepper, keep=adjoint == "discrete")
             tab = get_tableau(stepper)
             B = traj.xs.shape[2]
@@ -439,9 +444,10 @@ class DepthODE:
                 ps, g = rk_discrete_adjoint(self.vjp, traj.stages, theta, pT, traj.h, tab,
                                             aux=traj.aux, combine=self._combine(),
                                             linear=self.system.running_cost == 0)
-            else:
-                ps, g = rk_continuous_adjoint(self.F, self.vjp, traj.xs, theta, pT, traj.h,
-                                              tab)
+            else:  # recomputes the products at every stage: temporaries
+                with suspended():
+                    ps, g = rk_continuous_adjoint(self.F, self.vjp, traj.xs, theta, pT,
+                                                  traj.h, tab)
         return DepthGradient(float(np.mean(phi + traj.cost)), -g / B, ps, traj, adjoint)
 
     def tangent(self, traj: Trajectory, theta, v0) -> np.ndarray:

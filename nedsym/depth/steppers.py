@@ -148,7 +148,8 @@ class FusedCombine:
     another type, or shapes that differ from ``out``'s, take :func:`_combine`. This runs
     several times per stage: the Python side is a shape check and the call (the former
     per-array flag checks and reshapes cost 5 µs a call, six times the kernel at n = 4).
-    Used by the depth steppers under ``backend="numba"``."""
+    ``out`` may be ``x`` (the sum then replaces it), never one of the ``K_j``. Used by the
+    depth steppers under ``backend="numba"``."""
 
     def __init__(self):
         from nedsym.codegen.targets import get_target
@@ -170,13 +171,15 @@ class FusedCombine:
         if not args or x.shape != shape:
             return _combine(x, coefs, K, out=out, scale=scale)
         src, a, q = x, float(scale), 2 * _FUSED_TERMS
-        try:
-            while args:
-                head, args = args[:q], args[q:]
+        while args:
+            head = args[:q]
+            try:
                 self._fns[len(head) // 2](out, a, src, *head)
-                src, a = out, 1.0
-        except TypeError:  # not C-contiguous 2-D float64: all again, from x
-            return _combine(x, coefs, K, out=out, scale=scale)
+            except TypeError:  # not C-contiguous 2-D float64 (refused before any write)
+                # the rest by BLAS from where the chunks got to: out may be x, which the
+                # chunks done have overwritten
+                return _combine(src, args[0::2], args[1::2], out=out, scale=a)
+            args, src, a = args[q:], out, 1.0
         return out
 
 

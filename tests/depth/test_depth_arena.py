@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from nedsym.arena import Arena, empty
+from nedsym.arena import Arena, empty, suspended
 from nedsym.depth import DepthODE, matrix, vector
+from nedsym.errors import ConfigError
 
 SHAPES = [(6, 10), (3,), (2, 3, 4)]
 
@@ -86,6 +87,36 @@ def test_reentered_or_from_a_second_thread_it_stands_aside():
     assert seen["base"] is None and outer.base is not None
 
 
+@pytest.mark.parametrize("max_blocks", [1, 2, 3, 5])
+def test_it_keeps_the_most_recent_busy_blocks_up_to_max_blocks(max_blocks):
+    arena = Arena(max_blocks=max_blocks)
+    _call(arena)
+    kept = [_call(arena, fill=float(i)) for i in range(max_blocks + 2)]  # all busy
+    assert len(arena._blocks) == max_blocks
+    ptrs = {e[0].obj.ctypes.data for e in arena._blocks}
+    recent = {int(k[0].base.base.obj.ctypes.data) for k in kept[-max_blocks:]}
+    assert ptrs == recent   # the newest ones are kept, the oldest forgotten
+    for i, k in enumerate(kept):
+        assert np.all(k[0] == float(i))  # forgotten blocks live on in their arrays
+
+
+def test_max_blocks_must_be_a_whole_number_of_at_least_one():
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ConfigError, match="max_blocks"):
+            Arena(max_blocks=bad)
+
+
+def test_suspended_takes_plain_arrays_inside_an_active_arena():
+    arena = Arena()
+    _call(arena)
+    with arena.active():
+        inside = empty((6, 10))
+        with suspended():
+            plain = empty((3,))
+        after = empty((3,))
+    assert inside.base is not None and plain.base is None and after.base is inside.base
+
+
 def test_the_arena_pickles_empty():
     arena = Arena(max_blocks=2)
     _call(arena)
@@ -131,4 +162,45 @@ def test_an_earlier_gradient_kept_by_the_user_is_never_overwritten(backend):
     for got, ref in zip(snapshot(g1), fresh[1], strict=True):
         assert np.array_equal(got, ref)   # g1 kept through four later gradients
     assert np.array_equal(last_state, fresh[0][2][-1])  # a view kept alone, too
-    assert len(ode._arena._blocks) <= ode._arena.max_blocks
+    arena = ode._arenas["gradient"]
+    assert len(arena._blocks) <= arena.max_blocks
+
+
+def _tanh_problem(backend, n=4, steps=5):
+    x, W, b = vector("x", n), matrix("W", n, n), vector("b", n)
+    rhs = (W * x + b).applyfunc(sp.tanh)
+    rng = np.random.default_rng(1)
+    make = lambda: DepthODE(x, rhs, [W, b], backend=backend)  # noqa: E731
+    ode = make()
+    theta = ode.pack({W: rng.normal(size=(steps, n, n)) / 2,
+                      b: rng.normal(size=(steps, n)) / 4}, steps=steps)
+    return make, ode, theta, rng
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_forward_passes_take_their_states_alone_and_survive_later_calls(backend):
+    """A forward pass returns its states: its block holds those (not the stage's rows and
+    products, which only made the blocks larger), it is not the gradients' block, and a kept
+    result keeps its values through later forward passes and gradients."""
+    make, ode, theta, rng = _tanh_problem(backend)
+    B = 9
+    inputs = [rng.normal(size=(B, 4)) for _ in range(4)]
+    want = [make().forward(x0, theta).xs.copy() for x0 in inputs]
+    kept = [ode.forward(x0, theta) for x0 in inputs]
+    ode.gradient(inputs[0], theta, data=inputs[1])
+    for traj, ref in zip(kept, want, strict=True):
+        assert np.array_equal(traj.xs, ref)
+    returned = (kept[-1].xs.size + kept[-1].stages.size) * 8
+    fwd = ode._arenas["forward"]
+    assert all(len(e[0]) <= returned + 2 * 64 * 8 for e in fwd._blocks)  # padding only
+    assert ode._arenas["gradient"]._need > fwd._need
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_the_continuous_adjoint_under_the_arena_equals_a_fresh_one(backend):
+    make, ode, theta, rng = _tanh_problem(backend)
+    x0, data = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    want = make().gradient(x0, theta, data=data, adjoint="continuous")
+    got = [ode.gradient(x0, theta, data=data, adjoint="continuous") for _ in range(3)]
+    for g in got:
+        assert np.array_equal(g.grad, want.grad) and np.array_equal(g.ps, want.ps)

@@ -204,6 +204,27 @@ def test_fused_combine_equals_the_blas_sums():
                                    atol=1e-14)
     odd = [rng.normal(size=(6, 4)).T, np.ones((4, 1))]
     np.testing.assert_allclose(comb(x, [2.0, -1.0], odd), x + 2 * odd[0] - 1.0, rtol=1e-14)
+    fx = np.asfortranarray(x)                       # an F-order x, and a float32 term
+    np.testing.assert_allclose(comb(fx, [1.0, 0.5], [K[0], K[1].astype(np.float32)]),
+                               x + K[0] + 0.5 * K[1].astype(np.float32), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["fortran", "float32"])
+def test_fused_combine_into_x_with_a_refused_term_after_the_first_chunk(bad):
+    """``out is x`` with more terms than one kernel takes and a term the kernels refuse in a
+    later chunk: the rest goes by BLAS from the partial sum (x itself was overwritten by the
+    first chunk; starting again from it summed the first terms twice)."""
+    from nedsym.depth.steppers import _FUSED_TERMS, fused_combine
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, 5))
+    K = [rng.normal(size=(3, 5)) for _ in range(_FUSED_TERMS + 2)]
+    K[-1] = np.asfortranarray(K[-1]) if bad == "fortran" else K[-1].astype(np.float32)
+    coefs = [0.5 + j for j in range(len(K))]
+    want = 0.75 * x + sum(c * Kj for c, Kj in zip(coefs, K, strict=True))
+    out = fused_combine()(x, coefs, K, out=x, scale=0.75)
+    assert out is x
+    np.testing.assert_allclose(x, want, rtol=1e-6 if bad == "float32" else 1e-14)
 
 
 @pytest.mark.parametrize("stepper", ["euler", "heun", "rk4"])
