@@ -37,19 +37,9 @@ import argparse
 import importlib.util
 import os
 import platform
-import sys
 import time
 
-
-def _threads_from_argv() -> str:
-    if "--threads" in sys.argv:
-        return sys.argv[sys.argv.index("--threads") + 1]
-    return "1"
-
-
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, _threads_from_argv())
-
+import bench_threads  # noqa: E402,F401  (BLAS threads, before numpy)
 import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
 
@@ -150,18 +140,24 @@ def bound_gradient(Ws, X0):
         np.matmul(T, X0.T, out=G)
 
 
-def torch_gradient(torch, Ws, bs, X0, Y, h):
-    W = torch.tensor(Ws, requires_grad=True)
-    b = torch.tensor(bs, requires_grad=True)
-    x = torch.tensor(X0.T)
+def _rk4_tanh(tanh, W, b, x, h):
+    """RK4 steps of x' = tanh(x W_kᵀ + b_k) on a batch ``x (B, n)``, for an array library's
+    ``tanh`` (torch, jax.numpy): the baselines' forward pass."""
     for k in range(W.shape[0]):
         def f(z, k=k):
-            return torch.tanh(z @ W[k].T + b[k])
+            return tanh(z @ W[k].T + b[k])
         k1 = f(x)
         k2 = f(x + 0.5 * h * k1)
         k3 = f(x + 0.5 * h * k2)
         k4 = f(x + h * k3)
         x = x + h * (k1 + 2 * k2 + 2 * k3 + k4) / 6
+    return x
+
+
+def torch_gradient(torch, Ws, bs, X0, Y, h):
+    W = torch.tensor(Ws, requires_grad=True)
+    b = torch.tensor(bs, requires_grad=True)
+    x = _rk4_tanh(torch.tanh, W, b, torch.tensor(X0.T), h)
     J = 0.5 * ((x - torch.tensor(Y.T)) ** 2).sum() / X0.shape[1]
     J.backward()
     return float(J), W.grad.numpy(), b.grad.numpy()
@@ -174,14 +170,7 @@ def jax_gradient(jax, Ws, bs, X0, Y, h):
     jnp = jax.numpy
 
     def loss(W, b, x, y):
-        for k in range(W.shape[0]):
-            def f(z, k=k):
-                return jnp.tanh(z @ W[k].T + b[k])
-            k1 = f(x)
-            k2 = f(x + 0.5 * h * k1)
-            k3 = f(x + 0.5 * h * k2)
-            k4 = f(x + h * k3)
-            x = x + h * (k1 + 2 * k2 + 2 * k3 + k4) / 6
+        x = _rk4_tanh(jnp.tanh, W, b, x, h)
         return 0.5 * jnp.sum((x - y) ** 2) / x.shape[0]
 
     vg = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))

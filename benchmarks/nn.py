@@ -31,20 +31,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 from functools import partial
 
-
-def _threads_from_argv() -> str:
-    if "--threads" in sys.argv:
-        return sys.argv[sys.argv.index("--threads") + 1]
-    return "1"
-
-
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, _threads_from_argv())
-
+import bench_threads  # noqa: E402,F401  (BLAS threads, before numpy)
 import numpy as np  # noqa: E402
 
 import nedsym.nn as nn  # noqa: E402
@@ -126,10 +116,9 @@ def contract_diag(net, X, theta, c):
             + c[:, 2:3] * jac.hess[:, 0, 1, 1])
 
 
-def torch_mlp(sizes):  # pragma: no cover - torch is optional
-    """``u(theta, x)`` of the tanh MLP ``sizes`` in torch, with nedsym's parameter packing."""
-    import torch
-
+def _tanh_mlp(tanh, sizes):
+    """``u(theta, x)`` of the tanh MLP ``sizes`` with nedsym's parameter packing, for an
+    array library's ``tanh`` (torch, jax.numpy)."""
     shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
 
     def u(th, x):
@@ -141,10 +130,16 @@ def torch_mlp(sizes):  # pragma: no cover - torch is optional
             k += n_out
             a = W @ a + b
             if i < len(shapes) - 1:
-                a = torch.tanh(a)
+                a = tanh(a)
         return a[0]
 
     return u
+
+
+def torch_mlp(sizes):  # pragma: no cover - torch is optional
+    import torch
+
+    return _tanh_mlp(torch.tanh, sizes)
 
 
 def torch_jacobian(X, theta, sizes, order):  # pragma: no cover - torch is optional
@@ -175,22 +170,7 @@ def torch_rows_lap(X, theta, sizes, c):  # pragma: no cover - torch is optional
 
 
 def jax_mlp(jnp, sizes):  # pragma: no cover - jax is optional
-    """``u(theta, x)`` of the tanh MLP ``sizes`` in jax, with nedsym's parameter packing."""
-    shapes = [(sizes[i + 1], sizes[i]) for i in range(len(sizes) - 1)]
-
-    def u(th, x):
-        a, k = x, 0
-        for i, (n_out, n_in) in enumerate(shapes):
-            W = th[k:k + n_out * n_in].reshape(n_out, n_in)
-            k += n_out * n_in
-            b = th[k:k + n_out]
-            k += n_out
-            a = W @ a + b
-            if i < len(shapes) - 1:
-                a = jnp.tanh(a)
-        return a[0]
-
-    return u
+    return _tanh_mlp(jnp.tanh, sizes)
 
 
 def jax_jacobian(jax, X, theta, sizes, order):  # pragma: no cover - jax is optional
