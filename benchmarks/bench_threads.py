@@ -1,6 +1,7 @@
 """The BLAS thread count of a benchmark run, set before NumPy is imported.
 
-``import bench_threads`` first in a benchmark script: ``--threads N`` on its command line
+``import bench_threads`` first in a benchmark script (run as ``python benchmarks/X.py``: the
+script's folder is then on ``sys.path``): ``--threads N`` on its command line
 (default 1) goes into ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS``
 unless they are already set, so that the ratios compare code, not cores.
 """

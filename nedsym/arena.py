@@ -19,7 +19,9 @@ of a call whose arrays are temporaries (they would only make the block larger).
 
 Limits: a kept array, or any view of it, pins its whole block (a block holds everything the
 call took, not only that array); a call that returns little should take little (the depth
-module's forward pass takes its states alone, its gradient everything the adjoint reads).
+module's forward pass takes its states and stage states alone, its gradient with the
+discrete adjoint everything that adjoint reads, with the continuous one the states and
+stage states).
 What is tracked is the arrays: the buffer objects below them (``a.base.base``, a
 ``memoryview`` NumPy made, and its ``.obj``) kept alone after their arrays have died are
 not, and the block is then reused under them. The offsets of one call are not locked: the
@@ -53,7 +55,9 @@ def empty(shape) -> np.ndarray:
 @contextmanager
 def suspended():
     """Within it, :func:`empty` is ``np.empty`` even inside an active arena (for the
-    temporaries of a call that returns only some of what it computes)."""
+    temporaries of a call that returns only some of what it computes). It hides the active
+    arena: another arena entered within it serves its own call (safe: each arena's blocks
+    are its own) instead of standing aside."""
     token = _ACTIVE.set(None)
     try:
         yield
@@ -70,7 +74,10 @@ class Arena:
     array of them dies)."""
 
     def __init__(self, max_blocks: int = 3):
-        if int(max_blocks) != max_blocks or max_blocks < 1:
+        import numbers
+
+        if not isinstance(max_blocks, numbers.Integral) or isinstance(max_blocks, bool) \
+                or max_blocks < 1:
             from nedsym.errors import ConfigError
 
             raise ConfigError(f"Arena(max_blocks=...) must be a whole number >= 1, "

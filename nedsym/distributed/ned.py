@@ -114,19 +114,19 @@ class _Shipped:
         self.blob = cloudpickle.dumps(obj)
 
     def get(self):
+        # one lock for the cache and the rebuild: the threads of a worker that miss at once
+        # wait for one rebuild instead of each unpickling (and compiling) its own copy
         with _REBUILT_LOCK:
             obj = _REBUILT.get(self.token)
             if obj is not None:
                 _REBUILT.move_to_end(self.token)
                 return obj
-        import cloudpickle
+            import cloudpickle
 
-        obj = cloudpickle.loads(self.blob)
-        with _REBUILT_LOCK:
-            _REBUILT[self.token] = obj
+            obj = _REBUILT[self.token] = cloudpickle.loads(self.blob)
             while len(_REBUILT) > _REBUILT_MAX:
                 _REBUILT.popitem(last=False)
-        return obj
+            return obj
 
 
 #: the objects rebuilt in this (worker) process, by token, most recently used last

@@ -101,7 +101,7 @@ def test_it_keeps_the_most_recent_busy_blocks_up_to_max_blocks(max_blocks):
 
 
 def test_max_blocks_must_be_a_whole_number_of_at_least_one():
-    for bad in (0, -1, 2.5):
+    for bad in (0, -1, 2.5, None, float("nan"), True, "3"):
         with pytest.raises(ConfigError, match="max_blocks"):
             Arena(max_blocks=bad)
 
@@ -193,7 +193,6 @@ def test_forward_passes_take_their_states_alone_and_survive_later_calls(backend)
     returned = (kept[-1].xs.size + kept[-1].stages.size) * 8
     fwd = ode._arenas["forward"]
     assert all(len(e[0]) <= returned + 2 * 64 * 8 for e in fwd._blocks)  # padding only
-    assert ode._arenas["gradient"]._need > fwd._need
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
@@ -201,6 +200,11 @@ def test_the_continuous_adjoint_under_the_arena_equals_a_fresh_one(backend):
     make, ode, theta, rng = _tanh_problem(backend)
     x0, data = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
     want = make().gradient(x0, theta, data=data, adjoint="continuous")
-    got = [ode.gradient(x0, theta, data=data, adjoint="continuous") for _ in range(3)]
-    for g in got:
+    for _ in range(3):   # each dropped before the next: its block is reused
+        g = ode.gradient(x0, theta, data=data, adjoint="continuous")
         assert np.array_equal(g.grad, want.grad) and np.array_equal(g.ps, want.ps)
+        returned = (g.trajectory.xs.size + g.trajectory.stages.size) * 8
+        del g
+    arena = ode._arenas["gradient"]
+    assert len(arena._blocks) == 1   # reused, not one per call
+    assert len(arena._blocks[0][0]) <= returned + 2 * 64 * 8   # the states alone

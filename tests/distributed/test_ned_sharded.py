@@ -42,6 +42,9 @@ def test_the_shard_system_travels_with_the_tasks_not_as_a_broadcast_key(client):
     # other worker were fetching it: 1 run in 12 of the test above failed, "lost dependencies"
     ned = poisson_problem(cluster=client)
     ned.run(2)
+    from nedsym.distributed.ned import _Shipped
+
+    assert isinstance(ned._cluster.state, _Shipped)   # bytes, not a future
     held = [k for k in client.who_has() if "SampledSystem" in str(k)]
     assert held == []
 
@@ -55,3 +58,22 @@ def test_shipped_objects_are_rebuilt_once_per_process_and_the_cache_is_bounded()
         mod._Shipped({"i": i}).get()
     assert first.token not in mod._REBUILT         # the least recently used went first
     assert first.get() == {"a": 1}                 # and comes back from its bytes
+
+
+def test_threads_that_miss_at_once_share_one_rebuild():
+    import threading
+
+    from nedsym.distributed import ned as mod
+
+    shipped, got = mod._Shipped(["payload"]), []
+    start = threading.Barrier(6)
+
+    def worker():
+        start.wait()
+        got.append(shipped.get())
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(got) == 6 and all(g is got[0] for g in got)
