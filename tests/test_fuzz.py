@@ -1,5 +1,5 @@
 """Fuzzing every string entry point and every name position: only nedsym errors (or a
-valid result), no code runs, nothing takes over 2 s. The default run tries a few hundred
+valid result), no code runs, nothing takes over 2 s of CPU time. The default run tries a few hundred
 inputs; ``-m slow`` runs the same properties on many thousands."""
 
 from __future__ import annotations
@@ -25,12 +25,15 @@ NAME = st.one_of(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True), T
 
 
 def _quiet(fn):
-    start = time.perf_counter()
+    # CPU time of this thread: a pathological input burns it here, while the wall clock also
+    # counts whatever else the machine runs (a 2.15 s wall-clock failure on a loaded 2-core
+    # machine did not reproduce)
+    start = time.thread_time()
     try:
         fn()
     except NedsymError:
         pass
-    assert time.perf_counter() - start < 2.0
+    assert time.thread_time() - start < 2.0
     assert not os.path.exists(MARKER)
 
 

@@ -216,7 +216,7 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
 def test_parser_limits_refuse_denial_of_service(text, match):
     import time
 
-    t = time.perf_counter()
+    t = time.thread_time()   # CPU time of this thread: not the load of the machine
     with pytest.raises(ParseError, match=match):
         ns.Energy.parse(text, coords="x", fields="u")
-    assert time.perf_counter() - t < 2.0
+    assert time.thread_time() - t < 2.0

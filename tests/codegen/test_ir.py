@@ -86,9 +86,9 @@ def test_huge_expression_builds_fast():
              enumerate((a, b) for a in rng for b in rng)]
     big = sp.Add(*terms)
     expr = sum(sp.expand(big * u[i + a, j]) for a in range(-3, 4)) + big**3
-    start = time.perf_counter()
+    start = time.thread_time()   # CPU time of this thread: not the load of the machine
     ir = build_map_kernel(["u"], 3, {"u": expr}, [], 2)
-    assert time.perf_counter() - start < 10
+    assert time.thread_time() - start < 10
     assert len(ir.accesses) == 49
 
 
