@@ -306,6 +306,9 @@ class DenseProgram:
                                                for j in range(la.cols)), la.v)
         self._families(params, vectors)
         self._rows: dict = {}
+        # name -> the arguments of build_row_kernel of its row plan's kernel (and its tag):
+        # the compiled gradient (nedsym.depth.fused) prints a NumPy row kernel for numba
+        self._row_specs: dict = {}
         self._reuse: dict[str, bool] = {}
         self._kept_by: dict[str, list[str]] = {}
         self._specs: dict = {}
@@ -639,9 +642,10 @@ class DenseProgram:
         shared = sorted((s for s in used - set(syms) if s != self.time), key=str)
         spos = np.array([self.scalars.index(s) for s in shared], dtype=np.intp)
         r = targets[0][2]
-        k = build_row_kernel(syms, [kind == "param" for kind, _ in inputs], shared, self.time,
-                             templates, backend=self.row_backend(templates),
+        spec = (syms, [kind == "param" for kind, _ in inputs], shared, self.time, templates)
+        k = build_row_kernel(*spec, backend=self.row_backend(templates),
                              tag=f"dense_{name}_rows")
+        self._row_specs[name] = (*spec, f"dense_{name}_rows")
         return (r, k, inputs, spos, targets)
 
     def row_backend(self, exprs) -> str:

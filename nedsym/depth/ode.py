@@ -24,6 +24,7 @@ import numpy as np
 import sympy as sp
 
 from nedsym.arena import Arena, suspended
+from nedsym.arena import empty as arena_empty
 from nedsym.depth.dense import DenseProgram, find_dense_layers
 from nedsym.depth.kernels import BatchKernel, build_batch_kernel
 from nedsym.depth.steppers import (
@@ -35,7 +36,7 @@ from nedsym.depth.steppers import (
     rk_forward,
     rk_tangent,
 )
-from nedsym.errors import ConfigError, DeclarationError
+from nedsym.errors import BlowUpError, CodegenError, ConfigError, DeclarationError
 from nedsym.flows.hamiltonian import HamiltonianSystem, hamiltonian_system
 
 __all__ = ["DepthODE", "DepthGradient", "Trajectory", "matrix", "vector"]
@@ -81,7 +82,8 @@ class Trajectory:
     cost: np.ndarray
     h: float
     stepper: str
-    #: per stage (in call order), what a dense program's adjoint reuses; None otherwise. The
+    #: per stage (in call order), what a dense program's adjoint reuses; None otherwise
+    #: (and None after a compiled gradient, whose kept values stay in its work arrays). The
     #: products no adjoint kernel reads (``DenseProgram._transient()``) share one array, so
     #: their entries all hold the last stage's values
     aux: list | None = None
@@ -134,6 +136,16 @@ class DepthODE:
         products for the adjoint); ``True``: the same, and an error when no matrix
         qualifies; ``False``: every expression expanded into scalars (the reference
         kernels of :meth:`kernel`).
+    fused: the discrete-adjoint gradient of a dense model under ``backend="numba"`` as
+        one compiled program (:mod:`nedsym.depth.fused`: the forward pass and the adjoint
+        each one generated numba function calling the row kernels and BLAS; at small
+        widths the Python-driven stages cost several times the arithmetic). ``"auto"``
+        (default): when the model is covered (no running cost, every kernel one
+        expression over the rows) and its row kernels are compiled anyway; ``True``: also
+        when a row kernel would be NumPy (it is printed for numba), an error when not
+        covered; ``False``: the Python-driven stages. The first compiled gradient is
+        compared with the Python-driven one (a :class:`~nedsym.errors.CodegenError` when
+        they differ). :attr:`fused_reason` says which path ran and why.
 
     Example
     -------
@@ -147,7 +159,7 @@ class DepthODE:
 
     def __init__(self, state, rhs, params, running_cost=None, *, terminal_cost=None,
                  data=None, time: sp.Symbol | None = None, backend: str = "numpy",
-                 dense: bool | str = "auto"):
+                 dense: bool | str = "auto", fused: bool | str = "auto"):
         xs = list(state) if isinstance(state, sp.MatrixBase) else state
         if terminal_cost is None:
             ys = list(vector("y", len(list(xs))))
@@ -168,6 +180,20 @@ class DepthODE:
         # blocks of two sizes (see nedsym.arena)
         self._arenas = {"forward": Arena(), "gradient": Arena()}
         self._dense = self._find_dense(dense)
+        if isinstance(fused, np.bool_):
+            fused = bool(fused)
+        if not (isinstance(fused, bool) or isinstance(fused, str) and fused == "auto"):
+            raise ConfigError(f"fused must be 'auto', True or False, got {fused!r}")
+        self._fused_opt = fused
+        self._fused = None          # FusedGradient, once built
+        #: why the gradient runs compiled or not (set by the first discrete gradient)
+        self.fused_reason: str | None = None
+
+    def __getstate__(self):
+        # the compiled gradient holds loaded modules and a lock: built again on first use
+        state = dict(self.__dict__)
+        state.update(_fused=None, fused_reason=None)
+        return state
 
     def _find_dense(self, dense) -> DenseProgram | None:
         if isinstance(dense, np.bool_):
@@ -289,11 +315,19 @@ class DepthODE:
 
     def source(self, name: str = "vjp") -> str:
         """Generated source of one kernel (see :meth:`kernel`); with dense layers, for the
-        kernels the dense program replaces, the program's account and its kernels."""
+        kernels the dense program replaces, the program's account and its kernels;
+        ``"fused"``: the compiled gradient's module (see ``fused``)."""
+        if name == "fused":
+            fused = self._fused_gradient()
+            if fused is None:
+                raise ConfigError(f"this model's gradient does not run compiled: "
+                                  f"{self.fused_reason}")
+            return fused.source()
         if self._dense is not None and name != "terminal":
             if name not in ("rhs", "vjp", "jvp", "hamiltonian", "running_cost"):
-                raise ConfigError(f"unknown kernel {name!r}; kernels: ['hamiltonian', "
-                                  "'jvp', 'rhs', 'running_cost', 'terminal', 'vjp']")
+                raise ConfigError(f"unknown kernel {name!r}; kernels: ['fused', "
+                                  "'hamiltonian', 'jvp', 'rhs', 'running_cost', 'terminal', "
+                                  "'vjp']")
             return self._dense.source()
         return self.kernel(name).source()
 
@@ -433,6 +467,13 @@ class DepthODE:
         theta = self._theta(theta, steps)
         if adjoint not in ("discrete", "continuous"):
             raise ConfigError(f"adjoint must be 'discrete' or 'continuous', got {adjoint!r}")
+        if adjoint == "discrete":
+            fused = self._fused_gradient()
+            if fused is not None:
+                return self._gradient_fused(fused, x0, theta, T, data, stepper)
+        return self._gradient_stages(x0, theta, T, data, stepper, adjoint)
+
+    def _gradient_stages(self, x0, theta, T, data, stepper, adjoint) -> DepthGradient:
         with self._arenas["gradient"].active():
             traj = self._forward(x0, theta, T, None, stepper, keep=adjoint == "discrete")
             tab = get_tableau(stepper)
@@ -449,6 +490,93 @@ class DepthODE:
                     ps, g = rk_continuous_adjoint(self.F, self.vjp, traj.xs, theta, pT,
                                                   traj.h, tab)
         return DepthGradient(float(np.mean(phi + traj.cost)), -g / B, ps, traj, adjoint)
+
+    def _fused_gradient(self):
+        """The compiled gradient (built on first use), or None (``fused_reason`` says why)."""
+        if self._fused is not None:
+            return self._fused
+        if self.fused_reason is not None or self._fused_opt is False:
+            self.fused_reason = self.fused_reason or "fused=False"
+            return None
+        from nedsym.depth.fused import Unsupported, build_fused
+
+        why = None
+        if self._dense is None:
+            why = "no dense layers (the scalar kernels run)"
+        elif self.backend != "numba":
+            why = f"backend {self.backend!r} (the compiled gradient is numba)"
+        elif self.system.running_cost != 0:
+            why = "a running cost (the compiled gradient covers H = p.F)"
+        elif self._fused_opt == "auto":
+            rows = self._dense.row_kernels()
+            slow = sorted(k for k, rk in rows.items() if rk.backend != "numba")
+            if slow:
+                why = (f"row kernels {slow} run in NumPy on this machine "
+                       "(nedsym.codegen.libm.compiled_loop_pays); fused=True compiles them")
+        if why is None:
+            try:
+                self._fused = build_fused(self._dense)
+            except Unsupported as exc:
+                why = str(exc)
+        if why is not None:
+            if self._fused_opt is True:
+                raise ConfigError(f"fused=True, but this model's gradient cannot run as one "
+                                  f"compiled program: {why}")
+            self.fused_reason = why
+            return None
+        self.fused_reason = "compiled: forward pass and adjoint each one numba function"
+        return self._fused
+
+    def _gradient_fused(self, fused, x0, theta, T, data, stepper) -> DepthGradient:
+        tab = get_tableau(stepper)
+        if np.any(tab.b <= 0):
+            raise ConfigError(f"the discrete adjoint here needs positive weights b; {tab.name} "
+                              f"has {tab.b}")
+        theta = np.ascontiguousarray(theta, dtype=float)
+        X0 = self._x0(x0)
+        n, B = X0.shape
+        steps = theta.shape[0]
+        h = float(T) / steps
+        phi = []
+
+        def pT(xT):
+            f, p = self.terminal(xT, data, theta[0])
+            phi.append(f)
+            return p
+
+        with self._arenas["gradient"].active():
+            xs = arena_empty((steps + 1, n, B))
+            st = arena_empty((steps, tab.stages, n, B))
+            ps = arena_empty((steps + 1, n, B))
+            g, bad = fused(X0, theta, h, 0.0, tab, xs, st, pT, ps)
+        if bad is not None:
+            what, k = bad
+            raise BlowUpError(
+                f"{'the hidden state' if what == 'state' else 'the costate'} became NaN/Inf at "
+                f"depth step {k}: reduce the step h = T/steps, the parameter scale or the "
+                "input scale (or use rk4 instead of euler)")
+        res = DepthGradient(float(np.mean(phi[0])), -g / B, ps,
+                            Trajectory(xs, st, np.zeros(B), h, tab.name, None), "discrete")
+        if fused.check_pending:
+            self._check_fused(res, x0, theta, T, data, stepper)
+            fused.check_pending = False
+        return res
+
+    def _check_fused(self, res, x0, theta, T, data, stepper):
+        """The first compiled gradient against the Python-driven one."""
+        ref = self._gradient_stages(x0, theta, T, data, stepper, "discrete")
+        scale = max(float(np.abs(ref.grad).max()), 1e-300)
+        err = float(np.abs(res.grad - ref.grad).max()) / scale
+        perr = float(np.abs(res.ps - ref.ps).max()) / max(float(np.abs(ref.ps).max()), 1e-300)
+        lerr = abs(res.loss - ref.loss) / max(abs(ref.loss), 1e-300)
+        if not (max(err, perr, lerr) <= 1e-9):
+            path = self._fused.path
+            # later gradients run the stages
+            self._fused, self.fused_reason = None, "the compiled gradient failed its check"
+            raise CodegenError(
+                f"the compiled depth gradient ({path}) differs from the Python-driven one: "
+                f"gradient {err:.2e}, costates {perr:.2e}, loss {lerr:.2e} (relative); later "
+                "gradients run the Python-driven stages; pass fused=False and report it")
 
     def tangent(self, traj: Trajectory, theta, v0) -> np.ndarray:
         """Discrete linearized perturbation :math:`\\delta x_k` ``(steps+1, n, B)``;
