@@ -5,7 +5,11 @@ per step. Timed, in one run: the full gradient (forward pass + exact discrete ad
 
 * nedsym with dense layers (the default): ``W x`` found in the declared right-hand side
   and evaluated as matrix products, generated row kernels (NumPy or Numba) for the
-  pointwise rest, each stage's products kept by the forward pass for the adjoint;
+  pointwise rest, each stage's products kept by the forward pass for the adjoint; under
+  Numba the forward pass and the adjoint each run as one generated numba function
+  (``fused="auto"``, :mod:`nedsym.depth.fused`);
+* the same under Numba with ``fused=False`` ("numba stages"): the stages driven from Python,
+  one kernel call and product at a time;
 * nedsym with ``dense=False``: every expression expanded into scalars (the reference
   kernels; the derivation and compilation grow like n^3, so only up to --scalar-max-n);
 * NumPy by hand: the same discrete adjoint written with matrix products (BLAS), the
@@ -13,9 +17,9 @@ per step. Timed, in one run: the full gradient (forward pass + exact discrete ad
 * NumPy by hand, tuned ("hand kept"): the activations kept from the forward pass, in-place
   updates, one dW product per step;
 * "bound": the three matrix products and one tanh per stage alone, into preallocated arrays,
-  on one hot input per step: an estimate of the floor for any implementation doing these
-  products on this BLAS, so hand / bound is about the largest speed-up over the hand
-  baseline within reach;
+  on one hot input per step, driven from Python: at large widths an estimate of the floor
+  for any implementation doing these products on this BLAS with NumPy's tanh; at small
+  widths mostly the Python calls themselves, which a compiled program goes below;
 * PyTorch autograd through the same RK4 (skipped when torch is not installed);
 * ``jax.jit(jax.value_and_grad(...))`` of the same RK4 in float64 (skipped when jax is not
   installed); its setup column is the jit compile and the first call.
@@ -199,17 +203,21 @@ def bench_size(n, args, torch, jax=None):
     calls = {"hand": lambda: hand_gradient(Ws, bs, X0T, YT, h),
              "kept": lambda: hand_kept_gradient(Ws, bs, X0T, YT, h),
              "bound": lambda: bound_gradient(Ws, X0T)}
-    variants = [(f"{b}", b, True) for b in args.backends]
+    variants = [(f"{b}", b, True, "auto") for b in args.backends]
+    if "numba" in args.backends:
+        variants.append(("stages", "numba", True, False))
     if n <= args.scalar_max_n:
-        variants.append(("scalar", "numpy", False))
-    for key, backend, dense in variants:
+        variants.append(("scalar", "numpy", False, "auto"))
+    for key, backend, dense, fused in variants:
         t0 = time.perf_counter()
         ode = DepthODE(x, (Wsym * x + bsym).applyfunc(sp.tanh), [Wsym, bsym], backend=backend,
-                       dense=dense)
+                       dense=dense, fused=fused)
         theta = ode.pack({Wsym: Ws, bsym: bs}, steps=args.steps)
         g = ode.gradient(X0, theta, data=Y)
         row[f"{key}_setup"] = time.perf_counter() - t0
         assert bool(ode.dense_layers) == dense, key
+        if key == "numba":
+            row["numba_path"] = ode.fused_reason
         parts = ode.unpack(g.grad)
         err = max(np.abs(parts["W"] - dW0).max(), np.abs(parts["b"] - db0).max())
         assert err < 1e-10 * np.abs(dW0).max() and abs(g.loss - J0) < 1e-12 * abs(J0), key
@@ -241,7 +249,7 @@ def bench_size(n, args, torch, jax=None):
     return row
 
 
-COLUMNS = ("numpy", "numba", "scalar", "torch", "jax", "kept", "bound")
+COLUMNS = ("numpy", "numba", "stages", "scalar", "torch", "jax", "kept", "bound")
 SETUP = ("numpy", "numba", "scalar", "jax")
 
 
@@ -294,16 +302,22 @@ def main(argv=None):
           f"torch {torch.__version__ if torch is not None else 'not installed (skipped)'}, "
           f"jax {jax.__version__ if jax is not None else 'not installed (skipped)'}")
     head = [f"{'n':>3} {'hand numpy':>10}"]
-    for k, label in zip(COLUMNS, ("dense numpy", "dense numba", "scalar numpy", "torch",
-                                  "jax jit", "hand kept", "bound"), strict=True):
+    for k, label in zip(COLUMNS, ("dense numpy", "dense numba", "numba stages",
+                                  "scalar numpy", "torch", "jax jit", "hand kept", "bound"),
+                        strict=True):
         head.append(f"{label:>10} {'ratio':>6}" + (f" {'setup':>8}" if k in SETUP else ""))
     print(" ".join(head))
+    paths = {}
     for n in args.sizes:
-        print(format_row(n, bench_size(n, args, torch, jax)), flush=True)
+        row = bench_size(n, args, torch, jax)
+        paths[n] = row.get("numba_path")
+        print(format_row(n, row), flush=True)
+    if any(paths.values()):
+        print("# dense numba ran: " + "; ".join(f"n = {n}: {p}" for n, p in paths.items()))
     print("# ratio = time / hand-written NumPy time (lower is faster); setup = declaration to "
           "the end of the first gradient; gradients agree to 1e-10; hand kept = NumPy by "
-          "hand keeping the activations; bound = the products and one tanh per stage alone "
-          "on hot data, an estimate of the floor)")
+          "hand keeping the activations; numba stages = dense numba with fused=False; bound "
+          "= the products and one tanh per stage alone on hot data, driven from Python)")
 
 
 if __name__ == "__main__":
