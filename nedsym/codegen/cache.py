@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -144,6 +145,10 @@ def _write(folder: Path, path: Path, source: str, replace: bool) -> None:
             os.unlink(tmp)
 
 
+#: held while a generated module is imported (see load_source)
+_IMPORT_LOCK = threading.RLock()
+
+
 def load_source(source: str, stem: str, options: Mapping[str, object],
                 resident: bool = False) -> ModuleType:
     """Write ``source`` to ``<cache>/kernels/<stem>_<key>.py`` (once) and import it.
@@ -160,15 +165,23 @@ def load_source(source: str, stem: str, options: Mapping[str, object],
     """
     path = store_source(source, stem, options)
     fullname = path.stem
-    if fullname in sys.modules and getattr(sys.modules[fullname], "__file__", None) == str(path):
-        return sys.modules[fullname]
-    spec = importlib.util.spec_from_file_location(fullname, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[fullname] = module
-    if not resident:
-        _LOADED.add(fullname)
-    spec.loader.exec_module(module)
-    return module
+    # one import at a time: a module is in sys.modules before its body has run, and another
+    # thread finding it there would get it half-defined (re-entrant: a module may load one)
+    with _IMPORT_LOCK:
+        hit = sys.modules.get(fullname)
+        if hit is not None and getattr(hit, "__file__", None) == str(path):
+            return hit
+        spec = importlib.util.spec_from_file_location(fullname, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[fullname] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(fullname, None)
+            raise
+        if not resident:
+            _LOADED.add(fullname)
+        return module
 
 
 def cache_info() -> dict:

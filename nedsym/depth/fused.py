@@ -21,8 +21,8 @@ Both return ``-1``, or the step at which the state or costate stopped being fini
 Covered: ``backend="numba"``, no running cost (:math:`H = p\cdot F`), every kernel of the
 program a row kernel (one expression repeated over the rows), gathered layer vectors that
 are rows of one family; anything else keeps the Python-driven stages (``build_fused``
-returns the reason). The first gradient of a fused program is compared with the
-Python-driven one (:meth:`FusedGradient.check`).
+raises the reason). :class:`~nedsym.depth.DepthODE` compares each stepper's first compiled
+gradient, on a short probe, with the Python-driven one.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ from nedsym.errors import ConfigError
 
 __all__ = ["FusedGradient", "Unsupported", "build_fused"]
 
-#: what the generated module is compiled with (as the row kernels)
-_JIT = 'cache=True, fastmath=False, error_model="numpy"'
+#: what the generated modules are compiled with (as the row kernels; without the GIL, so that
+#: threads with models of their own run at once)
+_JIT = 'cache=True, fastmath=False, error_model="numpy", nogil=True'
 
 
 class Unsupported(ConfigError):
@@ -211,8 +212,9 @@ class FusedGradient:
         self._n = nmaps
         self._work: dict = {}
         self._lock = threading.Lock()
-        #: whether the first gradient still has to be compared with the stage-driven one
-        self.check_pending = True
+        #: the steppers whose compiled gradient was compared with the stage-driven one
+        #: (``DepthODE`` checks each before its first use)
+        self.checked: set[str] = set()
 
     def source(self) -> str:
         """The generated module (the row kernels it calls are listed at its top)."""
@@ -311,7 +313,8 @@ class _Printer:
                     return env[key]
                 return f"{env[key]}[{lo}:{lo + len(gather)}]"
             k += size
-        raise Unsupported("a gathered layer vector mixes rows of several families")
+        raise Unsupported("a gathered layer vector that is not consecutive rows, in order, of one "
+                          "family (the state or one product)")
 
     def run(self, name, env, out, acc) -> list[str]:
         """Lines evaluating kernel ``name`` into ``out`` (``(nmap, B)``) and its batch sums

@@ -17,6 +17,7 @@ The loss of a batch of ``B`` samples is the batch mean
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -143,9 +144,11 @@ class DepthODE:
         (default): when the model is covered (no running cost, every kernel one
         expression over the rows) and its row kernels are compiled anyway; ``True``: also
         when a row kernel would be NumPy (it is printed for numba), an error when not
-        covered; ``False``: the Python-driven stages. The first compiled gradient is
-        compared with the Python-driven one (a :class:`~nedsym.errors.CodegenError` when
-        they differ). :attr:`fused_reason` says which path ran and why.
+        covered; ``False``: the Python-driven stages. Before a stepper's first compiled
+        gradient, a probe (the first steps and samples of the call) is compared with the
+        Python-driven gradient (a :class:`~nedsym.errors.CodegenError` when they differ).
+        :attr:`fused_reason` says whether the discrete gradient runs compiled, and why
+        not.
 
     Example
     -------
@@ -186,6 +189,7 @@ class DepthODE:
             raise ConfigError(f"fused must be 'auto', True or False, got {fused!r}")
         self._fused_opt = fused
         self._fused = None          # FusedGradient, once built
+        self._fused_lock = threading.Lock()
         #: why the gradient runs compiled or not (set by the first discrete gradient)
         self.fused_reason: str | None = None
 
@@ -193,7 +197,12 @@ class DepthODE:
         # the compiled gradient holds loaded modules and a lock: built again on first use
         state = dict(self.__dict__)
         state.update(_fused=None, fused_reason=None)
+        del state["_fused_lock"]
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._fused_lock = threading.Lock()
 
     def _find_dense(self, dense) -> DenseProgram | None:
         if isinstance(dense, np.bool_):
@@ -492,7 +501,14 @@ class DepthODE:
         return DepthGradient(float(np.mean(phi + traj.cost)), -g / B, ps, traj, adjoint)
 
     def _fused_gradient(self):
-        """The compiled gradient (built on first use), or None (``fused_reason`` says why)."""
+        """The compiled gradient (built on first use, once: threads wait for it), or None
+        (``fused_reason`` says why)."""
+        if self._fused is not None:
+            return self._fused
+        with self._fused_lock:
+            return self._build_fused()
+
+    def _build_fused(self):
         if self._fused is not None:
             return self._fused
         if self.fused_reason is not None or self._fused_opt is False:
@@ -508,8 +524,11 @@ class DepthODE:
         elif self.system.running_cost != 0:
             why = "a running cost (the compiled gradient covers H = p.F)"
         elif self._fused_opt == "auto":
-            rows = self._dense.row_kernels()
-            slow = sorted(k for k, rk in rows.items() if rk.backend != "numba")
+            prog = self._dense
+            used = ["rhs", "adj_rhs"] + [f"{k}{l_}" for l_, la in enumerate(prog.layers)
+                                         if la.gather is None for k in ("v", "adj_v")]
+            rows = prog.row_kernels()
+            slow = sorted(k for k in used if k in rows and rows[k].backend != "numba")
             if slow:
                 why = (f"row kernels {slow} run in NumPy on this machine "
                        "(nedsym.codegen.libm.compiled_loop_pays); fused=True compiles them")
@@ -533,6 +552,12 @@ class DepthODE:
             raise ConfigError(f"the discrete adjoint here needs positive weights b; {tab.name} "
                               f"has {tab.b}")
         theta = np.ascontiguousarray(theta, dtype=float)
+        if tab.name not in fused.checked:
+            if not self._check_fused(fused, x0, theta, T, data, stepper):
+                return self._gradient_stages(x0, theta, T, data, stepper, "discrete")
+        return self._run_fused(fused, x0, theta, T, data, tab)
+
+    def _run_fused(self, fused, x0, theta, T, data, tab) -> DepthGradient:
         X0 = self._x0(x0)
         n, B = X0.shape
         steps = theta.shape[0]
@@ -555,28 +580,60 @@ class DepthODE:
                 f"{'the hidden state' if what == 'state' else 'the costate'} became NaN/Inf at "
                 f"depth step {k}: reduce the step h = T/steps, the parameter scale or the "
                 "input scale (or use rk4 instead of euler)")
-        res = DepthGradient(float(np.mean(phi[0])), -g / B, ps,
-                            Trajectory(xs, st, np.zeros(B), h, tab.name, None), "discrete")
-        if fused.check_pending:
-            self._check_fused(res, x0, theta, T, data, stepper)
-            fused.check_pending = False
-        return res
+        return DepthGradient(float(np.mean(phi[0])), -g / B, ps,
+                             Trajectory(xs, st, np.zeros(B), h, tab.name, None), "discrete")
 
-    def _check_fused(self, res, x0, theta, T, data, stepper):
-        """The first compiled gradient against the Python-driven one."""
-        ref = self._gradient_stages(x0, theta, T, data, stepper, "discrete")
-        scale = max(float(np.abs(ref.grad).max()), 1e-300)
-        err = float(np.abs(res.grad - ref.grad).max()) / scale
-        perr = float(np.abs(res.ps - ref.ps).max()) / max(float(np.abs(ref.ps).max()), 1e-300)
-        lerr = abs(res.loss - ref.loss) / max(abs(ref.loss), 1e-300)
-        if not (max(err, perr, lerr) <= 1e-9):
-            path = self._fused.path
+    #: the check's probe: this many steps and samples of the caller's problem (short, so that
+    #: the rounding differences of a chaotic model have no time to grow)
+    _CHECK_STEPS, _CHECK_SAMPLES = 2, 8
+
+    def _check_fused(self, fused, x0, theta, T, data, stepper) -> bool:
+        """Before a stepper's first compiled gradient: the compiled and the Python-driven
+        gradient of a probe (the first steps and samples of this problem, the same step h)
+        must agree to 1e-9 relative. True when the compiled one may run; False to run the
+        stages (under ``fused="auto"``, when numba could not compile the generated module);
+        a :class:`~nedsym.errors.CodegenError` when they differ."""
+        from numba.core.errors import NumbaError
+
+        ks = min(theta.shape[0], self._CHECK_STEPS)
+        Tp = float(T) * ks / theta.shape[0]
+        xp = np.atleast_2d(np.asarray(x0, dtype=float))[:self._CHECK_SAMPLES]
+        dp = None if data is None else \
+            np.atleast_2d(np.asarray(data, dtype=float))[:self._CHECK_SAMPLES]
+        tab = get_tableau(stepper)
+        try:
+            got = self._run_fused(fused, xp, theta[:ks], Tp, dp, tab)
+        except NumbaError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self._fused, self.fused_reason = None, f"numba could not compile it: {first}"
+            if self._fused_opt is True:
+                raise CodegenError(f"fused=True, but numba could not compile the generated "
+                                   f"gradient ({fused.path}): {first}") from exc
+            return False
+        except BlowUpError:
+            got = None
+        try:
+            ref = self._gradient_stages(xp, theta[:ks], Tp, dp, stepper, "discrete")
+        except BlowUpError:
+            ref = None
+        if got is None and ref is None:
+            return True  # nothing to compare on this probe: the next gradient checks again
+        if got is None or ref is None:
+            errs = (np.inf,) * 3
+        else:
+            def rel(a, b):
+                return float(np.abs(a - b).max()) / max(float(np.abs(b).max()), 1e-300)
+            errs = (rel(got.grad, ref.grad), rel(got.ps, ref.ps), rel(got.loss, ref.loss))
+        if not max(errs) <= 1e-9:
             # later gradients run the stages
             self._fused, self.fused_reason = None, "the compiled gradient failed its check"
             raise CodegenError(
-                f"the compiled depth gradient ({path}) differs from the Python-driven one: "
-                f"gradient {err:.2e}, costates {perr:.2e}, loss {lerr:.2e} (relative); later "
+                f"the compiled depth gradient ({fused.path}) differs from the Python-driven "
+                f"one on the first {ks} steps and {len(xp)} samples ({stepper}): gradient "
+                f"{errs[0]:.2e}, costates {errs[1]:.2e}, loss {errs[2]:.2e} (relative); later "
                 "gradients run the Python-driven stages; pass fused=False and report it")
+        fused.checked.add(tab.name)
+        return True
 
     def tangent(self, traj: Trajectory, theta, v0) -> np.ndarray:
         """Discrete linearized perturbation :math:`\\delta x_k` ``(steps+1, n, B)``;

@@ -81,3 +81,38 @@ def test_second_process_starts_without_recompiling(tmp_path):
     assert warm["hits"] == 2 and warm["misses"] == 0
     assert warm["first_calls_s"] < 1.0, warm
     assert list((tmp_path / "kernels" / "__pycache__").glob("*.nbi"))
+
+
+def test_threads_loading_one_module_at_once_get_it_whole(monkeypatch, tmp_path):
+    """A module is in sys.modules before its body has run: a second thread loading the same
+    source then must wait for it, not take it half-defined."""
+    import threading
+
+    monkeypatch.setenv("NEDSYM_CACHE_DIR", str(tmp_path))
+    src = "import time\ntime.sleep(0.3)\nVALUE = 42\n"
+    got, errors = [], []
+
+    def load():
+        try:
+            got.append(load_source(src, "slow_body", {"test": "threads"}).VALUE)
+        except Exception as exc:  # noqa: BLE001 - the failure is the result
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == [] and got == [42] * 4
+
+
+def test_a_module_whose_body_fails_is_not_left_imported(monkeypatch, tmp_path):
+    monkeypatch.setenv("NEDSYM_CACHE_DIR", str(tmp_path))
+    src = "raise RuntimeError('broken body')\n"
+    for _ in range(2):  # the second load runs the body again instead of returning a husk
+        try:
+            load_source(src, "broken_body", {})
+        except RuntimeError as exc:
+            assert "broken body" in str(exc)
+        else:
+            raise AssertionError("the broken module loaded")

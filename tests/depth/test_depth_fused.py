@@ -68,7 +68,7 @@ def test_fused_gradient_equals_the_stages(case, stepper):
                                    atol=1e-14)
         assert g1.loss == pytest.approx(g0.loss, rel=1e-13)
         assert g1.trajectory.aux is None and g1.adjoint == "discrete"
-    assert not fused._fused.check_pending
+    assert fused._fused.checked == {stepper}
 
 
 def test_auto_compiles_where_covered_and_says_why_not_elsewhere():
@@ -183,6 +183,45 @@ def test_threads_share_one_model():
     assert len(errors) == 60 and max(errors) < 1e-12
 
 
+def test_a_second_caller_takes_its_own_work_arrays():
+    """While one call holds the model's work arrays, another computes in fresh ones."""
+    fused, stages, params, n = _pair("nested")
+    rng = np.random.default_rng(8)
+    theta = fused.pack(_values(params, 4, rng), steps=4)
+    X, Y = rng.normal(size=(6, n)), rng.normal(size=(6, n))
+    first = fused.gradient(X, theta, data=Y).grad
+    fg = fused._fused
+    held = fg._arrays(4, 4, 6)
+    before = [a.copy() for a in held]
+    with fg._lock:  # as another thread in the middle of its call
+        g = fused.gradient(X, theta, data=Y).grad
+    np.testing.assert_array_equal(g, first)
+    for a_, b_ in zip(held, before, strict=True):
+        np.testing.assert_array_equal(a_, b_)   # not touched
+    np.testing.assert_allclose(g, stages.gradient(X, theta, data=Y).grad, rtol=1e-12,
+                               atol=1e-13)
+
+
+def test_the_check_runs_on_a_short_probe_once_per_stepper(monkeypatch):
+    """The check compares the first steps and samples only (a chaotic model's rounding
+    differences have no time to grow there), once per stepper."""
+    fused, _, params, n = _pair("nested")
+    rng = np.random.default_rng(9)
+    theta = fused.pack(_values(params, 12, rng), steps=12)
+    X = rng.normal(size=(40, n))
+    seen = []
+    real = type(fused)._gradient_stages
+
+    def spy(self, x0, th, *args):
+        seen.append((np.shape(x0)[0], th.shape[0]))
+        return real(self, x0, th, *args)
+
+    monkeypatch.setattr(type(fused), "_gradient_stages", spy)
+    for stepper in ("rk4", "rk4", "heun"):
+        fused.gradient(X, theta, data=X, stepper=stepper)
+    assert seen == [(8, 2), (8, 2)] and fused._fused.checked == {"rk4", "heun"}
+
+
 def test_results_kept_by_the_caller_are_not_overwritten():
     fused, _, params, n = _pair("nested")
     rng = np.random.default_rng(6)
@@ -208,4 +247,4 @@ def test_a_fused_model_pickles():
     again = pickle.loads(pickle.dumps(fused))
     assert again._fused is None
     np.testing.assert_array_equal(again.gradient(X, theta, data=X).grad, g.grad)
-    assert again.fused_reason.startswith("compiled") and not again._fused.check_pending
+    assert again.fused_reason.startswith("compiled") and again._fused.checked == {"rk4"}
