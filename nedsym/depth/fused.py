@@ -153,21 +153,13 @@ def _costate_out(out, pn, P):
 
 
 @njit({jit})
-def _add_flat(g, a, gW):
-    """g[a:] += gW row-major (the gradient of W in Z = W V)."""
+def _add_grad(g, a, gW, transposed):
+    """g[a:] += gW row-major (the gradient of W in Z = W V), or gW.T row-major when
+    ``transposed`` (of the stored M in Z = M^T V)."""
     R, C = gW.shape
     for i in range(R):
         for j in range(C):
-            g[a + i * C + j] += gW[i, j]
-
-
-@njit({jit})
-def _add_transposed(g, a, gW):
-    """g[a:] += gW.T row-major (the gradient of the stored M in Z = M^T V)."""
-    R, C = gW.shape
-    for j in range(C):
-        for i in range(R):
-            g[a + j * R + i] += gW[i, j]
+            g[a + (j * R + i if transposed else i * C + j)] += gW[i, j]
 
 
 @njit({jit})
@@ -453,8 +445,7 @@ def _adjoint_source(P: _Printer) -> tuple[list[str], list[str]]:
         V = P.vector_of(la.gather, env) if la.gather is not None else f"vv{l_}"
         temps.append(f"gW{l_} = np.empty(({la.rows}, {la.cols}))")
         body.append(f"np.dot(zb, {V}.T, gW{l_})")
-        add = "_add_transposed" if la.transposed else "_add_flat"
-        body.append(f"{add}(gk, {la.sl.start}, gW{l_})")
+        body.append(f"_add_grad(gk, {la.sl.start}, gW{l_}, {la.transposed})")
         if la.gather is not None:
             dst = f"bar[{la.gather[0]}:{la.gather[0] + len(la.gather)}]"
             if direct[l_]:  # rows the adjoint kernel left alone
