@@ -158,6 +158,20 @@ class _Rewriter:
         return self._by_key[key]
 
 
+def row_outputs(targets, nk: int):
+    """Where the ``nk`` outputs of a row plan's kernel go: ``owner[j]``, the first map row
+    output ``j`` is written into in place (None: a temporary), and ``post``, the
+    ``(kind, start, j)`` targets filled from the outputs after the call (sums over the batch,
+    further copies of an output)."""
+    owner = [None] * nk
+    for kind, start, _, j in targets:  # maps are written in place, into their rows
+        if kind == "map" and owner[j] is None:
+            owner[j] = start
+    post = [(kind, start, j) for kind, start, _, j in targets
+            if kind != "map" or owner[j] != start]
+    return owner, post
+
+
 def fresh_symbol(name: str, taken: set[str]) -> sp.Symbol:
     """A real symbol called ``name`` (prefixed by underscores until no name in ``taken``
     is the same), recorded in ``taken``: generated names never meet the user's."""
@@ -698,13 +712,8 @@ class DenseProgram:
                 return out, np.zeros(nsc)
             return zeros
         r, k, inputs, spos, targets = entry
-        fn, nk = k._fn, k.nmap
-        owner = [None] * nk
-        for kind, start, _, j in targets:  # maps are written in place, into their rows
-            if kind == "map" and owner[j] is None:
-                owner[j] = start
-        post = [(kind, start, j) for kind, start, _, j in targets
-                if kind != "map" or owner[j] != start]
+        fn = k._fn
+        owner, post = row_outputs(targets, k.nmap)
         rows_in = [(kind == "rows", w) for kind, w in inputs]
 
         def rows(blocks, theta_s, t, nmap):

@@ -32,6 +32,7 @@ import threading
 import numpy as np
 
 from nedsym.codegen.targets import get_target
+from nedsym.depth.dense import row_outputs
 from nedsym.depth.kernels import build_row_kernel
 from nedsym.errors import ConfigError
 
@@ -260,8 +261,9 @@ class _Printer:
         self.consts: list[str] = []
         self.kernels: dict[str, object] = {}   # global name -> dispatcher
         self._const_of: dict = {}
-        self.temps: dict[str, tuple[int, str]] = {}   # name -> (rows, batch var)
-        self.theta_cols: dict = {}   # index tuple -> variable of the per-step column
+        self.temps: dict[str, int] = {}      # temporary -> rows (of B columns)
+        self.columns: dict = {}    # scalar positions -> variable of the per-step (R, 1) column
+        self.scalar_sets: dict = {}  # kernel name -> the scalar positions it reads
 
     # -- helpers --------------------------------------------------------------------------
     def const(self, values) -> str:
@@ -273,13 +275,14 @@ class _Printer:
         return name
 
     def kernel(self, name):
+        """``(row plan, global name of its compiled kernel or None)`` of kernel ``name``."""
         plan = self.prog._row_plan(name)
         if plan is None:
             raise Unsupported(f"kernel {name!r} is not one expression over the rows")
         entry, zero = plan
         if not entry:
             return plan, None
-        r, k, inputs, spos, targets = entry
+        k = entry[1]
         fn = k._fn
         if k.backend != "numba":
             spec = self.prog._row_specs.get(name)
@@ -319,14 +322,8 @@ class _Printer:
         lines.append(f"_zero1({acc})")
         if not entry:
             return lines
-        r, _, inputs, spos, targets = entry
-        nk = max(j for *_, j in targets) + 1
-        owner = [None] * nk
-        for kind, start, _, j in targets:
-            if kind == "map" and owner[j] is None:
-                owner[j] = start
-        post = [(kind, start, j) for kind, start, _, j in targets
-                if kind != "map" or owner[j] != start]
+        r, k, inputs, spos, targets = entry
+        owner, post = row_outputs(targets, k.nmap)
         args = []
         for kind, w in inputs:
             if kind == "rows":
@@ -336,13 +333,12 @@ class _Printer:
                 args.append(env[w])
             else:
                 key = tuple(int(v) for v in w)
-                col = self.theta_cols.get(key)
+                col = self.columns.get(key)
                 if col is None:
-                    col = self.theta_cols[key] = f"pc{len(self.theta_cols)}"
+                    col = self.columns[key] = f"pc{len(self.columns)}"
                 args.append(col)
-        args.append(f"sp_{name}")
-        self.theta_cols.setdefault(("spos", name, tuple(int(v) for v in spos)), f"sp_{name}")
-        args.append("t")
+        self.scalar_sets[name] = tuple(int(v) for v in spos)
+        args += [f"sp_{name}", "t"]
         dest = []
         for j, o in enumerate(owner):
             if o is not None:
@@ -373,11 +369,10 @@ class _Printer:
         prog = self.prog
         lines = ["th = theta[k]", f"ths = _take(th, {self.const(prog._scalar_idx)})"]
         lines += [f"W{l_} = {self.matrix(l_)}" for l_ in range(len(prog.layers))]
-        for key, var in self.theta_cols.items():
-            if key and key[0] == "spos":
-                lines.append(f"{var} = _take(ths, {self.const(key[2])})")
-            else:
-                lines.append(f"{var} = _take_column(ths, {self.const(key)})")
+        lines += [f"{var} = _take_column(ths, {self.const(key)})"
+                  for key, var in self.columns.items()]
+        lines += [f"sp_{name} = _take(ths, {self.const(pos)})"
+                  for name, pos in self.scalar_sets.items()]
         return lines
 
     def temp_lines(self) -> list[str]:
@@ -403,7 +398,7 @@ def _stage_views(P) -> list[str]:
     return lines
 
 
-def _forward_source(P: _Printer) -> list[str]:
+def _forward_source(P: _Printer) -> tuple[list[str], list[str], list[str], list[str]]:
     prog = P.prog
     z, vv = _kept_args(P)
     env = {"x": "X", "k": "kk"}

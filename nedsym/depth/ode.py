@@ -553,7 +553,7 @@ class DepthODE:
                               f"has {tab.b}")
         theta = np.ascontiguousarray(theta, dtype=float)
         if tab.name not in fused.checked:
-            if not self._check_fused(fused, x0, theta, T, data, stepper):
+            if not self._check_fused(fused, x0, theta, T, data, tab):
                 return self._gradient_stages(x0, theta, T, data, stepper, "discrete")
         return self._run_fused(fused, x0, theta, T, data, tab)
 
@@ -587,7 +587,7 @@ class DepthODE:
     #: the rounding differences of a chaotic model have no time to grow)
     _CHECK_STEPS, _CHECK_SAMPLES = 2, 8
 
-    def _check_fused(self, fused, x0, theta, T, data, stepper) -> bool:
+    def _check_fused(self, fused, x0, theta, T, data, tab) -> bool:
         """Before a stepper's first compiled gradient: the compiled and the Python-driven
         gradient of a probe (the first steps and samples of this problem, the same step h)
         must agree to 1e-9 relative. True when the compiled one may run; False to run the
@@ -600,7 +600,6 @@ class DepthODE:
         xp = np.atleast_2d(np.asarray(x0, dtype=float))[:self._CHECK_SAMPLES]
         dp = None if data is None else \
             np.atleast_2d(np.asarray(data, dtype=float))[:self._CHECK_SAMPLES]
-        tab = get_tableau(stepper)
         try:
             got = self._run_fused(fused, xp, theta[:ks], Tp, dp, tab)
         except NumbaError as exc:
@@ -613,7 +612,7 @@ class DepthODE:
         except BlowUpError:
             got = None
         try:
-            ref = self._gradient_stages(xp, theta[:ks], Tp, dp, stepper, "discrete")
+            ref = self._gradient_stages(xp, theta[:ks], Tp, dp, tab.name, "discrete")
         except BlowUpError:
             ref = None
         if got is None and ref is None:
@@ -629,7 +628,7 @@ class DepthODE:
             self._fused, self.fused_reason = None, "the compiled gradient failed its check"
             raise CodegenError(
                 f"the compiled depth gradient ({fused.path}) differs from the Python-driven "
-                f"one on the first {ks} steps and {len(xp)} samples ({stepper}): gradient "
+                f"one on the first {ks} steps and {len(xp)} samples ({tab.name}): gradient "
                 f"{errs[0]:.2e}, costates {errs[1]:.2e}, loss {errs[2]:.2e} (relative); later "
                 "gradients run the Python-driven stages; pass fused=False and report it")
         fused.checked.add(tab.name)
